@@ -1,0 +1,137 @@
+// What every HTTP-speaking command shares: Consul's -http-addr / -token / -datacenter / -stale
+// flags, CONSUL_HTTP_* environment variables, and the table from errors to exit codes.
+
+import { ConsulClient, clientOptionsFromEnv, type ClientOptions } from '../client/client.js';
+import { ConsulError, ErrorCode } from '../core/errors.js';
+
+export class UsageError extends Error {}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  stdin: () => Promise<Buffer>;
+  env: NodeJS.ProcessEnv;
+}
+
+export const processIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  stdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  },
+  env: process.env,
+};
+
+/** One table from error codes to exit codes: 1 for anything the user can fix, 2 for internal faults. */
+export const exitCodeOf: Record<ErrorCode, number> = {
+  BadRequest: 1,
+  NotFound: 1,
+  MethodNotAllowed: 1,
+  TooLarge: 1,
+  PermissionDenied: 1,
+  Conflict: 1,
+  NoLeader: 1,
+  NotLeader: 1,
+  NoDCPath: 1,
+  DCUnavailable: 1,
+  Timeout: 1,
+  Unavailable: 1,
+  Internal: 2,
+  Config: 1,
+  Corrupt: 1,
+};
+
+export interface FlagSpec {
+  [name: string]: 'bool' | 'value' | 'list';
+}
+
+export interface Parsed {
+  flags: Map<string, string[]>;
+  args: string[];
+}
+
+const HTTP_FLAGS: FlagSpec = { 'http-addr': 'value', token: 'value', datacenter: 'value', stale: 'bool' };
+
+/** Go-style flags up to the first positional argument; the rest are arguments. */
+export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
+  const all = { ...HTTP_FLAGS, ...spec };
+  const flags = new Map<string, string[]>();
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') break;
+    const body = a.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    const kind = all[name];
+    if (!kind) throw new UsageError(`flag provided but not defined: -${name}`);
+    let value: string;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (kind === 'bool') value = 'true';
+    else {
+      const v = argv[i + 1];
+      if (v === undefined) throw new UsageError(`flag needs an argument: -${name}`);
+      value = v;
+      i++;
+    }
+    flags.set(name, [...(flags.get(name) ?? []), value]);
+  }
+  return { flags, args: argv.slice(i) };
+}
+
+export function flagBool(p: Parsed, name: string): boolean {
+  const v = p.flags.get(name)?.at(-1);
+  if (v === undefined) return false;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new UsageError(`invalid boolean value "${v}" for -${name}`);
+}
+
+export function flagString(p: Parsed, name: string): string | undefined {
+  return p.flags.get(name)?.at(-1);
+}
+
+export function flagInt(p: Parsed, name: string): number | undefined {
+  const v = flagString(p, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`invalid value "${v}" for -${name}: expected a non-negative integer`);
+  return Number(v);
+}
+
+export function clientFrom(p: Parsed, io: Io): ConsulClient {
+  const o: ClientOptions = clientOptionsFromEnv(io.env);
+  const addr = flagString(p, 'http-addr');
+  if (addr) o.address = addr;
+  const token = flagString(p, 'token');
+  if (token) o.token = token;
+  const dc = flagString(p, 'datacenter');
+  if (dc) o.datacenter = dc;
+  if (flagBool(p, 'stale')) o.stale = true;
+  return new ConsulClient(o);
+}
+
+export function errorExit(err: unknown, io: Io): number {
+  if (err instanceof UsageError) {
+    io.err(`${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof ConsulError) {
+    io.err(`Error: ${err.message}\n`);
+    return exitCodeOf[err.code];
+  }
+  io.err(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
+
+/** Left-aligned columns separated by two spaces, as Consul's tables are. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 2))).join('').trimEnd()).join('\n') + '\n';
+}

@@ -1,0 +1,163 @@
+// The agent's configuration: one typed object built from defaults, then config files (in order),
+// then command-line flags. Keys and flags carry Consul's names so existing configs and habits work;
+// anything unknown or invalid is refused with one clear line.
+
+import { ConsulError, ErrorCode } from '../core/errors.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+export interface Ports {
+  http: number;
+  https: number;
+  dns: number;
+  server: number;
+  serfLan: number;
+  serfWan: number;
+  grpc: number;
+}
+
+export interface RaftTuning {
+  /** Consul's performance.raft_multiplier: scales every Raft timeout (1 = the fastest safe setting). */
+  multiplier: number;
+  /** Per multiplier unit: election (follower heartbeat) timeout 1 s, heartbeat every 100 ms, lease 500 ms. */
+  electionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  leaseTimeoutMs: number;
+  snapshotThreshold: number;
+  snapshotIntervalMs: number;
+  trailingLogs: number;
+}
+
+export interface AgentConfig {
+  server: boolean;
+  bootstrap: boolean;
+  bootstrapExpect: number;
+  retryJoin: string[];
+  retryIntervalMs: number;
+  retryMax: number;
+  datacenter: string;
+  nodeName: string;
+  nodeId: string;
+  bindAddr: string;
+  advertiseAddr: string;
+  clientAddr: string;
+  dataDir: string;
+  ports: Ports;
+  logLevel: LogLevel;
+  logJson: boolean;
+  dev: boolean;
+  ui: boolean;
+  raft: RaftTuning;
+  rpcHoldTimeoutMs: number;
+  /** Largest KV value (Consul's kv_max_value_size). */
+  kvMaxValueSize: number;
+  /** Largest transaction body (Consul's txn_max_req_len). */
+  txnMaxReqLen: number;
+}
+
+// Consul's defaults (agent/config/default.go), with ours noted where they differ.
+export function defaultConfig(): AgentConfig {
+  return {
+    server: false,
+    bootstrap: false,
+    bootstrapExpect: 0,
+    retryJoin: [],
+    retryIntervalMs: 30_000,
+    retryMax: 0,
+    datacenter: 'dc1',
+    nodeName: '',
+    nodeId: '',
+    bindAddr: '0.0.0.0',
+    advertiseAddr: '',
+    clientAddr: '127.0.0.1',
+    dataDir: '',
+    ports: { http: 8500, https: -1, dns: 8600, server: 8300, serfLan: 8301, serfWan: 8302, grpc: -1 },
+    logLevel: 'info',
+    logJson: false,
+    dev: false,
+    ui: false,
+    raft: {
+      multiplier: 5,
+      electionTimeoutMs: 1000,
+      heartbeatIntervalMs: 100,
+      leaseTimeoutMs: 500,
+      snapshotThreshold: 16384,
+      snapshotIntervalMs: 30_000,
+      trailingLogs: 10240,
+    },
+    rpcHoldTimeoutMs: 7000,
+    kvMaxValueSize: 512 * 1024,
+    txnMaxReqLen: 512 * 1024,
+  };
+}
+
+/**
+ * -dev: one in-memory server. Consul's dev mode runs Raft at ~50 ms; a single server has nobody to
+ * time out on, so ours keeps raft_multiplier 1 timings, which also survive GC pauses when a dev
+ * agent is later joined by others.
+ */
+export function applyDev(c: AgentConfig): void {
+  c.dev = true;
+  c.server = true;
+  c.bootstrap = true;
+  c.bindAddr = '127.0.0.1';
+  c.ui = true;
+  c.logLevel = c.logLevel === 'info' ? 'debug' : c.logLevel;
+  c.raft.multiplier = 1;
+}
+
+/** Timings in milliseconds after raft_multiplier. */
+export function raftTimings(c: AgentConfig): {
+  electionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  leaseTimeoutMs: number;
+  snapshotIntervalMs: number;
+  snapshotThreshold: number;
+  trailingLogs: number;
+} {
+  const m = c.raft.multiplier;
+  return {
+    electionTimeoutMs: c.raft.electionTimeoutMs * m,
+    heartbeatIntervalMs: c.raft.heartbeatIntervalMs * m,
+    leaseTimeoutMs: c.raft.leaseTimeoutMs * m,
+    snapshotIntervalMs: c.raft.snapshotIntervalMs,
+    snapshotThreshold: c.raft.snapshotThreshold,
+    trailingLogs: c.raft.trailingLogs,
+  };
+}
+
+const DC_RE = /^[a-z0-9_-]+$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function configError(msg: string): ConsulError {
+  return new ConsulError(ErrorCode.Config, msg);
+}
+
+/** Checks the combination of settings; returns warnings worth logging. */
+export function validateConfig(c: AgentConfig): string[] {
+  const warnings: string[] = [];
+  c.datacenter = c.datacenter.toLowerCase();
+  if (!DC_RE.test(c.datacenter)) throw configError(`datacenter "${c.datacenter}" must be alphanumeric with dashes and underscores`);
+  if (c.nodeName === '') throw configError('node name is empty (set -node)');
+  if (c.nodeId !== '' && !UUID_RE.test(c.nodeId)) throw configError(`node_id "${c.nodeId}" is not a UUID`);
+  if (!c.dev && c.dataDir === '') throw configError('data_dir is required (set -data-dir), except with -dev');
+  if (c.bootstrap && c.bootstrapExpect > 0) throw configError('bootstrap_expect and bootstrap are mutually exclusive');
+  if ((c.bootstrap || c.bootstrapExpect > 0) && !c.server) {
+    throw configError('bootstrap and bootstrap_expect require server mode (-server)');
+  }
+  if (c.bootstrapExpect < 0) throw configError('bootstrap_expect cannot be negative');
+  if (c.bootstrapExpect === 1) warnings.push('bootstrap_expect = 1: this server will elect itself leader alone (same as -bootstrap)');
+  if (c.bootstrapExpect === 2) warnings.push('bootstrap_expect = 2: a cluster of 2 servers cannot tolerate the loss of either');
+  if (c.bootstrapExpect > 2 && c.bootstrapExpect % 2 === 0) {
+    warnings.push(`bootstrap_expect is even (${c.bootstrapExpect}): an odd number of servers tolerates the same failures with fewer machines`);
+  }
+  if (!c.server) throw configError('client mode (no -server) arrives with LAN gossip; run this agent with -server for now');
+  if (!Number.isInteger(c.raft.multiplier) || c.raft.multiplier < 1 || c.raft.multiplier > 10) {
+    throw configError(`performance.raft_multiplier must be between 1 and 10, got ${c.raft.multiplier}`);
+  }
+  for (const [name, port] of Object.entries(c.ports)) {
+    if (!Number.isInteger(port) || port < -1 || port > 65535) throw configError(`ports.${name} must be a port number or -1, got ${port}`);
+  }
+  if (c.ports.server <= 0 && c.server) throw configError('ports.server cannot be disabled on a server');
+  return warnings;
+}

@@ -1,0 +1,244 @@
+// Reads config files and command-line flags into an AgentConfig. Two tables: config-file keys
+// (Consul's JSON names) and agent flags (Consul's flag names). Flags win over files; files are
+// merged in the order given, as Consul does.
+
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseDuration } from '../core/duration.js';
+import { applyDev, configError, defaultConfig, type AgentConfig, type LogLevel, type Ports } from './config.js';
+
+type Json = unknown;
+
+// ---------------------------------------------------------------- value coercion
+
+function asBool(v: Json, what: string): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw configError(`${what}: expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function asInt(v: Json, what: string): number {
+  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw configError(`${what}: expected an integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function asString(v: Json, what: string): string {
+  if (typeof v !== 'string') throw configError(`${what}: expected a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function asList(v: Json, what: string): string[] {
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+  throw configError(`${what}: expected a list of strings`);
+}
+
+function asDuration(v: Json, what: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v / 1e6; // Go durations in JSON numbers are nanoseconds
+  const ms = typeof v === 'string' ? parseDuration(v) : undefined;
+  if (ms === undefined || ms < 0) throw configError(`${what}: expected a duration like "30s", got ${JSON.stringify(v)}`);
+  return ms;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+function asLogLevel(v: Json, what: string): LogLevel {
+  const s = asString(v, what).toLowerCase();
+  const lvl = s === 'warning' ? 'warn' : s === 'err' ? 'error' : s;
+  if (!(LOG_LEVELS as readonly string[]).includes(lvl)) throw configError(`${what}: unknown log level "${s}"`);
+  return lvl as LogLevel;
+}
+
+// ---------------------------------------------------------------- config-file keys
+
+type Setter = (c: AgentConfig, v: Json, what: string) => void;
+
+function objectOf(table: Record<string, Setter>): Setter {
+  return (c, v, what) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw configError(`${what}: expected an object`);
+    for (const [k, val] of Object.entries(v)) {
+      const set = table[k];
+      if (!set) throw configError(`${what}: unknown key "${k}"`);
+      set(c, val, `${what}.${k}`);
+    }
+  };
+}
+
+const port =
+  (k: keyof Ports): Setter =>
+  (c, v, w) => {
+    c.ports[k] = asInt(v, w);
+  };
+
+const FILE_KEYS: Record<string, Setter> = {
+  server: (c, v, w) => (c.server = asBool(v, w)),
+  bootstrap: (c, v, w) => (c.bootstrap = asBool(v, w)),
+  bootstrap_expect: (c, v, w) => (c.bootstrapExpect = asInt(v, w)),
+  retry_join: (c, v, w) => c.retryJoin.push(...asList(v, w)),
+  // start_join was folded into retry_join in Consul 1.15; both are accepted.
+  start_join: (c, v, w) => c.retryJoin.push(...asList(v, w)),
+  retry_interval: (c, v, w) => (c.retryIntervalMs = asDuration(v, w)),
+  retry_max: (c, v, w) => (c.retryMax = asInt(v, w)),
+  datacenter: (c, v, w) => (c.datacenter = asString(v, w)),
+  node_name: (c, v, w) => (c.nodeName = asString(v, w)),
+  node_id: (c, v, w) => (c.nodeId = asString(v, w)),
+  bind_addr: (c, v, w) => (c.bindAddr = asString(v, w)),
+  advertise_addr: (c, v, w) => (c.advertiseAddr = asString(v, w)),
+  client_addr: (c, v, w) => (c.clientAddr = asString(v, w)),
+  data_dir: (c, v, w) => (c.dataDir = asString(v, w)),
+  log_level: (c, v, w) => (c.logLevel = asLogLevel(v, w)),
+  log_json: (c, v, w) => (c.logJson = asBool(v, w)),
+  ui: (c, v, w) => (c.ui = asBool(v, w)),
+  ui_config: objectOf({ enabled: (c, v, w) => (c.ui = asBool(v, w)) }),
+  ports: objectOf({
+    http: port('http'),
+    https: port('https'),
+    dns: port('dns'),
+    server: port('server'),
+    serf_lan: port('serfLan'),
+    serf_wan: port('serfWan'),
+    grpc: port('grpc'),
+    // The CLI RPC port was removed in Consul 0.8; old configs still carry it.
+    rpc: () => undefined,
+  }),
+  performance: objectOf({
+    raft_multiplier: (c, v, w) => (c.raft.multiplier = asInt(v, w)),
+    rpc_hold_timeout: (c, v, w) => (c.rpcHoldTimeoutMs = asDuration(v, w)),
+  }),
+  raft_snapshot_threshold: (c, v, w) => (c.raft.snapshotThreshold = asInt(v, w)),
+  raft_snapshot_interval: (c, v, w) => (c.raft.snapshotIntervalMs = asDuration(v, w)),
+  raft_trailing_logs: (c, v, w) => (c.raft.trailingLogs = asInt(v, w)),
+  kv_max_value_size: (c, v, w) => (c.kvMaxValueSize = asInt(v, w)),
+  txn_max_req_len: (c, v, w) => (c.txnMaxReqLen = asInt(v, w)),
+};
+
+export function applyConfigObject(c: AgentConfig, obj: Json, source: string): void {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw configError(`${source}: the top level must be a JSON object`);
+  }
+  for (const [k, v] of Object.entries(obj)) {
+    const set = FILE_KEYS[k];
+    if (!set) throw configError(`${source}: unknown config key "${k}"`);
+    set(c, v, `${source}: ${k}`);
+  }
+}
+
+function loadFile(c: AgentConfig, path: string): void {
+  if (path.endsWith('.hcl')) throw configError(`${path}: HCL config files are not supported yet; use JSON`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw configError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let obj: Json;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    throw configError(`config file ${path}: invalid JSON: ${(err as Error).message}`);
+  }
+  applyConfigObject(c, obj, `config file ${path}`);
+}
+
+function loadDir(c: AgentConfig, dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw configError(`cannot read config dir ${dir}: ${(err as Error).message}`);
+  }
+  for (const name of names.sort()) {
+    const p = join(dir, name);
+    if (!statSync(p).isFile()) continue;
+    if (name.endsWith('.json') || name.endsWith('.hcl')) loadFile(c, p);
+  }
+}
+
+// ---------------------------------------------------------------- flags
+
+type FlagKind = 'bool' | 'value';
+interface Flag {
+  kind: FlagKind;
+  apply: (c: AgentConfig, v: string, name: string) => void;
+  help: string;
+}
+
+const valueFlag = (help: string, apply: Flag['apply']): Flag => ({ kind: 'value', apply, help });
+const boolFlag = (help: string, apply: (c: AgentConfig, v: boolean) => void): Flag => ({
+  kind: 'bool',
+  apply: (c, v, n) => apply(c, asBool(v, `flag -${n}`)),
+  help,
+});
+
+export const AGENT_FLAGS: Record<string, Flag> = {
+  server: boolFlag('Run in server mode (Raft voter).', (c, v) => (c.server = v)),
+  bootstrap: boolFlag('Let this one server elect itself (legacy manual bootstrap).', (c, v) => (c.bootstrap = v)),
+  'bootstrap-expect': valueFlag('Bootstrap Raft once this many servers are seen.', (c, v, n) => (c.bootstrapExpect = asInt(v, `flag -${n}`))),
+  'retry-join': valueFlag('Address of a server to join; repeatable; retried until it works.', (c, v) => c.retryJoin.push(v)),
+  join: valueFlag('Alias of -retry-join (as in Consul 1.15+).', (c, v) => c.retryJoin.push(v)),
+  'retry-interval': valueFlag('Time between join attempts (30s).', (c, v, n) => (c.retryIntervalMs = asDuration(v, `flag -${n}`))),
+  'retry-max': valueFlag('Join attempts before giving up (0 = forever).', (c, v, n) => (c.retryMax = asInt(v, `flag -${n}`))),
+  datacenter: valueFlag('Datacenter of this agent (dc1).', (c, v) => (c.datacenter = v)),
+  node: valueFlag('Node name (default: the host name).', (c, v) => (c.nodeName = v)),
+  'node-id': valueFlag('Node ID (UUID); default: generated once and kept in the data dir.', (c, v) => (c.nodeId = v)),
+  bind: valueFlag('Address to bind the server RPC listener to (0.0.0.0).', (c, v) => (c.bindAddr = v)),
+  advertise: valueFlag('Address other servers use to reach this one.', (c, v) => (c.advertiseAddr = v)),
+  client: valueFlag('Address for the HTTP API (127.0.0.1).', (c, v) => (c.clientAddr = v)),
+  'data-dir': valueFlag('Where the Raft log, snapshots and node ID live.', (c, v) => (c.dataDir = v)),
+  'http-port': valueFlag('HTTP API port (8500; -1 disables).', (c, v, n) => (c.ports.http = asInt(v, `flag -${n}`))),
+  'server-port': valueFlag('Server RPC port (8300).', (c, v, n) => (c.ports.server = asInt(v, `flag -${n}`))),
+  'dns-port': valueFlag('DNS port (8600; -1 disables).', (c, v, n) => (c.ports.dns = asInt(v, `flag -${n}`))),
+  'config-file': valueFlag('A JSON config file; repeatable.', () => undefined),
+  'config-dir': valueFlag('A directory of JSON config files; repeatable.', () => undefined),
+  'log-level': valueFlag('trace, debug, info, warn or error (info).', (c, v, n) => (c.logLevel = asLogLevel(v, `flag -${n}`))),
+  'log-json': boolFlag('Log JSON lines.', (c, v) => (c.logJson = v)),
+  dev: boolFlag('One in-memory server, for development.', () => undefined),
+  ui: boolFlag('Serve the web UI.', (c, v) => (c.ui = v)),
+};
+
+interface ParsedFlag {
+  name: string;
+  value: string;
+}
+
+/** Splits Go-style flags (-name value, -name=value, --name, booleans without a value). */
+export function parseFlags(args: string[], table: Record<string, Flag>): ParsedFlag[] {
+  const out: ParsedFlag[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') {
+      throw configError(`unexpected argument "${arg}" (flags start with -)`);
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    const flag = table[name];
+    if (!flag) throw configError(`unknown flag: -${name}`);
+    if (eq >= 0) out.push({ name, value: body.slice(eq + 1) });
+    else if (flag.kind === 'bool') out.push({ name, value: 'true' });
+    else {
+      const v = args[i + 1];
+      if (v === undefined) throw configError(`flag needs an argument: -${name}`);
+      out.push({ name, value: v });
+      i++;
+    }
+  }
+  return out;
+}
+
+/** defaults → -dev → config files and dirs (in order) → flags. */
+export function loadAgentConfig(args: string[]): AgentConfig {
+  const flags = parseFlags(args, AGENT_FLAGS);
+  const c = defaultConfig();
+  if (flags.some((f) => f.name === 'dev' && asBool(f.value, 'flag -dev'))) applyDev(c);
+  for (const f of flags) {
+    if (f.name === 'config-file') loadFile(c, f.value);
+    else if (f.name === 'config-dir') loadDir(c, f.value);
+  }
+  for (const f of flags) (AGENT_FLAGS[f.name] as Flag).apply(c, f.value, f.name);
+  if (c.nodeName === '') c.nodeName = hostname();
+  return c;
+}

@@ -1,0 +1,162 @@
+// The server RPC port: a WebSocket listener for peers that dial us, and a pool of connections we
+// dial, one per address. Raft and request forwarding share them.
+
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import WebSocket, { WebSocketServer } from 'ws';
+import { ConsulError, ErrorCode } from '../core/errors.js';
+import type { Message } from '../raft/messages.js';
+import type { PeerInfo } from './codec.js';
+import { RpcConn, type ConnHandlers } from './connection.js';
+
+export interface RpcNetworkOptions {
+  self: () => PeerInfo;
+  handlers: ConnHandlers;
+  logger: Logger;
+  /** Largest frame accepted (snapshots travel in one frame). */
+  maxFrameBytes?: number;
+  /** Connections accepted from one remote IP (Consul's rpc_max_conns_per_client). */
+  maxConnsPerClient?: number;
+}
+
+const DIAL_TIMEOUT_MS = 5000;
+const REDIAL_BACKOFF_MS = 250;
+const MAX_QUEUED_WHILE_DIALING = 4096;
+
+interface Dialing {
+  promise: Promise<RpcConn>;
+  queue: Message[];
+}
+
+export class RpcNetwork {
+  private server: Server | null = null;
+  private wss: WebSocketServer | null = null;
+  private readonly conns = new Map<string, RpcConn>();
+  private readonly dialing = new Map<string, Dialing>();
+  private readonly lastDialFailure = new Map<string, number>();
+  private readonly inbound = new Set<RpcConn>();
+  private readonly perIp = new Map<string, number>();
+  private closed = false;
+
+  constructor(private readonly o: RpcNetworkOptions) {}
+
+  async listen(host: string, port: number): Promise<number> {
+    const server = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('consulate server RPC: WebSocket required\n');
+    });
+    const wss = new WebSocketServer({ server, maxPayload: this.o.maxFrameBytes ?? 512 << 20 });
+    wss.on('connection', (ws, req) => {
+      const ip = req.socket.remoteAddress ?? '?';
+      const n = (this.perIp.get(ip) ?? 0) + 1;
+      if (n > (this.o.maxConnsPerClient ?? 100)) {
+        ws.close(1008, 'too many connections');
+        return;
+      }
+      this.perIp.set(ip, n);
+      const conn = new RpcConn(ws, this.o.handlers);
+      this.inbound.add(conn);
+      conn.onClosed(() => {
+        this.inbound.delete(conn);
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left <= 0) this.perIp.delete(ip);
+        else this.perIp.set(ip, left);
+      });
+      conn.hello(this.o.self());
+    });
+    this.server = server;
+    this.wss = wss;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    return typeof addr === 'object' && addr ? addr.port : port;
+  }
+
+  /** A connection to `addr`, dialled if needed. */
+  connect(addr: string): Promise<RpcConn> {
+    const open = this.conns.get(addr);
+    if (open?.isOpen) return Promise.resolve(open);
+    const d = this.dialing.get(addr);
+    if (d) return d.promise;
+    if (this.closed) return Promise.reject(new ConsulError(ErrorCode.Unavailable, 'rpc: shutting down'));
+    const queue: Message[] = [];
+    const promise = this.dial(addr).then(
+      (conn) => {
+        this.dialing.delete(addr);
+        this.conns.set(addr, conn);
+        conn.onClosed(() => {
+          if (this.conns.get(addr) === conn) this.conns.delete(addr);
+        });
+        for (const m of queue) conn.sendRaft(m);
+        return conn;
+      },
+      (err: unknown) => {
+        this.dialing.delete(addr);
+        this.lastDialFailure.set(addr, Date.now());
+        throw err;
+      },
+    );
+    promise.catch(() => undefined);
+    this.dialing.set(addr, { promise, queue });
+    return promise;
+  }
+
+  async call(addr: string, method: string, args: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<unknown> {
+    const conn = await this.connect(addr);
+    return conn.call(method, args, opts);
+  }
+
+  /** Best-effort Raft send: queued briefly while the connection is dialled, else dropped. */
+  sendRaft(addr: string, m: Message): boolean {
+    const conn = this.conns.get(addr);
+    if (conn?.isOpen) return conn.sendRaft(m);
+    const d = this.dialing.get(addr);
+    if (d) {
+      if (d.queue.length < MAX_QUEUED_WHILE_DIALING) d.queue.push(m);
+      return true;
+    }
+    if (Date.now() - (this.lastDialFailure.get(addr) ?? 0) < REDIAL_BACKOFF_MS) return false;
+    void this.connect(addr).catch(() => undefined);
+    this.dialing.get(addr)?.queue.push(m);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.conns.values()) c.close();
+    for (const c of this.inbound) c.close();
+    this.conns.clear();
+    if (this.wss) {
+      for (const ws of this.wss.clients) ws.terminate();
+      await new Promise<void>((r) => this.wss?.close(() => r()));
+    }
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise<void>((r) => this.server?.close(() => r()));
+    }
+  }
+
+  private dial(addr: string): Promise<RpcConn> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://${addr}/rpc`, {
+        handshakeTimeout: DIAL_TIMEOUT_MS,
+        maxPayload: this.o.maxFrameBytes ?? 512 << 20,
+        perMessageDeflate: false,
+      });
+      const conn = new RpcConn(ws, this.o.handlers);
+      ws.once('open', () => {
+        ws.off('error', onError);
+        conn.hello(this.o.self());
+        resolve(conn);
+      });
+      const onError = (err: Error): void => {
+        reject(new ConsulError(ErrorCode.Unavailable, `rpc: cannot reach ${addr}: ${err.message}`));
+      };
+      ws.once('error', onError);
+    });
+  }
+}
