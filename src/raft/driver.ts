@@ -104,7 +104,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
         heartbeatIntervalMs: t.heartbeatIntervalMs,
         leaseTimeoutMs: t.leaseTimeoutMs,
         rng: this.o.rng,
-        now: this.o.clock.now(),
+        clock: () => this.o.clock.now(),
       },
       st,
     );
@@ -160,7 +160,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
 
   /** True when a default-consistency read may be answered here without a round trip. */
   leaseValid(): boolean {
-    return this.raw.leaseValid(this.o.clock.now());
+    return this.raw.leaseValid();
   }
 
   bootstrap(config: Configuration): void {
@@ -198,7 +198,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
   }
 
   lastContactMs(): number {
-    return this.raw.lastContactMs(this.o.clock.now());
+    return this.raw.lastContactMs();
   }
 
   lastIndex(): number {
@@ -342,7 +342,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
     this.timer = this.o.clock.setTimeout(() => {
       this.timer = null;
       if (this.stopped) return;
-      this.raw.tick(this.o.clock.now());
+      this.raw.tick();
       this.kick();
       this.armTimer();
     }, delay);

@@ -19,12 +19,16 @@ export class RaftLog {
 
   constructor(snap: SnapshotMeta, entries: Entry[], committed: number) {
     this.snap = snap;
-    this.entries = entries;
+    // Storage may hand back entries the snapshot already covers; the log starts right after it.
+    this.entries = entries.filter((e) => e.index > snap.index);
+    this.entries.forEach((e, i) => {
+      if (e.index !== snap.index + 1 + i) throw new Error(`raft: log entries not contiguous after snapshot ${snap.index} (found ${e.index} at position ${i})`);
+    });
     this.stable = this.lastIndex();
     this.committed = Math.min(Math.max(committed, snap.index), this.lastIndex());
     this.applied = snap.index;
     this.configs = [{ index: snap.index, config: snap.config }];
-    for (const e of entries) if (e.type === EntryType.Config) this.configs.push({ index: e.index, config: decodeConfig(e) });
+    for (const e of this.entries) if (e.type === EntryType.Config) this.configs.push({ index: e.index, config: decodeConfig(e) });
   }
 
   firstIndex(): number {

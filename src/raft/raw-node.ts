@@ -34,8 +34,8 @@ export interface RaftOptions {
   /** A leader without contact with a quorum for this long steps down; lease reads need contact within it. Must be < electionTimeoutMs. */
   leaseTimeoutMs: number;
   rng: Rng;
-  /** The time at start: votes are refused for one election timeout after a (re)start (see `inLease`). */
-  now: number;
+  /** Milliseconds, monotonic: the driver's clock (a fake one in simulations). */
+  clock: () => number;
   preVote?: boolean;
   checkQuorum?: boolean;
   /** Append messages in flight per follower in replicate state. */
@@ -108,9 +108,9 @@ export class RawNode {
   role: Role = Role.Follower;
   readonly log: RaftLog;
 
-  private readonly opts: Required<Omit<RaftOptions, 'id' | 'rng' | 'now'>>;
+  private readonly opts: Required<Omit<RaftOptions, 'id' | 'rng' | 'clock'>>;
   private readonly rng: Rng;
-  private now: number;
+  private readonly clock: () => number;
   private electionDeadline = 0;
   /** Last time a leader of the current term was heard from. */
   private leaderContactAt = -Infinity;
@@ -144,7 +144,7 @@ export class RawNode {
     }
     this.id = options.id;
     this.rng = options.rng;
-    this.now = options.now;
+    this.clock = options.clock;
     this.opts = {
       electionTimeoutMs: options.electionTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
@@ -171,8 +171,8 @@ export class RawNode {
 
   // ---------------------------------------------------------------- inputs
 
-  tick(now: number): void {
-    this.now = Math.max(this.now, now);
+  /** Called when nextDeadline() is reached (or any time): elections and heartbeats happen here. */
+  tick(): void {
     if (this.role === Role.Leader) {
       this.tickLeader();
     } else if (this.now >= this.electionDeadline) {
@@ -297,7 +297,8 @@ export class RawNode {
    * leader can have been elected since (followers refuse votes for a full election timeout after
    * hearing from it), and it has applied everything committed before its term.
    */
-  leaseValid(now: number): boolean {
+  leaseValid(): boolean {
+    const now = this.now;
     if (this.role !== Role.Leader || this.transferee !== '') return false;
     if (this.log.applied < this.termStartIndex) return false;
     return this.quorumContactSince() >= now - this.opts.leaseTimeoutMs;
@@ -391,10 +392,10 @@ export class RawNode {
   }
 
   /** Milliseconds since the leader was last heard from (0 on the leader itself). */
-  lastContactMs(now: number): number {
+  lastContactMs(): number {
     if (this.role === Role.Leader) return 0;
     if (this.leaderContactAt === -Infinity) return -1;
-    return Math.max(0, now - this.leaderContactAt);
+    return Math.max(0, this.now - this.leaderContactAt);
   }
 
   // ---------------------------------------------------------------- output
@@ -859,6 +860,10 @@ export class RawNode {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  private get now(): number {
+    return this.clock();
+  }
 
   private committedInTerm(): boolean {
     return this.log.term(this.log.committed) === this.term;

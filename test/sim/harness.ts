@@ -119,7 +119,7 @@ interface SimNode {
   timer: number;
   /** Bumped on every crash so events scheduled for an earlier life are ignored. */
   life: number;
-  pendingWrites: Map<number, { term: number; done: (ok: boolean | null) => void }>;
+  pendingWrites: Map<number, { term: number; done: (ok: boolean | null | 'overwritten') => void }>;
   pendingReads: Map<number, (index: number | null) => void>;
   readWaiters: { index: number; run: () => void }[];
 }
@@ -228,15 +228,15 @@ export class Simulation {
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
         leaseTimeoutMs: this.opts.leaseTimeoutMs,
         rng: this.rng,
-        now: this.q.now,
+        clock: () => this.q.now,
         maxInflight: 8,
         maxEntriesPerMsg: 16,
       },
       { hardState: { ...n.disk.hard }, snapshot: snap?.meta ?? null, entries: [...n.disk.entries] },
     );
     if (bootstrap) n.raw.bootstrap(bootstrap);
-    // Everything this server had acknowledged must still be in its log after the restart.
-    for (const e of n.disk.entries) this.checkEntryAgainstApplied(n, e);
+    // Whatever this server knew to be committed must still be in its log, unchanged, after the restart.
+    for (const e of n.disk.entries) if (e.index <= n.disk.hard.commit) this.checkEntryAgainstApplied(n, e);
     this.armTimer(n);
     this.process(n);
   }
@@ -266,7 +266,7 @@ export class Simulation {
     const at = Math.max(raw.nextDeadline(), this.q.now + 1);
     this.q.schedule(at - this.q.now, () => {
       if (n.life !== life || n.timer !== timer || !n.raw) return;
-      n.raw.tick(this.q.now);
+      n.raw.tick();
       this.after(n);
     });
   }
@@ -320,11 +320,12 @@ export class Simulation {
       this.checkApplied(n, e);
       let result = true;
       if (e.type === EntryType.Command) result = n.fsm.apply(JSON.parse(dec.decode(e.data)) as Cmd);
+      if (globalThis.process.env['SIM_TRACE'] && (dec.decode(e.data).includes(globalThis.process.env['SIM_TRACE']) || n.pendingWrites.has(e.index))) console.log(this.q.now.toFixed(1), n.id, 'applied', e.index, e.term, dec.decode(e.data), result, n.fsm.data.get('k2'));
       const w = n.pendingWrites.get(e.index);
       if (w) {
         n.pendingWrites.delete(e.index);
-        // A different entry at our index means ours was overwritten: it can never commit.
-        w.done(e.term === w.term ? result : false);
+        // A different entry at our index means ours was overwritten: it never executed.
+        w.done(e.term === w.term ? result : 'overwritten');
       }
     }
     for (const rs of rd.readStates) n.pendingReads.get(rs.ctx)?.(rs.index);
@@ -443,11 +444,12 @@ export class Simulation {
     const deadline = this.q.now + 4 * this.opts.electionTimeoutMs;
     let proposed = false;
     let finished = false;
-    const finish = (outcome: 'ok' | 'fail' | 'info', read?: string | null): void => {
+    const finish = (outcome: 'ok' | 'fail' | 'info' | 'discard', read?: string | null): void => {
       if (finished) return;
       finished = true;
       if (outcome === 'ok') this.history.ok(handle, read);
       else if (outcome === 'fail') this.history.fail(handle);
+      else if (outcome === 'discard') this.history.discard(handle);
       else this.history.info(handle);
       // An op with an unknown outcome retires its process (Jepsen's rule): start a fresh one.
       const next = outcome === 'info' ? process + 1000 : process;
@@ -456,7 +458,7 @@ export class Simulation {
     const attempt = (target: SimNode): void => {
       if (finished) return;
       if (this.q.now > deadline) {
-        finish(kind !== 'read' && proposed ? 'info' : 'fail');
+        finish(kind !== 'read' && proposed ? 'info' : 'discard');
         return;
       }
       this.clientRequest(() => {
@@ -471,7 +473,7 @@ export class Simulation {
           return;
         }
         if (kind === 'read') {
-          if (this.opts.unsafeReads || (mode === 'lease' && raw.leaseValid(this.q.now))) {
+          if (this.opts.unsafeReads || (mode === 'lease' && raw.leaseValid())) {
             const v = target.fsm.data.get(key) ?? null;
             this.clientReply(() => finish('ok', v));
             return;
@@ -508,12 +510,14 @@ export class Simulation {
           return;
         }
         proposed = true;
+        if (globalThis.process.env['SIM_TRACE'] && JSON.stringify(cmd).includes(globalThis.process.env['SIM_TRACE'])) console.log(this.q.now.toFixed(1), target.id, 'proposed', at.index, at.term, JSON.stringify(cmd));
         target.pendingWrites.set(at.index, {
           term: at.term,
           done: (res) => {
             if (res === null) this.clientReply(() => finish('info'));
+            else if (res === 'overwritten') this.clientReply(() => finish('discard'));
             else if (res) this.clientReply(() => finish('ok'));
-            else this.clientReply(() => finish(kind === 'cas' && res === false ? 'fail' : 'info'));
+            else this.clientReply(() => finish('fail')); // the CAS ran and saw another value
           },
         });
         this.after(target);

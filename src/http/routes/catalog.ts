@@ -1,0 +1,69 @@
+// /v1/catalog/* and /v1/health/*: the catalog through Consul's low-level API.
+
+import type { Context } from 'hono';
+import { badRequest } from '../../core/errors.js';
+import type { EndpointName } from '../../rpc/endpoints/index.js';
+import type { QueryResult } from '../../rpc/endpoints/types.js';
+import type { HttpDeps } from '../app.js';
+import { readJson } from '../body.js';
+import { has, parseQueryOptions } from '../query.js';
+import { json } from '../respond.js';
+
+const MAX_REGISTER_BODY = 512 * 1024;
+
+function pathParam(c: Context, name: string): string {
+  const v = c.req.param(name);
+  if (!v) throw badRequest(`Missing ${name} name`);
+  return v;
+}
+
+async function query(c: Context, d: HttpDeps, method: EndpointName, args: Record<string, unknown>): Promise<Response> {
+  const q = parseQueryOptions(new URL(c.req.url));
+  const r = (await d.agent.forwarder.call(method, { ...args, q }, c.req.raw.signal)) as QueryResult<unknown>;
+  return json(c, r.value, { meta: r.meta });
+}
+
+export async function catalogRegister(c: Context, d: HttpDeps): Promise<Response> {
+  const req = await readJson(c.req.raw, MAX_REGISTER_BODY);
+  return json(c, await d.agent.forwarder.call('Catalog.Register', { req }, c.req.raw.signal));
+}
+
+export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Response> {
+  const req = await readJson(c.req.raw, MAX_REGISTER_BODY);
+  return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, c.req.raw.signal));
+}
+
+export const catalogDatacenters = (c: Context, d: HttpDeps): Response => json(c, [d.agent.config.datacenter]);
+export const catalogNodes = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Catalog.ListNodes', {});
+export const catalogServices = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Catalog.ListServices', {});
+export const catalogService = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Catalog.ServiceNodes', { service: pathParam(c, 'service'), tags: c.req.queries('tag') ?? [] });
+export const catalogNode = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Catalog.NodeServices', { node: pathParam(c, 'node') });
+export const catalogNodeServices = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Catalog.NodeServiceList', { node: pathParam(c, 'node') });
+
+export const healthService = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Health.ServiceNodes', {
+    service: pathParam(c, 'service'),
+    tags: c.req.queries('tag') ?? [],
+    passing: passingParam(new URL(c.req.url)),
+  });
+export const healthNode = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Health.NodeChecks', { node: pathParam(c, 'node') });
+export const healthChecks = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Health.ServiceChecks', { service: pathParam(c, 'service') });
+
+const STATES = new Set(['any', 'passing', 'warning', 'critical']);
+export function healthState(c: Context, d: HttpDeps): Promise<Response> {
+  const state = pathParam(c, 'state');
+  if (!STATES.has(state)) throw badRequest(`Invalid check state: ${state}`);
+  return query(c, d, 'Health.ChecksInState', { state });
+}
+
+/** ?passing, ?passing=true and ?passing=1 filter; ?passing=false does not (Consul parses it as a bool). */
+function passingParam(url: URL): boolean {
+  if (!has(url, 'passing')) return false;
+  const v = url.searchParams.get('passing') ?? '';
+  if (v === '' || v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw badRequest(`Invalid value for ?passing: ${v}`);
+}

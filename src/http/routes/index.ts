@@ -1,0 +1,32 @@
+// The whole HTTP surface in one table (Consul's http_register.go): path, then a handler per method.
+
+import type { Route } from '../app.js';
+import * as catalog from './catalog.js';
+import { kvDelete, kvGet, kvPut } from './kv.js';
+import * as status from './status.js';
+import { txnPut } from './txn.js';
+
+export const routes: Route[] = [
+  { path: '/v1/kv/*', methods: { GET: kvGet, PUT: kvPut, DELETE: kvDelete } },
+  { path: '/v1/txn', methods: { PUT: txnPut } },
+
+  { path: '/v1/catalog/register', methods: { PUT: catalog.catalogRegister } },
+  { path: '/v1/catalog/deregister', methods: { PUT: catalog.catalogDeregister } },
+  { path: '/v1/catalog/datacenters', methods: { GET: catalog.catalogDatacenters } },
+  { path: '/v1/catalog/nodes', methods: { GET: catalog.catalogNodes } },
+  { path: '/v1/catalog/services', methods: { GET: catalog.catalogServices } },
+  { path: '/v1/catalog/service/:service', methods: { GET: catalog.catalogService } },
+  { path: '/v1/catalog/node/:node', methods: { GET: catalog.catalogNode } },
+  { path: '/v1/catalog/node-services/:node', methods: { GET: catalog.catalogNodeServices } },
+
+  { path: '/v1/health/service/:service', methods: { GET: catalog.healthService } },
+  { path: '/v1/health/node/:node', methods: { GET: catalog.healthNode } },
+  { path: '/v1/health/checks/:service', methods: { GET: catalog.healthChecks } },
+  { path: '/v1/health/state/:state', methods: { GET: catalog.healthState } },
+
+  { path: '/v1/status/leader', methods: { GET: status.statusLeader } },
+  { path: '/v1/status/peers', methods: { GET: status.statusPeers } },
+  { path: '/v1/operator/raft/configuration', methods: { GET: status.raftConfiguration } },
+  { path: '/v1/operator/raft/peer', methods: { DELETE: status.raftRemovePeer } },
+  { path: '/v1/agent/self', methods: { GET: status.agentSelf } },
+];

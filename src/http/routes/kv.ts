@@ -1,0 +1,98 @@
+// /v1/kv/<key>: Consul's KV API.
+
+import type { Context } from 'hono';
+import { badRequest } from '../../core/errors.js';
+import type { KVApplyArgs } from '../../rpc/endpoints/index.js';
+import type { QueryResult } from '../../rpc/endpoints/types.js';
+import type { KVEntry } from '../../state/types.js';
+import type { HttpDeps } from '../app.js';
+import { readBody } from '../body.js';
+import { b64, json } from '../respond.js';
+import { has, metaHeaders, parseQueryOptions, uintParam } from '../query.js';
+
+export function kvKey(c: Context): string {
+  const path = new URL(c.req.url).pathname;
+  const raw = path.slice('/v1/kv/'.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest('Invalid key: malformed escape');
+  }
+}
+
+export function kvJson(e: KVEntry): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    LockIndex: e.LockIndex,
+    Key: e.Key,
+    Flags: e.Flags,
+    Value: b64(e.Value),
+    CreateIndex: e.CreateIndex,
+    ModifyIndex: e.ModifyIndex,
+  };
+  if (e.Session) out['Session'] = e.Session;
+  return out;
+}
+
+export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
+  const url = new URL(c.req.url);
+  const key = kvKey(c);
+  const q = parseQueryOptions(url);
+  const signal = c.req.raw.signal;
+  if (has(url, 'keys')) {
+    const separator = url.searchParams.get('separator') ?? '';
+    const r = (await d.agent.forwarder.call('KVS.ListKeys', { q, prefix: key, separator }, signal)) as QueryResult<string[]>;
+    if (r.value.length === 0) return new Response(null, { status: 404, headers: metaHeaders(r.meta) });
+    return json(c, r.value, { meta: r.meta });
+  }
+  if (has(url, 'recurse')) {
+    const r = (await d.agent.forwarder.call('KVS.List', { q, prefix: key }, signal)) as QueryResult<KVEntry[]>;
+    if (r.value.length === 0) return new Response(null, { status: 404, headers: metaHeaders(r.meta) });
+    return json(c, r.value.map(kvJson), { meta: r.meta });
+  }
+  if (key === '') throw badRequest('Missing key name');
+  const r = (await d.agent.forwarder.call('KVS.Get', { q, key }, signal)) as QueryResult<KVEntry | null>;
+  if (!r.value) return new Response(null, { status: 404, headers: metaHeaders(r.meta) });
+  if (has(url, 'raw')) {
+    // Raw values are served as opaque text and never sniffed, so a stored page cannot run as HTML.
+    const v = r.value.Value ?? new Uint8Array(0);
+    return new Response(Buffer.from(v), {
+      status: 200,
+      headers: { ...metaHeaders(r.meta), 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' },
+    });
+  }
+  return json(c, [kvJson(r.value)], { meta: r.meta });
+}
+
+export async function kvPut(c: Context, d: HttpDeps): Promise<Response> {
+  const url = new URL(c.req.url);
+  const key = kvKey(c);
+  if (key === '') throw badRequest('Missing key name');
+  if (has(url, 'acquire') || has(url, 'release')) {
+    // Sessions arrive with the agent issue; until then no session can exist.
+    throw badRequest('Invalid session: sessions are not supported yet');
+  }
+  const flags = uintParam(url, 'flags', 'flags') ?? 0;
+  const limit = d.agent.config.kvMaxValueSize;
+  const body = await readBody(c.req.raw, limit, 'Value');
+  const value = body.byteLength === 0 ? new Uint8Array(0) : body;
+  const cas = uintParam(url, 'cas', 'cas index');
+  const args: KVApplyArgs =
+    cas !== undefined ? { op: 'cas', key, value, flags, index: cas } : { op: 'set', key, value, flags };
+  const ok = (await d.agent.forwarder.call('KVS.Apply', args, c.req.raw.signal)) as boolean;
+  return json(c, ok);
+}
+
+export async function kvDelete(c: Context, d: HttpDeps): Promise<Response> {
+  const url = new URL(c.req.url);
+  const key = kvKey(c);
+  let args: KVApplyArgs;
+  if (has(url, 'recurse')) args = { op: 'delete-tree', key };
+  else {
+    if (key === '') throw badRequest('Missing key name');
+    const cas = uintParam(url, 'cas', 'cas index');
+    args = cas !== undefined ? { op: 'delete-cas', key, index: cas } : { op: 'delete', key };
+  }
+  const ok = (await d.agent.forwarder.call('KVS.Apply', args, c.req.raw.signal)) as boolean;
+  return json(c, ok);
+}
+

@@ -1,0 +1,162 @@
+// The RPC endpoint table: every server operation by name, whether it reads or writes, and its
+// handler. HTTP routes call these through the same path a remote caller uses; the forwarding guard
+// in server/forward.ts runs before every handler (another DC, a stale read allowed here, or the
+// leader), so no handler repeats it.
+
+import { ConsulError, ErrorCode, badRequest } from '../../core/errors.js';
+import type { FsmCommand } from '../../state/commands.js';
+import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
+import { isReadOnlyTxn, validateTxn, type TxnOp } from '../../state/txn.js';
+import type { StateStore } from '../../state/store.js';
+import type { WatchSet } from '../../state/watch.js';
+import type { QueryOptions } from './types.js';
+
+/** What an endpoint may use on the server that runs it. */
+export interface EndpointContext {
+  store: StateStore;
+  /** Proposes an FSM command through Raft (on the leader); resolves with the FSM's result. */
+  apply(cmd: FsmCommand): Promise<unknown>;
+  raft: {
+    configuration(): { servers: { id: string; address: string; voter: boolean }[]; index: number };
+    leaderId(): string;
+    addressOf(id: string): string | undefined;
+    nodeNameOf(id: string): string | undefined;
+    removeServer(id: string): Promise<void>;
+    addServer(id: string, address: string): Promise<void>;
+  };
+  peers: {
+    join(info: unknown): unknown;
+  };
+  signal: AbortSignal;
+}
+
+export interface ReadEndpoint<A> {
+  kind: 'read';
+  /** Runs against the local store; `ws` collects what it read so a blocking query can wait on it. */
+  run(ctx: EndpointContext, args: A, ws: WatchSet): { index: number; value: unknown };
+}
+
+export interface WriteEndpoint<A> {
+  kind: 'write';
+  run(ctx: EndpointContext, args: A): Promise<unknown>;
+}
+
+/** Handled by whichever server receives it (no forwarding): status and membership plumbing. */
+export interface LocalEndpoint<A> {
+  kind: 'local';
+  run(ctx: EndpointContext, args: A): Promise<unknown> | unknown;
+}
+
+export type Endpoint = ReadEndpoint<never> | WriteEndpoint<never> | LocalEndpoint<never>;
+
+export interface ReadArgs {
+  q: QueryOptions;
+}
+
+// ---------------------------------------------------------------- argument shapes
+
+export type KVApplyArgs =
+  | { op: 'set'; key: string; value: Uint8Array; flags: number }
+  | { op: 'cas'; key: string; value: Uint8Array; flags: number; index: number }
+  | { op: 'delete'; key: string }
+  | { op: 'delete-cas'; key: string; index: number }
+  | { op: 'delete-tree'; key: string };
+
+function kvCommand(a: KVApplyArgs): FsmCommand {
+  switch (a.op) {
+    case 'set':
+      return { type: 'kvSet', key: a.key, value: a.value, flags: a.flags };
+    case 'cas':
+      return { type: 'kvCas', key: a.key, value: a.value, flags: a.flags, index: a.index };
+    case 'delete':
+      return { type: 'kvDelete', key: a.key };
+    case 'delete-cas':
+      return { type: 'kvDeleteCas', key: a.key, index: a.index };
+    case 'delete-tree':
+      return { type: 'kvDeleteTree', prefix: a.key };
+  }
+}
+
+const read = <A>(run: ReadEndpoint<A>['run']): ReadEndpoint<A> => ({ kind: 'read', run });
+const write = <A>(run: WriteEndpoint<A>['run']): WriteEndpoint<A> => ({ kind: 'write', run });
+const local = <A>(run: LocalEndpoint<A>['run']): LocalEndpoint<A> => ({ kind: 'local', run });
+
+export const endpoints = {
+  'KVS.Get': read<ReadArgs & { key: string }>((c, a, ws) => c.store.kvGet(a.key, ws)),
+  'KVS.List': read<ReadArgs & { prefix: string }>((c, a, ws) => c.store.kvList(a.prefix, ws)),
+  'KVS.ListKeys': read<ReadArgs & { prefix: string; separator: string }>((c, a, ws) =>
+    c.store.kvKeys(a.prefix, a.separator, ws),
+  ),
+  'KVS.Apply': write<KVApplyArgs>((c, a) => c.apply(kvCommand(a))),
+
+  'Txn.Apply': write<{ ops: TxnOp[] }>((c, a) => {
+    validateTxn(a.ops);
+    return c.apply({ type: 'txn', ops: a.ops });
+  }),
+  'Txn.Read': read<ReadArgs & { ops: TxnOp[] }>((c, a) => {
+    validateTxn(a.ops);
+    if (!isReadOnlyTxn(a.ops)) throw badRequest('transaction is not read-only');
+    return { index: c.store.lastIndex || 1, value: c.store.txnRead(a.ops) };
+  }),
+
+  'Catalog.Register': write<{ req: unknown }>((c, a) => c.apply({ type: 'register', req: validateRegister(a.req) })),
+  'Catalog.Deregister': write<{ req: unknown }>((c, a) => c.apply({ type: 'deregister', req: validateDeregister(a.req) })),
+  'Catalog.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.nodes(ws)),
+  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.services(ws)),
+  'Catalog.ServiceNodes': read<ReadArgs & { service: string; tags: string[] }>((c, a, ws) =>
+    c.store.serviceNodes(a.service, a.tags, ws),
+  ),
+  'Catalog.NodeServices': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeInfo(a.node, ws)),
+  'Catalog.NodeServiceList': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeServiceList(a.node, ws)),
+
+  'Health.ServiceNodes': read<ReadArgs & { service: string; tags: string[]; passing: boolean }>((c, a, ws) =>
+    c.store.checkServiceNodes(a.service, a.tags, a.passing, ws),
+  ),
+  'Health.NodeChecks': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeChecks(a.node, ws)),
+  'Health.ServiceChecks': read<ReadArgs & { service: string }>((c, a, ws) => c.store.serviceChecks(a.service, ws)),
+  'Health.ChecksInState': read<ReadArgs & { state: 'any' | 'passing' | 'warning' | 'critical' }>((c, a, ws) =>
+    c.store.checksInState(a.state, ws),
+  ),
+
+  'Operator.RaftGetConfiguration': read<ReadArgs>((c) => {
+    const cfg = c.raft.configuration();
+    const leader = c.raft.leaderId();
+    return {
+      index: Math.max(1, cfg.index),
+      value: {
+        Servers: cfg.servers.map((s) => ({
+          ID: s.id,
+          Node: c.raft.nodeNameOf(s.id) ?? '',
+          Address: c.raft.addressOf(s.id) ?? s.address,
+          Leader: s.id === leader,
+          Voter: s.voter,
+          ProtocolVersion: '3',
+        })),
+        Index: cfg.index,
+      },
+    };
+  }),
+  'Operator.RaftRemovePeer': write<{ id?: string; address?: string }>(async (c, a) => {
+    const servers = c.raft.configuration().servers;
+    const target = a.id
+      ? servers.find((s) => s.id === a.id)
+      : servers.find((s) => s.address === a.address || c.raft.addressOf(s.id) === a.address);
+    if (!target) {
+      throw new ConsulError(
+        ErrorCode.NotFound,
+        a.id ? `id "${a.id}" was not found in the Raft configuration` : `address "${a.address}" was not found in the Raft configuration`,
+      );
+    }
+    await c.raft.removeServer(target.id);
+    return true;
+  }),
+  'Raft.AddServer': write<{ id: string; address: string }>(async (c, a) => {
+    await c.raft.addServer(a.id, a.address);
+    return true;
+  }),
+
+  /** A server introducing itself (retry-join before gossip exists): answers with the servers it knows. */
+  'Server.Join': local<{ peer: unknown }>((c, a) => c.peers.join(a.peer)),
+} satisfies Record<string, Endpoint>;
+
+export type EndpointName = keyof typeof endpoints;

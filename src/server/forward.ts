@@ -1,0 +1,124 @@
+// The forwarding guard every RPC endpoint passes through (Consul's rpc.go forward): a read that may
+// be stale runs here; anything else runs on the leader, which this server either is or forwards to.
+// With no leader the request waits up to rpc_hold_timeout for one, then fails as Consul does.
+
+import type { Logger } from 'pino';
+import { sleep } from '../core/clock.js';
+import { ConsulError, ErrorCode, messages } from '../core/errors.js';
+import type { Rng } from '../core/rng.js';
+import type { RaftDriver } from '../raft/driver.js';
+import { blockingQuery } from '../state/blocking.js';
+import type { StateStore } from '../state/store.js';
+import { endpoints, type EndpointContext, type EndpointName, type ReadArgs } from '../rpc/endpoints/index.js';
+import type { QueryMeta, QueryResult } from '../rpc/endpoints/types.js';
+
+export interface ForwardDeps {
+  driver: RaftDriver;
+  store: StateStore;
+  rng: Rng;
+  logger: Logger;
+  rpcHoldTimeoutMs: number;
+  leaderAddress(): string | undefined;
+  /** Calls another server; `connectOnly` errors mean the request never left (safe to retry). */
+  connect(addr: string): Promise<{ call(method: string, args: unknown, o: { signal?: AbortSignal }): Promise<unknown> }>;
+  context(signal: AbortSignal): EndpointContext;
+}
+
+/** The envelope a follower uses to hand a request to the leader; the leader never forwards it again. */
+export interface ForwardedCall {
+  method: EndpointName;
+  args: unknown;
+}
+
+export class Forwarder {
+  constructor(private readonly d: ForwardDeps) {}
+
+  /** Runs an endpoint for a local caller (HTTP) or a remote one (RPC frame), forwarding as needed. */
+  async call(method: string, args: unknown, signal: AbortSignal, forwarded = false): Promise<unknown> {
+    const ep = (endpoints as Record<string, (typeof endpoints)[EndpointName]>)[method];
+    if (!ep) throw new ConsulError(ErrorCode.BadRequest, `rpc: unknown method ${method}`);
+    switch (ep.kind) {
+      case 'local':
+        return ep.run(this.d.context(signal), args as never);
+      case 'read': {
+        const q = (args as ReadArgs).q;
+        if (q.stale) return this.serveRead(method as EndpointName, args as ReadArgs, signal, 'stale');
+        return this.onLeader(method as EndpointName, args, signal, forwarded, () =>
+          this.serveRead(method as EndpointName, args as ReadArgs, signal, q.consistent ? 'consistent' : 'leader'),
+        );
+      }
+      case 'write':
+        return this.onLeader(method as EndpointName, args, signal, forwarded, () => ep.run(this.d.context(signal), args as never));
+    }
+  }
+
+  private async serveRead(method: EndpointName, args: ReadArgs, signal: AbortSignal, mode: QueryMeta['consistency']): Promise<QueryResult<unknown>> {
+    const ep = endpoints[method];
+    if (ep.kind !== 'read') throw new ConsulError(ErrorCode.Internal, `${method} is not a read`);
+    const { driver, store } = this.d;
+    // Default reads ride the leader lease; when it lapsed (or ?consistent), a quorum round proves
+    // leadership first, so even the default mode never serves a stale read here.
+    if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
+    const ctx = this.d.context(signal);
+    const q = args.q;
+    const r = await blockingQuery(
+      { minIndex: q.minIndex, ...(q.maxWaitMs !== undefined ? { waitMs: q.maxWaitMs } : {}), signal, rng: this.d.rng, store },
+      (ws) => ep.run(ctx, args as never, ws),
+    );
+    return {
+      value: r.value,
+      meta: {
+        index: Math.max(1, r.index),
+        knownLeader: driver.leaderId() !== '',
+        lastContact: mode === 'stale' ? Math.max(0, driver.lastContactMs()) : 0,
+        consistency: mode,
+      },
+    };
+  }
+
+  /** Runs `here` if this server leads, else hands the request to the leader; waits out elections. */
+  private async onLeader<T>(method: EndpointName, args: unknown, signal: AbortSignal, forwarded: boolean, here: () => Promise<T>): Promise<T | unknown> {
+    const deadline = Date.now() + this.d.rpcHoldTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      signal.throwIfAborted();
+      if (this.d.driver.isLeader()) {
+        try {
+          return await here();
+        } catch (err) {
+          // Leadership moved between the check and the proposal: nothing was applied, try again.
+          if (!(err instanceof ConsulError && err.code === ErrorCode.NotLeader) || forwarded) throw err;
+        }
+      } else if (forwarded) {
+        throw new ConsulError(ErrorCode.NotLeader, 'node is not the leader');
+      } else {
+        const addr = this.d.leaderAddress();
+        if (addr) {
+          let conn;
+          try {
+            conn = await this.d.connect(addr);
+          } catch {
+            conn = null; // could not reach it: nothing was sent, so retrying is safe
+          }
+          if (conn) {
+            try {
+              return await conn.call('Forward', { method, args } satisfies ForwardedCall, { signal });
+            } catch (err) {
+              const retryable =
+                err instanceof ConsulError &&
+                (err.code === ErrorCode.NotLeader || err.code === ErrorCode.NoLeader || (err.code === ErrorCode.Unavailable && isRead(method)));
+              if (!retryable) throw err;
+            }
+          }
+        }
+      }
+      if (Date.now() >= deadline) throw new ConsulError(ErrorCode.NoLeader, messages.noLeader);
+      // Back off with jitter: elections take a few hundred milliseconds.
+      const wait = Math.min(500, 10 * 2 ** Math.min(attempt, 6)) * (0.5 + this.d.rng.next());
+      await sleep(Math.min(wait, Math.max(1, deadline - Date.now())), signal);
+    }
+  }
+}
+
+function isRead(method: EndpointName): boolean {
+  return endpoints[method].kind === 'read';
+}
