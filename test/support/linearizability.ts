@@ -195,7 +195,7 @@ function checkKey(key: string, ops: Op[], initial: State, deadline: number): Che
       continue;
     }
     // A return whose call is not linearized yet: undo the last choice and try the next one.
-    if (stack.length >= longest.length) blocked = entry.op as Op;
+    if (stack.length >= longest.length) blocked = entry.op;
     let resumed = false;
     while (stack.length > 0) {
       const top = stack.pop() as Frame;
