@@ -195,7 +195,8 @@ function checkKey(key: string, ops: Op[], initial: State, deadline: number): Che
       continue;
     }
     // A return whose call is not linearized yet: undo the last choice and try the next one.
-    if (stack.length >= longest.length) blocked = entry.op;
+    const ret = entry;
+    if (stack.length >= longest.length) blocked = ret.op;
     let resumed = false;
     while (stack.length > 0) {
       const top = stack.pop() as Frame;
@@ -212,7 +213,7 @@ function checkKey(key: string, ops: Op[], initial: State, deadline: number): Che
       break;
     }
     if (!resumed) {
-      const stuck = blocked ?? (entry.op as Op);
+      const stuck = blocked ?? (ret.op as Op);
       return {
         result: 'illegal',
         key,

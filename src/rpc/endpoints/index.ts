@@ -6,7 +6,7 @@
 import { ConsulError, ErrorCode, badRequest } from '../../core/errors.js';
 import type { FsmCommand } from '../../state/commands.js';
 import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
-import { isReadOnlyTxn, validateTxn, type TxnOp } from '../../state/txn.js';
+import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp } from '../../state/txn.js';
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import type { QueryOptions } from './types.js';
@@ -96,13 +96,13 @@ export const endpoints = {
   'Txn.Read': read<ReadArgs & { ops: TxnOp[] }>((c, a) => {
     validateTxn(a.ops);
     if (!isReadOnlyTxn(a.ops)) throw badRequest('transaction is not read-only');
-    return { index: c.store.lastIndex || 1, value: c.store.txnRead(a.ops) };
+    return { index: c.store.lastIndex || 1, value: readTxn(c.store, a.ops) };
   }),
 
   'Catalog.Register': write<{ req: unknown }>((c, a) => c.apply({ type: 'register', req: validateRegister(a.req) })),
   'Catalog.Deregister': write<{ req: unknown }>((c, a) => c.apply({ type: 'deregister', req: validateDeregister(a.req) })),
-  'Catalog.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.nodes(ws)),
-  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.services(ws)),
+  'Catalog.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.nodeList(ws)),
+  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws)),
   'Catalog.ServiceNodes': read<ReadArgs & { service: string; tags: string[] }>((c, a, ws) =>
     c.store.serviceNodes(a.service, a.tags, ws),
   ),
