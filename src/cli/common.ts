@@ -2,7 +2,8 @@
 // flags, CONSUL_HTTP_* environment variables, and the table from errors to exit codes.
 
 import { ConsulClient, clientOptionsFromEnv, type ClientOptions } from '../client/client.js';
-import { ConsulError, ErrorCode } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import { ConsulError } from '../core/errors.js';
 
 export class UsageError extends Error {}
 
@@ -100,7 +101,8 @@ export function flagString(p: Parsed, name: string): string | undefined {
 export function flagInt(p: Parsed, name: string): number | undefined {
   const v = flagString(p, name);
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`invalid value "${v}" for -${name}: expected a non-negative integer`);
+  if (!/^\d+$/.test(v))
+    throw new UsageError(`invalid value "${v}" for -${name}: expected a non-negative integer`);
   return Number(v);
 }
 
@@ -133,5 +135,14 @@ export function errorExit(err: unknown, io: Io): number {
 export function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 2))).join('').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 2)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }

@@ -64,7 +64,11 @@ export class ConsulClient {
   async request(
     method: string,
     path: string,
-    opts: { query?: Record<string, string | number | boolean | undefined>; body?: string | Uint8Array; signal?: AbortSignal } = {},
+    opts: {
+      query?: Record<string, string | number | boolean | undefined>;
+      body?: string | Uint8Array;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<ApiResponse> {
     const url = new URL(this.base + path);
     if (this.o.datacenter) url.searchParams.set('dc', this.o.datacenter);
@@ -102,10 +106,17 @@ export class ConsulClient {
   }
 
   /** A request that must succeed: non-2xx becomes an ApiError with the server's message. */
-  async ok(method: string, path: string, opts: Parameters<ConsulClient['request']>[2] = {}): Promise<ApiResponse> {
+  async ok(
+    method: string,
+    path: string,
+    opts: Parameters<ConsulClient['request']>[2] = {},
+  ): Promise<ApiResponse> {
     const r = await this.request(method, path, opts);
     if (r.status < 200 || r.status >= 300) {
-      throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString('utf8').trim()})`);
+      throw new ApiError(
+        r.status,
+        `Unexpected response code: ${r.status} (${r.body.toString('utf8').trim()})`,
+      );
     }
     return r;
   }
@@ -117,28 +128,38 @@ export class ConsulClient {
 
   // ---------------------------------------------------------------- KV
 
-  async kvGet(key: string, q: Record<string, string | number | boolean | undefined> = {}): Promise<KVPair | null> {
+  async kvGet(
+    key: string,
+    q: Record<string, string | number | boolean | undefined> = {},
+  ): Promise<KVPair | null> {
     const r = await this.request('GET', `/v1/kv/${encodeKey(key)}`, { query: q });
     if (r.status === 404) return null;
-    if (r.status !== 200) throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString().trim()})`);
+    if (r.status !== 200)
+      throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString().trim()})`);
     return (JSON.parse(r.body.toString('utf8')) as KVPair[])[0] ?? null;
   }
 
   async kvList(prefix: string): Promise<KVPair[]> {
     const r = await this.request('GET', `/v1/kv/${encodeKey(prefix)}`, { query: { recurse: true } });
     if (r.status === 404) return [];
-    if (r.status !== 200) throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString().trim()})`);
+    if (r.status !== 200)
+      throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString().trim()})`);
     return JSON.parse(r.body.toString('utf8')) as KVPair[];
   }
 
   async kvKeys(prefix: string, separator?: string): Promise<string[]> {
     const r = await this.request('GET', `/v1/kv/${encodeKey(prefix)}`, { query: { keys: true, separator } });
     if (r.status === 404) return [];
-    if (r.status !== 200) throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString().trim()})`);
+    if (r.status !== 200)
+      throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString().trim()})`);
     return JSON.parse(r.body.toString('utf8')) as string[];
   }
 
-  async kvPut(key: string, value: string | Uint8Array, q: { cas?: number; flags?: number } = {}): Promise<boolean> {
+  async kvPut(
+    key: string,
+    value: string | Uint8Array,
+    q: { cas?: number; flags?: number } = {},
+  ): Promise<boolean> {
     return this.json<boolean>('PUT', `/v1/kv/${encodeKey(key)}`, { body: value, query: q });
   }
 

@@ -137,26 +137,36 @@ export function configError(msg: string): ConsulError {
 export function validateConfig(c: AgentConfig): string[] {
   const warnings: string[] = [];
   c.datacenter = c.datacenter.toLowerCase();
-  if (!DC_RE.test(c.datacenter)) throw configError(`datacenter "${c.datacenter}" must be alphanumeric with dashes and underscores`);
+  if (!DC_RE.test(c.datacenter))
+    throw configError(`datacenter "${c.datacenter}" must be alphanumeric with dashes and underscores`);
   if (c.nodeName === '') throw configError('node name is empty (set -node)');
   if (c.nodeId !== '' && !UUID_RE.test(c.nodeId)) throw configError(`node_id "${c.nodeId}" is not a UUID`);
   if (!c.dev && c.dataDir === '') throw configError('data_dir is required (set -data-dir), except with -dev');
-  if (c.bootstrap && c.bootstrapExpect > 0) throw configError('bootstrap_expect and bootstrap are mutually exclusive');
+  if (c.bootstrap && c.bootstrapExpect > 0)
+    throw configError('bootstrap_expect and bootstrap are mutually exclusive');
   if ((c.bootstrap || c.bootstrapExpect > 0) && !c.server) {
     throw configError('bootstrap and bootstrap_expect require server mode (-server)');
   }
   if (c.bootstrapExpect < 0) throw configError('bootstrap_expect cannot be negative');
-  if (c.bootstrapExpect === 1) warnings.push('bootstrap_expect = 1: this server will elect itself leader alone (same as -bootstrap)');
-  if (c.bootstrapExpect === 2) warnings.push('bootstrap_expect = 2: a cluster of 2 servers cannot tolerate the loss of either');
+  if (c.bootstrapExpect === 1)
+    warnings.push('bootstrap_expect = 1: this server will elect itself leader alone (same as -bootstrap)');
+  if (c.bootstrapExpect === 2)
+    warnings.push('bootstrap_expect = 2: a cluster of 2 servers cannot tolerate the loss of either');
   if (c.bootstrapExpect > 2 && c.bootstrapExpect % 2 === 0) {
-    warnings.push(`bootstrap_expect is even (${c.bootstrapExpect}): an odd number of servers tolerates the same failures with fewer machines`);
+    warnings.push(
+      `bootstrap_expect is even (${c.bootstrapExpect}): an odd number of servers tolerates the same failures with fewer machines`,
+    );
   }
-  if (!c.server) throw configError('client mode (no -server) arrives with LAN gossip; run this agent with -server for now');
+  if (!c.server)
+    throw configError(
+      'client mode (no -server) arrives with LAN gossip; run this agent with -server for now',
+    );
   if (!Number.isInteger(c.raft.multiplier) || c.raft.multiplier < 1 || c.raft.multiplier > 10) {
     throw configError(`performance.raft_multiplier must be between 1 and 10, got ${c.raft.multiplier}`);
   }
-  for (const [name, port] of Object.entries(c.ports)) {
-    if (!Number.isInteger(port) || port < -1 || port > 65535) throw configError(`ports.${name} must be a port number or -1, got ${port}`);
+  for (const [name, port] of Object.entries(c.ports) as [string, number][]) {
+    if (!Number.isInteger(port) || port < -1 || port > 65535)
+      throw configError(`ports.${name} must be a port number or -1, got ${port}`);
   }
   if (c.ports.server <= 0 && c.server) throw configError('ports.server cannot be disabled on a server');
   return warnings;

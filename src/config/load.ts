@@ -6,7 +6,14 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration } from '../core/duration.js';
-import { applyDev, configError, defaultConfig, type AgentConfig, type LogLevel, type Ports } from './config.js';
+import {
+  applyDev,
+  configError,
+  defaultConfig,
+  type AgentConfig,
+  type LogLevel,
+  type Ports,
+} from './config.js';
 
 type Json = unknown;
 
@@ -21,7 +28,8 @@ function asBool(v: Json, what: string): boolean {
 
 function asInt(v: Json, what: string): number {
   const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw configError(`${what}: expected an integer, got ${JSON.stringify(v)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n))
+    throw configError(`${what}: expected an integer, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -32,14 +40,15 @@ function asString(v: Json, what: string): string {
 
 function asList(v: Json, what: string): string[] {
   if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
   throw configError(`${what}: expected a list of strings`);
 }
 
 function asDuration(v: Json, what: string): number {
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v / 1e6; // Go durations in JSON numbers are nanoseconds
   const ms = typeof v === 'string' ? parseDuration(v) : undefined;
-  if (ms === undefined || ms < 0) throw configError(`${what}: expected a duration like "30s", got ${JSON.stringify(v)}`);
+  if (ms === undefined || ms < 0)
+    throw configError(`${what}: expected a duration like "30s", got ${JSON.stringify(v)}`);
   return ms;
 }
 
@@ -48,7 +57,8 @@ const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'erro
 function asLogLevel(v: Json, what: string): LogLevel {
   const s = asString(v, what).toLowerCase();
   const lvl = s === 'warning' ? 'warn' : s === 'err' ? 'error' : s;
-  if (!(LOG_LEVELS as readonly string[]).includes(lvl)) throw configError(`${what}: unknown log level "${s}"`);
+  if (!(LOG_LEVELS as readonly string[]).includes(lvl))
+    throw configError(`${what}: unknown log level "${s}"`);
   return lvl as LogLevel;
 }
 
@@ -58,7 +68,8 @@ type Setter = (c: AgentConfig, v: Json, what: string) => void;
 
 function objectOf(table: Record<string, Setter>): Setter {
   return (c, v, what) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw configError(`${what}: expected an object`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw configError(`${what}: expected an object`);
     for (const [k, val] of Object.entries(v)) {
       const set = table[k];
       if (!set) throw configError(`${what}: unknown key "${k}"`);
@@ -175,25 +186,48 @@ const boolFlag = (help: string, apply: (c: AgentConfig, v: boolean) => void): Fl
 
 export const AGENT_FLAGS: Record<string, Flag> = {
   server: boolFlag('Run in server mode (Raft voter).', (c, v) => (c.server = v)),
-  bootstrap: boolFlag('Let this one server elect itself (legacy manual bootstrap).', (c, v) => (c.bootstrap = v)),
-  'bootstrap-expect': valueFlag('Bootstrap Raft once this many servers are seen.', (c, v, n) => (c.bootstrapExpect = asInt(v, `flag -${n}`))),
-  'retry-join': valueFlag('Address of a server to join; repeatable; retried until it works.', (c, v) => c.retryJoin.push(v)),
+  bootstrap: boolFlag(
+    'Let this one server elect itself (legacy manual bootstrap).',
+    (c, v) => (c.bootstrap = v),
+  ),
+  'bootstrap-expect': valueFlag(
+    'Bootstrap Raft once this many servers are seen.',
+    (c, v, n) => (c.bootstrapExpect = asInt(v, `flag -${n}`)),
+  ),
+  'retry-join': valueFlag('Address of a server to join; repeatable; retried until it works.', (c, v) =>
+    c.retryJoin.push(v),
+  ),
   join: valueFlag('Alias of -retry-join (as in Consul 1.15+).', (c, v) => c.retryJoin.push(v)),
-  'retry-interval': valueFlag('Time between join attempts (30s).', (c, v, n) => (c.retryIntervalMs = asDuration(v, `flag -${n}`))),
-  'retry-max': valueFlag('Join attempts before giving up (0 = forever).', (c, v, n) => (c.retryMax = asInt(v, `flag -${n}`))),
+  'retry-interval': valueFlag(
+    'Time between join attempts (30s).',
+    (c, v, n) => (c.retryIntervalMs = asDuration(v, `flag -${n}`)),
+  ),
+  'retry-max': valueFlag(
+    'Join attempts before giving up (0 = forever).',
+    (c, v, n) => (c.retryMax = asInt(v, `flag -${n}`)),
+  ),
   datacenter: valueFlag('Datacenter of this agent (dc1).', (c, v) => (c.datacenter = v)),
   node: valueFlag('Node name (default: the host name).', (c, v) => (c.nodeName = v)),
-  'node-id': valueFlag('Node ID (UUID); default: generated once and kept in the data dir.', (c, v) => (c.nodeId = v)),
+  'node-id': valueFlag(
+    'Node ID (UUID); default: generated once and kept in the data dir.',
+    (c, v) => (c.nodeId = v),
+  ),
   bind: valueFlag('Address to bind the server RPC listener to (0.0.0.0).', (c, v) => (c.bindAddr = v)),
   advertise: valueFlag('Address other servers use to reach this one.', (c, v) => (c.advertiseAddr = v)),
   client: valueFlag('Address for the HTTP API (127.0.0.1).', (c, v) => (c.clientAddr = v)),
   'data-dir': valueFlag('Where the Raft log, snapshots and node ID live.', (c, v) => (c.dataDir = v)),
-  'http-port': valueFlag('HTTP API port (8500; -1 disables).', (c, v, n) => (c.ports.http = asInt(v, `flag -${n}`))),
+  'http-port': valueFlag(
+    'HTTP API port (8500; -1 disables).',
+    (c, v, n) => (c.ports.http = asInt(v, `flag -${n}`)),
+  ),
   'server-port': valueFlag('Server RPC port (8300).', (c, v, n) => (c.ports.server = asInt(v, `flag -${n}`))),
   'dns-port': valueFlag('DNS port (8600; -1 disables).', (c, v, n) => (c.ports.dns = asInt(v, `flag -${n}`))),
   'config-file': valueFlag('A JSON config file; repeatable.', () => undefined),
   'config-dir': valueFlag('A directory of JSON config files; repeatable.', () => undefined),
-  'log-level': valueFlag('trace, debug, info, warn or error (info).', (c, v, n) => (c.logLevel = asLogLevel(v, `flag -${n}`))),
+  'log-level': valueFlag(
+    'trace, debug, info, warn or error (info).',
+    (c, v, n) => (c.logLevel = asLogLevel(v, `flag -${n}`)),
+  ),
   'log-json': boolFlag('Log JSON lines.', (c, v) => (c.logJson = v)),
   dev: boolFlag('One in-memory server, for development.', () => undefined),
   ui: boolFlag('Serve the web UI.', (c, v) => (c.ui = v)),

@@ -7,9 +7,26 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger } from 'pino';
 
-const REDACT = ['token', '*.token', 'Token', '*.Token', 'secret', '*.SecretID', 'headers["x-consul-token"]', 'encrypt', '*.encrypt'];
+const REDACT = [
+  'token',
+  '*.token',
+  'Token',
+  '*.Token',
+  'secret',
+  '*.SecretID',
+  'headers["x-consul-token"]',
+  'encrypt',
+  '*.encrypt',
+];
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'ERROR' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'ERROR',
+};
 
 /** Formats pino's JSON lines as `2026-01-01T00:00:00.000Z [INFO]  agent.raft: message: key=value`. */
 function humanStream(out: NodeJS.WritableStream): DestinationStream {
@@ -24,9 +41,12 @@ function humanStream(out: NodeJS.WritableStream): DestinationStream {
           const fields = Object.entries(rest)
             .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`)
             .join(' ');
-          const errText = err && typeof err === 'object' ? ` error="${String((err as { message?: unknown }).message)}"` : '';
+          const errText =
+            err && typeof err === 'object'
+              ? ` error="${String((err as { message?: unknown }).message)}"`
+              : '';
           out.write(
-            `${new Date(time as number).toISOString()} [${lvl}]${' '.repeat(6 - lvl.length)}${String(component ?? 'agent')}: ${String(msg ?? '')}${fields ? `: ${fields}` : ''}${errText}\n`,
+            `${new Date(time as number).toISOString()} [${lvl}]${' '.repeat(6 - lvl.length)}${typeof component === 'string' ? component : 'agent'}: ${typeof msg === 'string' ? msg : ''}${fields ? `: ${fields}` : ''}${errText}\n`,
           );
         } catch {
           out.write(`${line}\n`);
@@ -37,7 +57,12 @@ function humanStream(out: NodeJS.WritableStream): DestinationStream {
   });
 }
 
-export function createLogger(opts: { level: string; json: boolean; bindings?: Record<string, string>; stream?: NodeJS.WritableStream }): Logger {
+export function createLogger(opts: {
+  level: string;
+  json: boolean;
+  bindings?: Record<string, string>;
+  stream?: NodeJS.WritableStream;
+}): Logger {
   const dest = opts.stream ?? process.stdout;
   return pino(
     { level: opts.level, base: opts.bindings ?? {}, redact: { paths: REDACT, censor: '<redacted>' } },

@@ -16,7 +16,13 @@ export interface HttpAgent {
   readonly nodeId: string;
   readonly startedAt: number;
   readonly forwarder: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
-  readonly driver: { status(): Status; lastContactMs(): number; leaderId(): string; appliedIndex(): number; lastIndex(): number };
+  readonly driver: {
+    status(): Status;
+    lastContactMs(): number;
+    leaderId(): string;
+    appliedIndex(): number;
+    lastIndex(): number;
+  };
   httpAddr: string | null;
   leaderAddress(): string;
   peerAddresses(): string[];
@@ -55,7 +61,10 @@ export function createApp(deps: HttpDeps): Hono {
     const e = toConsulError(err);
     const status = httpStatusOf[e.code];
     if (status >= 500 && e.code === ErrorCode.Internal) {
-      deps.logger.error({ err, method: c.req.method, path: new URL(c.req.url).pathname }, 'http: request failed');
+      deps.logger.error(
+        { err, method: c.req.method, path: new URL(c.req.url).pathname },
+        'http: request failed',
+      );
     }
     return text(status, e.message);
   });

@@ -8,7 +8,10 @@ import { metaHeaders } from './query.js';
 export function json(c: Context, value: unknown, opts: { meta?: QueryMeta; status?: number } = {}): Response {
   const pretty = new URL(c.req.url).searchParams.has('pretty');
   const body = pretty ? JSON.stringify(value, null, 4) : JSON.stringify(value);
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(opts.meta ? metaHeaders(opts.meta) : {}) };
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    ...(opts.meta ? metaHeaders(opts.meta) : {}),
+  };
   return new Response(body ?? 'null', { status: opts.status ?? 200, headers });
 }
 

@@ -137,14 +137,18 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
   /** Proposes a command; resolves with the FSM's result once applied here. */
   propose(data: Uint8Array): Promise<unknown> {
     const at = this.raw.propose(data);
-    const p = new Promise<unknown>((resolve, reject) => this.proposals.set(at.index, { term: at.term, resolve, reject }));
+    const p = new Promise<unknown>((resolve, reject) =>
+      this.proposals.set(at.index, { term: at.term, resolve, reject }),
+    );
     this.kick();
     return p;
   }
 
   async changeConfig(change: ConfChange): Promise<void> {
     const at = this.raw.proposeConfChange(change);
-    const p = new Promise((resolve, reject) => this.proposals.set(at.index, { term: at.term, resolve, reject }));
+    const p = new Promise((resolve, reject) =>
+      this.proposals.set(at.index, { term: at.term, resolve, reject }),
+    );
     this.kick();
     await p;
   }
@@ -165,6 +169,9 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
 
   bootstrap(config: Configuration): void {
     this.raw.bootstrap(config);
+    // A lone voter has nobody to wait for: elect itself now rather than after a timeout.
+    const voters = config.servers.filter((s) => s.voter);
+    if (voters.length === 1 && voters[0]?.id === this.id) this.raw.campaignNow();
     this.kick();
   }
 
@@ -269,7 +276,8 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
       const p = this.proposals.get(e.index);
       if (!p) continue;
       this.proposals.delete(e.index);
-      if (p.term !== e.term) p.reject(new ConsulError(ErrorCode.NotLeader, 'leadership lost while committing log'));
+      if (p.term !== e.term)
+        p.reject(new ConsulError(ErrorCode.NotLeader, 'leadership lost while committing log'));
       else if (result instanceof Error) p.reject(result);
       else p.resolve(result);
     }
@@ -354,9 +362,12 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
     if (this.stopped) return;
     const t = this.o.timings.snapshotIntervalMs;
     // Jitter so the servers of a cluster do not all snapshot at the same moment.
-    this.snapshotTimer = this.o.clock.setTimeout(() => {
-      void this.maybeSnapshot().finally(() => this.scheduleSnapshotCheck());
-    }, t + this.o.rng.int(Math.max(1, t)));
+    this.snapshotTimer = this.o.clock.setTimeout(
+      () => {
+        void this.maybeSnapshot().finally(() => this.scheduleSnapshotCheck());
+      },
+      t + this.o.rng.int(Math.max(1, t)),
+    );
   }
 
   /** Takes a snapshot if enough entries were applied since the last one (or `force`). */

@@ -22,13 +22,17 @@ export class RaftLog {
     // Storage may hand back entries the snapshot already covers; the log starts right after it.
     this.entries = entries.filter((e) => e.index > snap.index);
     this.entries.forEach((e, i) => {
-      if (e.index !== snap.index + 1 + i) throw new Error(`raft: log entries not contiguous after snapshot ${snap.index} (found ${e.index} at position ${i})`);
+      if (e.index !== snap.index + 1 + i)
+        throw new Error(
+          `raft: log entries not contiguous after snapshot ${snap.index} (found ${e.index} at position ${i})`,
+        );
     });
     this.stable = this.lastIndex();
     this.committed = Math.min(Math.max(committed, snap.index), this.lastIndex());
     this.applied = snap.index;
     this.configs = [{ index: snap.index, config: snap.config }];
-    for (const e of this.entries) if (e.type === EntryType.Config) this.configs.push({ index: e.index, config: decodeConfig(e) });
+    for (const e of this.entries)
+      if (e.type === EntryType.Config) this.configs.push({ index: e.index, config: decodeConfig(e) });
   }
 
   firstIndex(): number {
@@ -109,7 +113,9 @@ export class RaftLog {
     const first = es[0];
     if (!first) return;
     if (first.index <= this.committed) {
-      throw new Error(`raft: refusing to overwrite committed entry ${first.index} (commit ${this.committed})`);
+      throw new Error(
+        `raft: refusing to overwrite committed entry ${first.index} (commit ${this.committed})`,
+      );
     }
     if (first.index > this.lastIndex() + 1) {
       throw new Error(`raft: gap appending ${first.index} after ${this.lastIndex()}`);
@@ -118,7 +124,10 @@ export class RaftLog {
     if (keep < this.entries.length) {
       this.entries.length = keep;
       this.stable = Math.min(this.stable, first.index - 1);
-      while (this.configs.length > 1 && (this.configs[this.configs.length - 1] as { index: number }).index >= first.index) {
+      while (
+        this.configs.length > 1 &&
+        (this.configs[this.configs.length - 1] as { index: number }).index >= first.index
+      ) {
         this.configs.pop();
       }
     }
@@ -145,7 +154,8 @@ export class RaftLog {
   /** Folds entries up to i into the snapshot point (after the FSM snapshot at i was saved). */
   compact(meta: SnapshotMeta): void {
     if (meta.index <= this.snap.index) return;
-    if (meta.index > this.applied) throw new Error(`raft: compact ${meta.index} beyond applied ${this.applied}`);
+    if (meta.index > this.applied)
+      throw new Error(`raft: compact ${meta.index} beyond applied ${this.applied}`);
     const drop = meta.index - this.snap.index;
     this.entries = this.entries.slice(drop);
     this.snap = meta;

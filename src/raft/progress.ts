@@ -28,7 +28,8 @@ export class Progress {
 
   becomeProbe(): void {
     // After a snapshot the follower has at least the snapshot; otherwise restart just past the match.
-    this.next = this.state === 'snapshot' ? Math.max(this.match + 1, this.pendingSnapshot + 1) : this.match + 1;
+    this.next =
+      this.state === 'snapshot' ? Math.max(this.match + 1, this.pendingSnapshot + 1) : this.match + 1;
     this.state = 'probe';
     this.probeSent = false;
     this.inflight = [];

@@ -12,7 +12,15 @@
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import { RaftLog, encodeConfig } from './log.js';
-import type { AppendMsg, AppendRespMsg, HeartbeatMsg, Message, SnapshotMsg, VoteMsg, VoteRespMsg } from './messages.js';
+import type {
+  AppendMsg,
+  AppendRespMsg,
+  HeartbeatMsg,
+  Message,
+  SnapshotMsg,
+  VoteMsg,
+  VoteRespMsg,
+} from './messages.js';
 import { Progress } from './progress.js';
 import type { Configuration, Entry, HardState, ServerId, SnapshotMeta } from './types.js';
 import { EntryType } from './types.js';
@@ -140,7 +148,10 @@ export class RawNode {
 
   constructor(options: RaftOptions, init: InitialState) {
     if (options.leaseTimeoutMs >= options.electionTimeoutMs) {
-      throw new ConsulError(ErrorCode.Config, 'raft: the leader lease must be shorter than the election timeout');
+      throw new ConsulError(
+        ErrorCode.Config,
+        'raft: the leader lease must be shorter than the election timeout',
+      );
     }
     this.id = options.id;
     this.rng = options.rng;
@@ -209,9 +220,25 @@ export class RawNode {
       if (m.type === 'append' || m.type === 'heartbeat') {
         // A deposed leader still sending: tell it the term so it steps down (without this, a
         // partitioned old leader with check-quorum off would never learn).
-        this.send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index: 0, reject: true, hint: 0, seq: 0 });
+        this.send({
+          type: 'appendResp',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          index: 0,
+          reject: true,
+          hint: 0,
+          seq: 0,
+        });
       } else if (m.type === 'vote' && m.pre) {
-        this.send({ type: 'voteResp', from: this.id, to: m.from, term: this.term, pre: true, granted: false });
+        this.send({
+          type: 'voteResp',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          pre: true,
+          granted: false,
+        });
       }
       return;
     }
@@ -313,11 +340,13 @@ export class RawNode {
     this.mustLead();
     if (to === this.id) return;
     const target = this.log.config().config.servers.find((s) => s.id === to);
-    if (!target?.voter) throw new ConsulError(ErrorCode.BadRequest, `cannot transfer leadership to ${to}: not a voter`);
+    if (!target?.voter)
+      throw new ConsulError(ErrorCode.BadRequest, `cannot transfer leadership to ${to}: not a voter`);
     this.transferee = to;
     this.transferDeadline = this.now + this.opts.electionTimeoutMs;
     const pr = this.prs.get(to);
-    if (pr && pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+    if (pr && pr.match === this.log.lastIndex())
+      this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
     else this.appendsDirty = true;
   }
 
@@ -552,7 +581,8 @@ export class RawNode {
     const canVote =
       this.vote === m.from || (this.vote === '' && this.leader === '') || (m.pre && m.term > this.term);
     const upToDate =
-      m.lastTerm > this.log.lastTerm() || (m.lastTerm === this.log.lastTerm() && m.lastIndex >= this.log.lastIndex());
+      m.lastTerm > this.log.lastTerm() ||
+      (m.lastTerm === this.log.lastTerm() && m.lastIndex >= this.log.lastIndex());
     const settled = this.now >= this.startedAt + this.opts.electionTimeoutMs || m.transfer;
     const granted = canVote && upToDate && settled;
     if (granted && !m.pre) {
@@ -599,7 +629,16 @@ export class RawNode {
 
   private handleAppend(m: AppendMsg): void {
     const reply = (index: number, reject: boolean, hint: number): void =>
-      this.send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index, reject, hint, seq: m.seq });
+      this.send({
+        type: 'appendResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index,
+        reject,
+        hint,
+        seq: m.seq,
+      });
     if (m.prevIndex < this.log.committed) {
       reply(this.log.committed, false, 0);
       return;
@@ -632,7 +671,16 @@ export class RawNode {
 
   private handleSnapshot(m: SnapshotMsg): void {
     const reply = (index: number): void =>
-      this.send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index, reject: false, hint: 0, seq: m.seq });
+      this.send({
+        type: 'appendResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index,
+        reject: false,
+        hint: 0,
+        seq: m.seq,
+      });
     if (m.meta.index <= this.log.committed) {
       reply(this.log.committed);
       return;
@@ -683,10 +731,23 @@ export class RawNode {
         this.sendSnapshot(to, pr);
         return;
       }
-      const entries = pr.next <= last ? this.log.slice(pr.next, last, this.opts.maxMsgBytes, this.opts.maxEntriesPerMsg) : [];
+      const entries =
+        pr.next <= last
+          ? this.log.slice(pr.next, last, this.opts.maxMsgBytes, this.opts.maxEntriesPerMsg)
+          : [];
       if (entries.length === 0 && pr.state === 'replicate' && !carryCommit) return;
       const seq = this.nextSeq();
-      this.send({ type: 'append', from: this.id, to, term: this.term, prevIndex, prevTerm, entries, commit: this.log.committed, seq });
+      this.send({
+        type: 'append',
+        from: this.id,
+        to,
+        term: this.term,
+        prevIndex,
+        prevTerm,
+        entries,
+        commit: this.log.committed,
+        seq,
+      });
       const lastSent = entries[entries.length - 1];
       if (pr.state === 'probe') {
         pr.probeSent = true;
@@ -702,7 +763,14 @@ export class RawNode {
 
   private sendSnapshot(to: ServerId, pr: Progress): void {
     pr.becomeSnapshot(this.log.snap.index, this.now);
-    const m: SnapshotMsg = { type: 'snapshot', from: this.id, to, term: this.term, meta: this.log.snap, seq: this.nextSeq() };
+    const m: SnapshotMsg = {
+      type: 'snapshot',
+      from: this.id,
+      to,
+      term: this.term,
+      meta: this.log.snap,
+      seq: this.nextSeq(),
+    };
     this.send(m);
   }
 
@@ -710,7 +778,14 @@ export class RawNode {
     const seq = this.nextSeq();
     for (const [id, pr] of this.prs) {
       if (id === this.id) continue;
-      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), seq });
+      this.send({
+        type: 'heartbeat',
+        from: this.id,
+        to: id,
+        term: this.term,
+        commit: Math.min(pr.match, this.log.committed),
+        seq,
+      });
     }
   }
 
@@ -746,7 +821,11 @@ export class RawNode {
     const behind = pr.match < this.log.lastIndex();
     if (pr.state === 'probe') {
       pr.probeSent = false;
-    } else if (pr.state === 'replicate' && behind && this.now - pr.lastProgressAt > 2 * this.opts.heartbeatIntervalMs) {
+    } else if (
+      pr.state === 'replicate' &&
+      behind &&
+      this.now - pr.lastProgressAt > 2 * this.opts.heartbeatIntervalMs
+    ) {
       // The follower is alive but its match has not moved: an append was lost. Probe again.
       pr.becomeProbe();
     } else if (pr.state === 'snapshot' && this.now - pr.snapshotSentAt > 10 * this.opts.electionTimeoutMs) {
@@ -820,7 +899,8 @@ export class RawNode {
     const acked = this.quorumAckedSeq();
     const still: typeof this.pendingReads = [];
     for (const r of this.pendingReads) {
-      if (r.seq >= 0 && r.seq <= acked) this.readStates.push({ ctx: r.ctx, index: Math.max(r.index, this.termStartIndex) });
+      if (r.seq >= 0 && r.seq <= acked)
+        this.readStates.push({ ctx: r.ctx, index: Math.max(r.index, this.termStartIndex) });
       else still.push(r);
     }
     this.pendingReads = still;
@@ -914,6 +994,10 @@ export class RawNode {
   }
 
   private softChanged(): boolean {
-    return this.role !== this.prevSoft.role || this.leader !== this.prevSoft.leader || this.term !== this.prevSoft.term;
+    return (
+      this.role !== this.prevSoft.role ||
+      this.leader !== this.prevSoft.leader ||
+      this.term !== this.prevSoft.term
+    );
   }
 }

@@ -41,17 +41,25 @@ export function decodeFrame(data: Buffer): Frame {
   } catch (err) {
     throw new ConsulError(ErrorCode.BadRequest, `rpc: undecodable frame: ${(err as Error).message}`);
   }
-  if (typeof f !== 'object' || f === null) throw new ConsulError(ErrorCode.BadRequest, 'rpc: frame is not a map');
+  if (typeof f !== 'object' || f === null)
+    throw new ConsulError(ErrorCode.BadRequest, 'rpc: frame is not a map');
   const o = f as Record<string, unknown>;
   switch (o['t']) {
     case 'hello': {
       const p = o['peer'] as Record<string, unknown> | undefined;
-      if (!p || typeof p['id'] !== 'string' || typeof p['addr'] !== 'string' || typeof p['dc'] !== 'string') break;
+      if (!p || typeof p['id'] !== 'string' || typeof p['addr'] !== 'string' || typeof p['dc'] !== 'string')
+        break;
       return f as Frame;
     }
     case 'raft': {
       const m = o['m'] as Record<string, unknown> | undefined;
-      if (!m || typeof m['type'] !== 'string' || typeof m['from'] !== 'string' || typeof m['term'] !== 'number') break;
+      if (
+        !m ||
+        typeof m['type'] !== 'string' ||
+        typeof m['from'] !== 'string' ||
+        typeof m['term'] !== 'number'
+      )
+        break;
       return f as Frame;
     }
     case 'req':

@@ -52,7 +52,11 @@ export class RpcConn {
     return true;
   }
 
-  call(method: string, args: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<unknown> {
+  call(
+    method: string,
+    args: unknown,
+    opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<unknown> {
     if (!this.isOpen) return Promise.reject(new ConsulError(ErrorCode.Unavailable, 'rpc: connection closed'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

@@ -105,7 +105,12 @@ export class RpcNetwork {
     return promise;
   }
 
-  async call(addr: string, method: string, args: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<unknown> {
+  async call(
+    addr: string,
+    method: string,
+    args: unknown,
+    opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<unknown> {
     const conn = await this.connect(addr);
     return conn.call(method, args, opts);
   }

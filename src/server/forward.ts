@@ -20,7 +20,9 @@ export interface ForwardDeps {
   rpcHoldTimeoutMs: number;
   leaderAddress(): string | undefined;
   /** Calls another server; `connectOnly` errors mean the request never left (safe to retry). */
-  connect(addr: string): Promise<{ call(method: string, args: unknown, o: { signal?: AbortSignal }): Promise<unknown> }>;
+  connect(
+    addr: string,
+  ): Promise<{ call(method: string, args: unknown, o: { signal?: AbortSignal }): Promise<unknown> }>;
   context(signal: AbortSignal): EndpointContext;
 }
 
@@ -44,15 +46,27 @@ export class Forwarder {
         const q = (args as ReadArgs).q;
         if (q.stale) return this.serveRead(method as EndpointName, args as ReadArgs, signal, 'stale');
         return this.onLeader(method as EndpointName, args, signal, forwarded, () =>
-          this.serveRead(method as EndpointName, args as ReadArgs, signal, q.consistent ? 'consistent' : 'leader'),
+          this.serveRead(
+            method as EndpointName,
+            args as ReadArgs,
+            signal,
+            q.consistent ? 'consistent' : 'leader',
+          ),
         );
       }
       case 'write':
-        return this.onLeader(method as EndpointName, args, signal, forwarded, () => ep.run(this.d.context(signal), args as never));
+        return this.onLeader(method as EndpointName, args, signal, forwarded, () =>
+          ep.run(this.d.context(signal), args as never),
+        );
     }
   }
 
-  private async serveRead(method: EndpointName, args: ReadArgs, signal: AbortSignal, mode: QueryMeta['consistency']): Promise<QueryResult<unknown>> {
+  private async serveRead(
+    method: EndpointName,
+    args: ReadArgs,
+    signal: AbortSignal,
+    mode: QueryMeta['consistency'],
+  ): Promise<QueryResult<unknown>> {
     const ep = endpoints[method];
     if (ep.kind !== 'read') throw new ConsulError(ErrorCode.Internal, `${method} is not a read`);
     const { driver, store } = this.d;
@@ -62,7 +76,13 @@ export class Forwarder {
     const ctx = this.d.context(signal);
     const q = args.q;
     const r = await blockingQuery(
-      { minIndex: q.minIndex, ...(q.maxWaitMs !== undefined ? { waitMs: q.maxWaitMs } : {}), signal, rng: this.d.rng, store },
+      {
+        minIndex: q.minIndex,
+        ...(q.maxWaitMs !== undefined ? { waitMs: q.maxWaitMs } : {}),
+        signal,
+        rng: this.d.rng,
+        store,
+      },
       (ws) => ep.run(ctx, args as never, ws),
     );
     return {
@@ -77,7 +97,13 @@ export class Forwarder {
   }
 
   /** Runs `here` if this server leads, else hands the request to the leader; waits out elections. */
-  private async onLeader<T>(method: EndpointName, args: unknown, signal: AbortSignal, forwarded: boolean, here: () => Promise<T>): Promise<T | unknown> {
+  private async onLeader<T>(
+    method: EndpointName,
+    args: unknown,
+    signal: AbortSignal,
+    forwarded: boolean,
+    here: () => Promise<T>,
+  ): Promise<unknown> {
     const deadline = Date.now() + this.d.rpcHoldTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       signal.throwIfAborted();
@@ -105,7 +131,9 @@ export class Forwarder {
             } catch (err) {
               const retryable =
                 err instanceof ConsulError &&
-                (err.code === ErrorCode.NotLeader || err.code === ErrorCode.NoLeader || (err.code === ErrorCode.Unavailable && isRead(method)));
+                (err.code === ErrorCode.NotLeader ||
+                  err.code === ErrorCode.NoLeader ||
+                  (err.code === ErrorCode.Unavailable && isRead(method)));
               if (!retryable) throw err;
             }
           }

@@ -6,7 +6,12 @@ import { configError, type AgentConfig } from '../config/config.js';
 
 function isPrivate(ip: string): boolean {
   const [a, b] = ip.split('.').map(Number) as [number, number];
-  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+  return (
+    a === 10 ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127)
+  );
 }
 
 export function advertiseAddress(c: AgentConfig): string {
@@ -18,7 +23,9 @@ export function advertiseAddress(c: AgentConfig): string {
   }
   const priv = [...new Set(v4.filter(isPrivate))];
   if (priv.length > 1) {
-    throw configError(`Multiple private IPv4 addresses found (${priv.join(', ')}). Please configure one with -bind or -advertise.`);
+    throw configError(
+      `Multiple private IPv4 addresses found (${priv.join(', ')}). Please configure one with -bind or -advertise.`,
+    );
   }
   return priv[0] ?? v4[0] ?? '127.0.0.1';
 }

@@ -73,7 +73,10 @@ export class Peers {
       throw new ConsulError(ErrorCode.BadRequest, 'join: malformed peer');
     }
     if (p.dc !== this.d.self().dc) {
-      throw new ConsulError(ErrorCode.BadRequest, `join: server ${p.name} is in datacenter ${p.dc}, this one is in ${this.d.self().dc}`);
+      throw new ConsulError(
+        ErrorCode.BadRequest,
+        `join: server ${p.name} is in datacenter ${p.dc}, this one is in ${this.d.self().dc}`,
+      );
     }
     this.observe(p);
     return { peers: this.list(), bootstrapped: this.d.raftHasState() };
@@ -123,7 +126,10 @@ export class Peers {
           for (const p of r.peers) this.observe(p);
           if (r.bootstrapped && !this.d.raftHasState() && !this.clusterSeen) {
             this.clusterSeen = true;
-            this.d.logger.info({ via: addr }, 'join: found an existing cluster; asking its leader to add this server');
+            this.d.logger.info(
+              { via: addr },
+              'join: found an existing cluster; asking its leader to add this server',
+            );
             await this.d.requestAdd(me, addr).catch((err: unknown) => {
               this.clusterSeen = false;
               this.d.logger.warn({ err }, 'join: could not be added yet; will retry');
@@ -150,12 +156,18 @@ export class Peers {
     const servers = this.list().filter((p) => p.server && p.dc === me.dc);
     for (const p of servers) {
       if (p.expect !== 0 && p.expect !== expect) {
-        this.d.logger.error({ node: p.name, theirs: p.expect, ours: expect }, 'bootstrap: servers disagree on bootstrap_expect; not bootstrapping');
+        this.d.logger.error(
+          { node: p.name, theirs: p.expect, ours: expect },
+          'bootstrap: servers disagree on bootstrap_expect; not bootstrapping',
+        );
         return;
       }
     }
     if (servers.length < expect) return;
-    this.d.logger.info({ servers: servers.map((s) => s.name) }, 'bootstrap: found enough servers, bootstrapping');
+    this.d.logger.info(
+      { servers: servers.map((s) => s.name) },
+      'bootstrap: found enough servers, bootstrapping',
+    );
     this.d.bootstrapRaft(servers.sort((a, b) => (a.id < b.id ? -1 : 1)));
   }
 }

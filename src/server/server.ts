@@ -106,7 +106,11 @@ export class ServerAgent {
     });
     this.driver.on('leader', (s) => {
       if (s.role === 'leader') log.info({ term: s.term }, 'raft: this server is now the leader');
-      else if (s.leader) log.info({ leader: this.peers.get(s.leader)?.name ?? s.leader, term: s.term }, 'raft: following leader');
+      else if (s.leader)
+        log.info(
+          { leader: this.peers.get(s.leader)?.name ?? s.leader, term: s.term },
+          'raft: following leader',
+        );
     });
     this.driver.on('fatal', (err) => {
       log.error({ err }, 'agent: raft failed; shutting down');
@@ -129,9 +133,14 @@ export class ServerAgent {
         this.driver.bootstrap({ servers: servers.map((s) => ({ id: s.id, address: s.addr, voter: true })) });
       },
       requestAdd: async (self, via) => {
-        await this.network.call(via, 'Forward', { method: 'Raft.AddServer', args: { id: self.id, address: self.addr } } satisfies ForwardedCall, {
-          timeoutMs: 10_000,
-        });
+        await this.network.call(
+          via,
+          'Forward',
+          { method: 'Raft.AddServer', args: { id: self.id, address: self.addr } } satisfies ForwardedCall,
+          {
+            timeoutMs: 10_000,
+          },
+        );
       },
       onServerSeen: (p) => this.onServerSeen(p),
     });
@@ -153,7 +162,9 @@ export class ServerAgent {
     if (c.ports.http > 0) {
       const app = createApp({ agent: this, logger: log.child({ component: 'agent.http' }) });
       this.http = await new Promise<ServerType>((resolve, reject) => {
-        const srv = serve({ fetch: app.fetch, port: c.ports.http, hostname: c.clientAddr }, () => resolve(srv));
+        const srv = serve({ fetch: app.fetch, port: c.ports.http, hostname: c.clientAddr }, () =>
+          resolve(srv),
+        );
         srv.once('error', reject);
       });
       // Blocking queries may legitimately hold a request for up to 10 minutes.
@@ -186,7 +197,10 @@ export class ServerAgent {
   }
 
   addressOf(id: string): string | undefined {
-    return this.peers?.get(id)?.addr ?? this.driver.configuration().config.servers.find((s) => s.id === id)?.address;
+    return (
+      this.peers?.get(id)?.addr ??
+      this.driver.configuration().config.servers.find((s) => s.id === id)?.address
+    );
   }
 
   leaderAddress(): string {
@@ -238,9 +252,11 @@ export class ServerAgent {
     if (!this.driver.isLeader()) return;
     const entry = this.driver.configuration().config.servers.find((s) => s.id === p.id);
     if (!entry || entry.address === p.addr) return;
-    this.driver.changeConfig({ type: entry.voter ? 'addVoter' : 'addNonvoter', id: p.id, address: p.addr }).catch((err: unknown) => {
-      this.logger.warn({ err, node: p.name }, 'raft: could not update a server address');
-    });
+    this.driver
+      .changeConfig({ type: entry.voter ? 'addVoter' : 'addNonvoter', id: p.id, address: p.addr })
+      .catch((err: unknown) => {
+        this.logger.warn({ err, node: p.name }, 'raft: could not update a server address');
+      });
   }
 
   /** The node ID: from config, else the one kept in the data dir, else a new one written there. */

@@ -26,7 +26,10 @@ export function parseWait(text: string): number {
   return ms;
 }
 
-export async function blockingQuery<T>(o: BlockingOptions, run: (ws: WatchSet) => { index: number; value: T }): Promise<{ index: number; value: T }> {
+export async function blockingQuery<T>(
+  o: BlockingOptions,
+  run: (ws: WatchSet) => { index: number; value: T },
+): Promise<{ index: number; value: T }> {
   let ws = new WatchSet();
   let r = run(ws);
   if (o.minIndex <= 0 || r.index > o.minIndex) return { index: Math.max(1, r.index), value: r.value };
@@ -44,7 +47,12 @@ export async function blockingQuery<T>(o: BlockingOptions, run: (ws: WatchSet) =
 }
 
 /** Resolves true when a watched topic changes, false at the timeout; rejects on abort. */
-function waitForChange(store: StateStore, ws: WatchSet, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+function waitForChange(
+  store: StateStore,
+  ws: WatchSet,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortError(signal));

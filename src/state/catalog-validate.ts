@@ -2,7 +2,14 @@
 // Field names match case-insensitively, as Go's JSON decoding does, so "node" works like "Node".
 
 import { badRequest } from '../core/errors.js';
-import type { CheckInput, CheckStatus, DeregisterRequest, RegisterRequest, ServiceAddress, ServiceInput } from './types.js';
+import type {
+  CheckInput,
+  CheckStatus,
+  DeregisterRequest,
+  RegisterRequest,
+  ServiceAddress,
+  ServiceInput,
+} from './types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -25,7 +32,8 @@ function str(o: Obj, key: string, what: string): string {
 function int(o: Obj, key: string, what: string, min: number, max: number): number {
   const v = o[key.toLowerCase()];
   if (v === undefined || v === null) return 0;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw badRequest(`${what} must be an integer from ${min} to ${max}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw badRequest(`${what} must be an integer from ${min} to ${max}`);
   return v;
 }
 
@@ -46,8 +54,9 @@ function strMap(v: unknown, what: string): Record<string, string> {
 
 function strList(v: unknown, what: string): string[] {
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badRequest(`${what} must be a list of strings`);
-  return v as string[];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw badRequest(`${what} must be a list of strings`);
+  return v;
 }
 
 const META_KEY = /^[a-zA-Z0-9_-]+$/;
@@ -61,7 +70,8 @@ export function validateMeta(meta: Record<string, string>, what: string): void {
     if (k.length > 128) throw badRequest(`${what}: key is too long (limit: 128 characters)`);
     if (!META_KEY.test(k)) throw badRequest(`${what}: key "${k}" contains invalid characters`);
     if (k.startsWith('consul-')) throw badRequest(`${what}: key "${k}" uses the reserved prefix "consul-"`);
-    if ((meta[k] as string).length > 512) throw badRequest(`${what}: value for key "${k}" is too long (limit: 512 characters)`);
+    if ((meta[k] as string).length > 512)
+      throw badRequest(`${what}: value for key "${k}" is too long (limit: 512 characters)`);
   }
 }
 
@@ -104,7 +114,8 @@ function parseCheck(v: unknown, node: string, i: number): CheckInput {
   const id = str(o, 'checkid', 'Check.CheckID') || name;
   if (id === '') throw badRequest('Must provide a check name (Check.Name) or ID (Check.CheckID)');
   const cnode = str(o, 'node', 'Check.Node') || node;
-  if (cnode !== node) throw badRequest(`Check "${id}" is for node "${cnode}", but the request registers node "${node}"`);
+  if (cnode !== node)
+    throw badRequest(`Check "${id}" is for node "${cnode}", but the request registers node "${node}"`);
   const status = (str(o, 'status', 'Check.Status') || 'critical') as CheckStatus;
   if (!STATUSES.has(status)) throw badRequest(`Check "${id}": invalid status "${status}"`);
   const def = o['definition'];

@@ -10,7 +10,11 @@ import { decodeCommand, type FsmCommand, type FsmCommandType } from './commands.
 import { StateStore, type StoreData } from './store.js';
 import { applyTxn } from './txn.js';
 
-type Handler<T extends FsmCommandType> = (store: StateStore, index: number, cmd: Extract<FsmCommand, { type: T }>) => unknown;
+type Handler<T extends FsmCommandType> = (
+  store: StateStore,
+  index: number,
+  cmd: Extract<FsmCommand, { type: T }>,
+) => unknown;
 
 const commands: { [T in FsmCommandType]: Handler<T> } = {
   kvSet: (s, i, c) => (s.kvSet(i, c.key, c.value, c.flags), true),
@@ -39,12 +43,18 @@ export class Fsm implements StateMachine {
       cmd = decodeCommand(data);
     } catch (err) {
       this.store.lastIndex = Math.max(this.store.lastIndex, index);
-      return new ConsulError(ErrorCode.Internal, `fsm: undecodable command at index ${index}: ${(err as Error).message}`);
+      return new ConsulError(
+        ErrorCode.Internal,
+        `fsm: undecodable command at index ${index}: ${(err as Error).message}`,
+      );
     }
     const handler = commands[cmd?.type] as Handler<FsmCommandType> | undefined;
     if (!handler) {
       this.store.lastIndex = Math.max(this.store.lastIndex, index);
-      return new ConsulError(ErrorCode.Internal, `fsm: unknown command ${String(cmd?.type)} at index ${index}`);
+      return new ConsulError(
+        ErrorCode.Internal,
+        `fsm: unknown command ${String(cmd?.type)} at index ${index}`,
+      );
     }
     try {
       return this.store.write(index, () => handler(this.store, index, cmd as never));

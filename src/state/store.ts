@@ -28,8 +28,11 @@ import type {
 } from './types.js';
 import { topic, Watchers, type WatchSet } from './watch.js';
 
-// sorted-btree is CommonJS with a default export.
-const BTree = BTreeModule.default;
+// sorted-btree is CommonJS with a default export: Node's loader hands us the module object,
+// bundlers (the test runner) the class itself.
+const BTree: typeof BTreeModule.default =
+  (BTreeModule as unknown as { default?: typeof BTreeModule.default }).default ??
+  (BTreeModule as unknown as typeof BTreeModule.default);
 type BTreeT<K, V> = BTreeModule.default<K, V>;
 
 export type Table = 'kvs' | 'tombstones' | 'nodes' | 'services' | 'checks';
@@ -136,7 +139,13 @@ export class StateStore {
     });
   }
 
-  kvSet(index: number, key: string, value: Uint8Array | null, flags: number, extra: Partial<KVEntry> = {}): KVEntry {
+  kvSet(
+    index: number,
+    key: string,
+    value: Uint8Array | null,
+    flags: number,
+    extra: Partial<KVEntry> = {},
+  ): KVEntry {
     this.saveKey(key);
     const prev = this.kv.get(key);
     const e: KVEntry = {
@@ -207,13 +216,19 @@ export class StateStore {
     if (req.ID) {
       for (const n of this.nodes.values()) {
         if (n.ID === req.ID && n.Node !== req.Node) {
-          throw new ConsulError(ErrorCode.BadRequest, `failed inserting node: node ID "${req.ID}" is already used by node "${n.Node}"`);
+          throw new ConsulError(
+            ErrorCode.BadRequest,
+            `failed inserting node: node ID "${req.ID}" is already used by node "${n.Node}"`,
+          );
         }
       }
     }
     for (const c of req.Checks) {
       if (c.ServiceID && c.ServiceID !== req.Service?.ID && !this.services.get(req.Node)?.has(c.ServiceID)) {
-        throw new ConsulError(ErrorCode.BadRequest, `Missing service registration for check "${c.CheckID}" (service "${c.ServiceID}")`);
+        throw new ConsulError(
+          ErrorCode.BadRequest,
+          `Missing service registration for check "${c.CheckID}" (service "${c.ServiceID}")`,
+        );
       }
     }
     if (!(req.SkipNodeUpdate && existingNode)) this.ensureNode(index, req);
@@ -288,7 +303,8 @@ export class StateStore {
     byId.set(c.CheckID, next);
     this.tables.checks = index;
     this.touched.add(topic.checks);
-    if (prev?.ServiceName && prev.ServiceName !== next.ServiceName) this.touchService(index, prev.ServiceName);
+    if (prev?.ServiceName && prev.ServiceName !== next.ServiceName)
+      this.touchService(index, prev.ServiceName);
     if (svc) this.touchService(index, svc.Service);
     this.touchNode(index, c.Node, !svc);
   }
@@ -482,28 +498,41 @@ export class StateStore {
     return { index: this.serviceIdx(name), value: rows };
   }
 
-  nodeInfo(node: string, ws?: WatchSet): Indexed<{ Node: Node; Services: Record<string, NodeService> } | null> {
+  nodeInfo(
+    node: string,
+    ws?: WatchSet,
+  ): Indexed<{ Node: Node; Services: Record<string, NodeService> } | null> {
     ws?.add(topic.node(node));
     const n = this.nodes.get(node);
     if (!n) return { index: this.nodeIdx(node), value: null };
     const services: Record<string, NodeService> = {};
-    for (const s of [...(this.services.get(node)?.values() ?? [])].sort((a, b) => cmp(a.ID, b.ID))) services[s.ID] = s;
+    for (const s of [...(this.services.get(node)?.values() ?? [])].sort((a, b) => cmp(a.ID, b.ID)))
+      services[s.ID] = s;
     return { index: this.nodeIdx(node), value: { Node: n, Services: services } };
   }
 
   nodeServiceList(node: string, ws?: WatchSet): Indexed<{ Node: Node; Services: NodeService[] } | null> {
     const r = this.nodeInfo(node, ws);
-    return { index: r.index, value: r.value ? { Node: r.value.Node, Services: Object.values(r.value.Services) } : null };
+    return {
+      index: r.index,
+      value: r.value ? { Node: r.value.Node, Services: Object.values(r.value.Services) } : null,
+    };
   }
 
-  checkServiceNodes(name: string, tags: string[], passingOnly: boolean, ws?: WatchSet): Indexed<CheckServiceNode[]> {
+  checkServiceNodes(
+    name: string,
+    tags: string[],
+    passingOnly: boolean,
+    ws?: WatchSet,
+  ): Indexed<CheckServiceNode[]> {
     ws?.add(topic.service(name));
     const rows: CheckServiceNode[] = [];
     for (const [node, s] of this.instancesOf(name, tags)) {
       const n = this.nodes.get(node);
       if (!n) continue;
       const checks: HealthCheck[] = [];
-      for (const c of this.checks.get(node)?.values() ?? []) if (c.ServiceID === '' || c.ServiceID === s.ID) checks.push(c);
+      for (const c of this.checks.get(node)?.values() ?? [])
+        if (c.ServiceID === '' || c.ServiceID === s.ID) checks.push(c);
       checks.sort((a, b) => cmp(a.CheckID, b.CheckID));
       if (passingOnly && checks.some((c) => c.Status !== 'passing')) continue;
       rows.push({ Node: n, Service: s, Checks: checks });
@@ -556,11 +585,16 @@ export class StateStore {
   }
 
   private serviceIdx(name: string): number {
-    return this.serviceIndex.get(name) ?? (Math.max(this.tables.nodes, this.tables.services, this.tables.checks) || 1);
+    return (
+      this.serviceIndex.get(name) ??
+      (Math.max(this.tables.nodes, this.tables.services, this.tables.checks) || 1)
+    );
   }
 
   private nodeIdx(node: string): number {
-    return this.nodeIndex.get(node) ?? (Math.max(this.tables.nodes, this.tables.services, this.tables.checks) || 1);
+    return (
+      this.nodeIndex.get(node) ?? (Math.max(this.tables.nodes, this.tables.services, this.tables.checks) || 1)
+    );
   }
 
   // ================================================================ snapshot
@@ -625,7 +659,9 @@ function byName(a: Node, b: Node): number {
 }
 
 /** A record without its indexes, to tell a real change from a re-registration of the same thing. */
-function strip<T extends { CreateIndex: number; ModifyIndex: number }>(x: T): Omit<T, 'CreateIndex' | 'ModifyIndex'> {
+function strip<T extends { CreateIndex: number; ModifyIndex: number }>(
+  x: T,
+): Omit<T, 'CreateIndex' | 'ModifyIndex'> {
   const { CreateIndex: _c, ModifyIndex: _m, ...rest } = x;
   return rest;
 }

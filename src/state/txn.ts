@@ -21,7 +21,20 @@ export type KVVerb =
   | 'delete-tree'
   | 'delete-cas';
 
-const VERBS = new Set<string>(['set', 'cas', 'lock', 'unlock', 'get', 'get-tree', 'check-index', 'check-session', 'check-not-exists', 'delete', 'delete-tree', 'delete-cas']);
+const VERBS = new Set<string>([
+  'set',
+  'cas',
+  'lock',
+  'unlock',
+  'get',
+  'get-tree',
+  'check-index',
+  'check-session',
+  'check-not-exists',
+  'delete',
+  'delete-tree',
+  'delete-cas',
+]);
 const READ_VERBS = new Set<string>(['get', 'get-tree', 'check-index', 'check-session', 'check-not-exists']);
 
 export interface TxnKVOp {
@@ -46,12 +59,17 @@ export interface TxnResult {
 export function validateTxn(ops: TxnOp[]): void {
   if (!Array.isArray(ops)) throw badRequest('Transaction must be a list of operations');
   if (ops.length > TXN_MAX_OPS) {
-    throw new ConsulError(ErrorCode.TooLarge, `Transaction contains too many operations (${ops.length} > ${TXN_MAX_OPS})`);
+    throw new ConsulError(
+      ErrorCode.TooLarge,
+      `Transaction contains too many operations (${ops.length} > ${TXN_MAX_OPS})`,
+    );
   }
   ops.forEach((op, i) => {
     const kv = op?.KV;
-    if (!kv || !VERBS.has(kv.Verb)) throw badRequest(`Operation ${i}: unknown KV verb ${JSON.stringify(kv?.Verb)}`);
-    if (kv.Key === '' && kv.Verb !== 'get-tree' && kv.Verb !== 'delete-tree') throw badRequest(`Operation ${i}: Key is required for ${kv.Verb}`);
+    if (!kv || !VERBS.has(kv.Verb))
+      throw badRequest(`Operation ${i}: unknown KV verb ${JSON.stringify(kv?.Verb)}`);
+    if (kv.Key === '' && kv.Verb !== 'get-tree' && kv.Verb !== 'delete-tree')
+      throw badRequest(`Operation ${i}: Key is required for ${kv.Verb}`);
   });
 }
 
@@ -71,7 +89,8 @@ function runOp(store: StateStore, index: number, op: TxnKVOp, out: { KV: KVEntry
       out.push(result(store.kvSet(index, op.Key, op.Value, op.Flags), false));
       return null;
     case 'cas':
-      if (!store.kvCas(index, op.Key, op.Value, op.Flags, op.Index)) return `failed to set key "${op.Key}", index is stale`;
+      if (!store.kvCas(index, op.Key, op.Value, op.Flags, op.Index))
+        return `failed to set key "${op.Key}", index is stale`;
       out.push(result(store.kvGet(op.Key).value as KVEntry, false));
       return null;
     case 'lock':
@@ -80,7 +99,8 @@ function runOp(store: StateStore, index: number, op: TxnKVOp, out: { KV: KVEntry
       // No session can exist yet (sessions arrive with the agent's session API).
       if (op.Verb === 'check-session') {
         if (!cur) return `key "${op.Key}" doesn't exist`;
-        if ((cur.Session ?? '') !== op.Session) return `current session "${cur.Session ?? ''}" != "${op.Session}"`;
+        if ((cur.Session ?? '') !== op.Session)
+          return `current session "${cur.Session ?? ''}" != "${op.Session}"`;
         out.push(result(cur, false));
         return null;
       }
@@ -107,7 +127,8 @@ function runOp(store: StateStore, index: number, op: TxnKVOp, out: { KV: KVEntry
       store.kvDeleteTree(index, op.Key);
       return null;
     case 'delete-cas':
-      if (!store.kvDeleteCas(index, op.Key, op.Index)) return `failed to delete key "${op.Key}", index is stale`;
+      if (!store.kvDeleteCas(index, op.Key, op.Index))
+        return `failed to delete key "${op.Key}", index is stale`;
       return null;
   }
 }

@@ -20,14 +20,21 @@ describe('a three-server cluster', () => {
       const e = await s.client.kvGet('greeting');
       expect(decodeValue(e!.Value).toString()).toBe('hello from a follower');
       // ...and every server's own copy catches up (?stale answers from local state).
-      await eventually(async () => {
-        const st = await s.client.kvGet('greeting', { stale: true });
-        return st && decodeValue(st.Value).toString() === 'hello from a follower';
-      }, 10_000, `replication to ${s.name}`);
+      await eventually(
+        async () => {
+          const st = await s.client.kvGet('greeting', { stale: true });
+          return st && decodeValue(st.Value).toString() === 'hello from a follower';
+        },
+        10_000,
+        `replication to ${s.name}`,
+      );
     }
     const peers = await leader.client.json<string[]>('GET', '/v1/status/peers');
     expect(peers).toHaveLength(3);
-    const cfg = await f1!.client.json<{ Servers: { Node: string; Leader: boolean; Voter: boolean }[] }>('GET', '/v1/operator/raft/configuration');
+    const cfg = await f1!.client.json<{ Servers: { Node: string; Leader: boolean; Voter: boolean }[] }>(
+      'GET',
+      '/v1/operator/raft/configuration',
+    );
     expect(cfg.Servers.map((s) => s.Node).sort()).toEqual(['server-1', 'server-2', 'server-3']);
     expect(cfg.Servers.filter((s) => s.Leader)).toHaveLength(1);
   });
@@ -41,12 +48,17 @@ describe('a three-server cluster', () => {
     expect(next).not.toBe(leader);
     const survivor = cluster.followers(next)[0] ?? next;
     expect(await survivor.client.kvPut('after', 'new leader')).toBe(true);
-    for (let i = 0; i < 20; i++) expect(decodeValue((await next.client.kvGet(`before/${i}`))!.Value).toString()).toBe(`v${i}`);
+    for (let i = 0; i < 20; i++)
+      expect(decodeValue((await next.client.kvGet(`before/${i}`))!.Value).toString()).toBe(`v${i}`);
     cluster.spawn(leader);
-    await eventually(async () => {
-      const e = await leader.client.kvGet('after', { stale: true });
-      return e && decodeValue(e.Value).toString() === 'new leader';
-    }, 20_000, 'the restarted server to catch up');
+    await eventually(
+      async () => {
+        const e = await leader.client.kvGet('after', { stale: true });
+        return e && decodeValue(e.Value).toString() === 'new leader';
+      },
+      20_000,
+      'the restarted server to catch up',
+    );
   });
 
   it('loses no acknowledged write when all three servers are killed -9 under load', async () => {
@@ -71,7 +83,9 @@ describe('a three-server cluster', () => {
     expect(acked.size).toBeGreaterThan(50);
     for (const s of cluster.servers) cluster.spawn(s);
     const leader = await cluster.waitForLeader(30_000);
-    const all = new Map((await leader.client.kvList('load/')).map((e) => [e.Key, decodeValue(e.Value).toString()]));
+    const all = new Map(
+      (await leader.client.kvList('load/')).map((e) => [e.Key, decodeValue(e.Value).toString()]),
+    );
     const lost = [...acked].filter(([k, v]) => all.get(k) !== v);
     expect(lost).toEqual([]);
   });

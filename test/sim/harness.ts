@@ -6,7 +6,13 @@
 import { seededRng, type Rng } from '../../src/core/rng.js';
 import { RawNode, Role, type Ready } from '../../src/raft/raw-node.js';
 import { mustPersistBeforeSend, type Message } from '../../src/raft/messages.js';
-import { EntryType, type Entry, type HardState, type SnapshotMeta, type Configuration } from '../../src/raft/types.js';
+import {
+  EntryType,
+  type Entry,
+  type HardState,
+  type SnapshotMeta,
+  type Configuration,
+} from '../../src/raft/types.js';
 import { HistoryRecorder, type Op } from '../support/linearizability.js';
 
 // ------------------------------------------------------------------ event queue
@@ -189,7 +195,11 @@ export class Simulation {
     this.rng = seededRng(opts.seed);
     this.history = new HistoryRecorder(() => this.q.now);
     const config: Configuration = {
-      servers: Array.from({ length: opts.servers }, (_, i) => ({ id: `s${i + 1}`, address: `s${i + 1}:8300`, voter: true })),
+      servers: Array.from({ length: opts.servers }, (_, i) => ({
+        id: `s${i + 1}`,
+        address: `s${i + 1}:8300`,
+        voter: true,
+      })),
     };
     for (const s of config.servers) {
       // Every server bootstraps with the same configuration, as -bootstrap-expect does.
@@ -320,7 +330,20 @@ export class Simulation {
       this.checkApplied(n, e);
       let result = true;
       if (e.type === EntryType.Command) result = n.fsm.apply(JSON.parse(dec.decode(e.data)) as Cmd);
-      if (globalThis.process.env['SIM_TRACE'] && (dec.decode(e.data).includes(globalThis.process.env['SIM_TRACE']) || n.pendingWrites.has(e.index))) console.log(this.q.now.toFixed(1), n.id, 'applied', e.index, e.term, dec.decode(e.data), result, n.fsm.data.get('k2'));
+      if (
+        globalThis.process.env['SIM_TRACE'] &&
+        (dec.decode(e.data).includes(globalThis.process.env['SIM_TRACE']) || n.pendingWrites.has(e.index))
+      )
+        console.log(
+          this.q.now.toFixed(1),
+          n.id,
+          'applied',
+          e.index,
+          e.term,
+          dec.decode(e.data),
+          result,
+          n.fsm.data.get('k2'),
+        );
       const w = n.pendingWrites.get(e.index);
       if (w) {
         n.pendingWrites.delete(e.index);
@@ -465,7 +488,7 @@ export class Simulation {
         const raw = target.raw;
         const retry = (): void => {
           const hint = raw?.leader ? this.nodes.find((x) => x.id === raw.leader) : undefined;
-          const next = hint ?? (this.nodes[this.rng.int(this.nodes.length)] as SimNode);
+          const next = hint ?? this.randomNode();
           this.q.schedule(5 + this.rng.next() * 20, () => attempt(next));
         };
         if (!raw || raw.role !== Role.Leader) {
@@ -500,8 +523,7 @@ export class Simulation {
           this.after(target);
           return;
         }
-        const cmd: Cmd =
-          kind === 'write' ? { op: 'put', key, value } : { op: 'cas', key, expected, value };
+        const cmd: Cmd = kind === 'write' ? { op: 'put', key, value } : { op: 'cas', key, expected, value };
         let at: { index: number; term: number };
         try {
           at = raw.propose(enc.encode(JSON.stringify(cmd)));
@@ -510,7 +532,11 @@ export class Simulation {
           return;
         }
         proposed = true;
-        if (globalThis.process.env['SIM_TRACE'] && JSON.stringify(cmd).includes(globalThis.process.env['SIM_TRACE'])) console.log(this.q.now.toFixed(1), target.id, 'proposed', at.index, at.term, JSON.stringify(cmd));
+        if (
+          globalThis.process.env['SIM_TRACE'] &&
+          JSON.stringify(cmd).includes(globalThis.process.env['SIM_TRACE'])
+        )
+          console.log(this.q.now.toFixed(1), target.id, 'proposed', at.index, at.term, JSON.stringify(cmd));
         target.pendingWrites.set(at.index, {
           term: at.term,
           done: (res) => {
@@ -552,7 +578,10 @@ export class Simulation {
       }
       case 2: {
         const a = this.sample(ids, 1)[0] as string;
-        const b = this.sample(ids.filter((i) => i !== a), 1)[0] as string;
+        const b = this.sample(
+          ids.filter((i) => i !== a),
+          1,
+        )[0] as string;
         this.blockOneWay(a, b);
         this.faults.push(`${q} one-way ${a}->${b}`);
         break;
@@ -575,10 +604,11 @@ export class Simulation {
         const left = shuffled.slice(0, mid);
         const right = shuffled.slice(mid + 1);
         this.heal();
-        for (const l of left) for (const r of right) {
-          this.blockOneWay(l, r);
-          this.blockOneWay(r, l);
-        }
+        for (const l of left)
+          for (const r of right) {
+            this.blockOneWay(l, r);
+            this.blockOneWay(r, l);
+          }
         this.faults.push(`${q} bridge via ${bridge}`);
         break;
       }
@@ -599,6 +629,12 @@ export class Simulation {
     }
   }
 
+  private randomNode(): SimNode {
+    const n = this.nodes[this.rng.int(this.nodes.length)];
+    if (!n) throw new Error('no nodes');
+    return n;
+  }
+
   private sample<T>(xs: T[], k: number): T[] {
     const copy = [...xs];
     for (let i = copy.length - 1; i > 0; i--) {
@@ -611,7 +647,9 @@ export class Simulation {
   // ---------------------------------------------------------------- invariants
 
   private fail(msg: string): never {
-    throw new InvariantError(`${msg} (at t=${this.q.now.toFixed(1)}ms; faults: ${this.faults.slice(-8).join(' | ')})`);
+    throw new InvariantError(
+      `${msg} (at t=${this.q.now.toFixed(1)}ms; faults: ${this.faults.slice(-8).join(' | ')})`,
+    );
   }
 
   private checkReady(n: SimNode, rd: Ready): void {
@@ -664,14 +702,16 @@ export class Simulation {
     for (const n of this.nodes) {
       const raw = n.raw;
       if (!raw) continue;
-      if (raw.log.applied > raw.log.committed) this.fail(`${n.id} applied ${raw.log.applied} > committed ${raw.log.committed}`);
+      if (raw.log.applied > raw.log.committed)
+        this.fail(`${n.id} applied ${raw.log.applied} > committed ${raw.log.committed}`);
       // Committed entries never change: whatever this node has committed agrees with what was applied anywhere.
       const hi = Math.min(raw.log.committed, this.appliedLog.length - 1);
       const lo = Math.max(raw.log.snap.index + 1, hi - 3);
       for (let i = lo; i <= hi; i++) {
         const want = this.appliedLog[i];
         const e = raw.log.entry(i);
-        if (want !== undefined && e && entryKey(e) !== want) this.fail(`${n.id} committed ${entryKey(e)} at ${i}, applied elsewhere as ${want}`);
+        if (want !== undefined && e && entryKey(e) !== want)
+          this.fail(`${n.id} committed ${entryKey(e)} at ${i}, applied elsewhere as ${want}`);
       }
     }
   }
@@ -679,7 +719,8 @@ export class Simulation {
   // ---------------------------------------------------------------- run
 
   run(): SimResult {
-    for (let c = 0; c < this.opts.clients; c++) this.q.schedule(this.opts.electionTimeoutMs * 2 + c, () => this.runClient(c));
+    for (let c = 0; c < this.opts.clients; c++)
+      this.q.schedule(this.opts.electionTimeoutMs * 2 + c, () => this.runClient(c));
     if (this.opts.faultEveryMs > 0) {
       const loop = (): void => {
         if (this.q.now > this.opts.durationMs) return;
@@ -704,9 +745,13 @@ export class Simulation {
     const leader = this.leader();
     if (!leader?.raw) this.fail('no leader after healing');
     const maxApplied = Math.max(...this.nodes.map((n) => n.raw?.log.applied ?? 0));
-    const states = new Set(this.nodes.map((n) => (n.raw?.log.applied === maxApplied ? n.fsm.snapshot() : 'lagging')));
+    const states = new Set(
+      this.nodes.map((n) => (n.raw?.log.applied === maxApplied ? n.fsm.snapshot() : 'lagging')),
+    );
     if (states.has('lagging') || states.size !== 1) {
-      this.fail(`servers did not converge: applied ${this.nodes.map((n) => `${n.id}=${n.raw?.log.applied}`).join(' ')}`);
+      this.fail(
+        `servers did not converge: applied ${this.nodes.map((n) => `${n.id}=${n.raw?.log.applied}`).join(' ')}`,
+      );
     }
     return {
       ops: this.history.ops(),

@@ -8,15 +8,21 @@ import { Simulation, defaultSimOptions, type SimOptions } from './harness.js';
 const only = process.env['SIM_SEED'];
 const SEEDS = Number(process.env['SIM_SEEDS'] ?? 500);
 
-function runSeed(seed: number, over: Partial<SimOptions> = {}): { committed: number; ops: number; leaders: number } {
-  const servers = (seed % 2 === 0 ? 3 : 5) as 3 | 5;
+function runSeed(
+  seed: number,
+  over: Partial<SimOptions> = {},
+): { committed: number; ops: number; leaders: number } {
+  const servers = seed % 2 === 0 ? 3 : 5;
   const opts: SimOptions = { ...defaultSimOptions, servers, ...over, seed };
   const sim = new Simulation(opts);
   let result;
   try {
     result = sim.run();
   } catch (err) {
-    throw new Error(`seed ${seed} (${servers} servers) failed: ${(err as Error).message}\n  replay: SIM_SEED=${seed} npx vitest run test/sim/raft.test.ts`, { cause: err });
+    throw new Error(
+      `seed ${seed} (${servers} servers) failed: ${(err as Error).message}\n  replay: SIM_SEED=${seed} npx vitest run test/sim/raft.test.ts`,
+      { cause: err },
+    );
   }
   const lin = checkHistory(result.ops, { timeoutMs: 20_000 });
   if (lin.result !== 'ok') {
@@ -53,7 +59,14 @@ describe('raft simulation', () => {
   });
 
   it('runs fault-free with one leader and every op acknowledged', () => {
-    const r = new Simulation({ ...defaultSimOptions, seed: 7, servers: 5, faultEveryMs: 0, lossRate: 0, dupRate: 0 }).run();
+    const r = new Simulation({
+      ...defaultSimOptions,
+      seed: 7,
+      servers: 5,
+      faultEveryMs: 0,
+      lossRate: 0,
+      dupRate: 0,
+    }).run();
     expect(r.leaders).toBe(1);
     expect(r.ops.every((o) => o.outcome !== 'info')).toBe(true);
     expect(checkHistory(r.ops).result).toBe('ok');
@@ -62,7 +75,13 @@ describe('raft simulation', () => {
   it('catches stale reads when a leader answers without its lease (the checker is not vacuous)', () => {
     let caught = 0;
     for (let seed = 1; seed <= 40 && caught === 0; seed++) {
-      const r = new Simulation({ ...defaultSimOptions, seed, servers: 3, unsafeReads: true, faultEveryMs: 400 }).run();
+      const r = new Simulation({
+        ...defaultSimOptions,
+        seed,
+        servers: 3,
+        unsafeReads: true,
+        faultEveryMs: 400,
+      }).run();
       if (checkHistory(r.ops, { timeoutMs: 20_000 }).result === 'illegal') caught++;
     }
     expect(caught).toBeGreaterThan(0);

@@ -59,7 +59,10 @@ function relevant(op: Op): boolean {
   return true; // a failed cas still constrains the state (it saw a different value)
 }
 
-export function checkHistory(ops: Op[], opts: { timeoutMs?: number; initial?: string | null } = {}): CheckResult {
+export function checkHistory(
+  ops: Op[],
+  opts: { timeoutMs?: number; initial?: string | null } = {},
+): CheckResult {
   const byKey = new Map<string, Op[]>();
   for (const op of ops) {
     if (!relevant(op)) continue;
@@ -93,7 +96,14 @@ function checkKey(key: string, ops: Op[], initial: State, deadline: number): Che
   let tail = head;
   const pendingCall = new Map<number, Node>();
   for (const ev of events) {
-    const node: Node = { op: ops[ev.id] as Op, id: ev.id, isCall: ev.call, match: null, prev: tail, next: null };
+    const node: Node = {
+      op: ops[ev.id] as Op,
+      id: ev.id,
+      isCall: ev.call,
+      match: null,
+      prev: tail,
+      next: null,
+    };
     tail.next = node;
     tail = node;
     if (ev.call) {
@@ -184,7 +194,7 @@ function checkKey(key: string, ops: Op[], initial: State, deadline: number): Che
     if ((++steps & 0xfff) === 0 && Date.now() > deadline) {
       return { result: 'unknown', key, message: `gave up after ${steps} steps (${n} ops on this key)` };
     }
-    if (entry === null) throw new Error("linearizability: event list ended on a call (bug)");
+    if (entry === null) throw new Error('linearizability: event list ended on a call (bug)');
     if (entry.isCall) {
       if (tryLinearize(entry, step(state, entry.op as Op), state)) {
         if (stack.length > longest.length) longest = stack.map((f) => f.call.op as Op);
@@ -213,7 +223,7 @@ function checkKey(key: string, ops: Op[], initial: State, deadline: number): Che
       break;
     }
     if (!resumed) {
-      const stuck = blocked ?? (ret.op as Op);
+      const stuck = blocked ?? ret.op;
       return {
         result: 'illegal',
         key,
@@ -230,8 +240,10 @@ function equalBits(a: Uint32Array, b: Uint32Array): boolean {
   return true;
 }
 
-function describe(op: Op): string {
-  const v = (x: string | null | undefined): string => (x === null || x === undefined ? 'nil' : JSON.stringify(x));
+function describe(op: Op | null): string {
+  if (!op) return 'an operation';
+  const v = (x: string | null | undefined): string =>
+    x === null || x === undefined ? 'nil' : JSON.stringify(x);
   const what = op.kind === 'cas' ? `cas(${v(op.expected)} -> ${v(op.value)})` : `${op.kind}(${v(op.value)})`;
   return `process ${op.process} ${what} [${op.outcome}] in [${op.call}, ${op.ret}]`;
 }

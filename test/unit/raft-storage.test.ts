@@ -23,7 +23,11 @@ const enc = new TextEncoder();
 function entry(index: number, term = 1, text = `cmd-${index}`): Entry {
   return { index, term, type: EntryType.Command, data: enc.encode(text) };
 }
-const meta = (index: number, term = 1): SnapshotMeta => ({ index, term, config: { servers: [{ id: 'a', address: 'a:1', voter: true }] } });
+const meta = (index: number, term = 1): SnapshotMeta => ({
+  index,
+  term,
+  config: { servers: [{ id: 'a', address: 'a:1', voter: true }] },
+});
 const text = (e: Entry): string => new TextDecoder().decode(e.data);
 
 function semantics(name: string, make: () => { open: () => RaftStorage }): void {
@@ -61,7 +65,10 @@ function semantics(name: string, make: () => { open: () => RaftStorage }): void 
       const m = make();
       const s = m.open();
       await s.load();
-      await s.append(Array.from({ length: 10 }, (_, i) => entry(i + 1)), { term: 1, vote: '', commit: 10 });
+      await s.append(
+        Array.from({ length: 10 }, (_, i) => entry(i + 1)),
+        { term: 1, vote: '', commit: 10 },
+      );
       await s.saveSnapshot(meta(6), enc.encode('state@6'));
       await s.compact(4);
       await s.close();
@@ -121,10 +128,17 @@ describe('FileStorage on disk', () => {
     const d = tmp();
     const s = new FileStorage(d);
     await s.load();
-    await s.append(Array.from({ length: 9 }, (_, i) => entry(i + 1)), null);
+    await s.append(
+      Array.from({ length: 9 }, (_, i) => entry(i + 1)),
+      null,
+    );
     for (const i of [3, 6, 9]) await s.saveSnapshot(meta(i), enc.encode(`at ${i}`));
     await s.close();
-    expect(readdirSync(d).filter((n) => n.endsWith('.snap')).sort()).toEqual(['snap-1-6.snap', 'snap-1-9.snap']);
+    expect(
+      readdirSync(d)
+        .filter((n) => n.endsWith('.snap'))
+        .sort(),
+    ).toEqual(['snap-1-6.snap', 'snap-1-9.snap']);
   });
 
   async function writeLog(d: string, n: number): Promise<string> {
@@ -150,7 +164,10 @@ describe('FileStorage on disk', () => {
       const st = new FileStorage(dd, { fsync: false });
       const r = await st.load();
       await st.close();
-      const kept = starts.filter((s) => s < cut && starts[starts.indexOf(s) + 1] !== undefined && starts[starts.indexOf(s) + 1]! <= cut).length;
+      const kept = starts.filter(
+        (s) =>
+          s < cut && starts[starts.indexOf(s) + 1] !== undefined && starts[starts.indexOf(s) + 1]! <= cut,
+      ).length;
       // Records before the cut survive intact, nothing is invented.
       const expectEntries = Math.max(0, kept - 1); // the first record is the hard-state head
       expect(r.entries.length).toBe(expectEntries);

@@ -6,7 +6,7 @@ import { createLogger } from '../../core/logger.js';
 import { ServerAgent } from '../../server/server.js';
 import type { Io } from '../common.js';
 
-export async function agentCommand(argv: string[], io: Io): Promise<number> {
+export async function agentCommand(argv: string[], _io: Io): Promise<number> {
   const config = loadAgentConfig(argv);
   const warnings = validateConfig(config);
   const logger = createLogger({ level: config.logLevel, json: config.logJson });

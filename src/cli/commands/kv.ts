@@ -14,16 +14,25 @@ export async function kvCommand(argv: string[], io: Io): Promise<number> {
     case 'delete':
       return kvDelete(rest, io);
     default:
-      throw new UsageError(`Usage: consulate kv <get|put|delete> [options] KEY${sub ? ` (unknown subcommand "${sub}")` : ''}`);
+      throw new UsageError(
+        `Usage: consulate kv <get|put|delete> [options] KEY${sub ? ` (unknown subcommand "${sub}")` : ''}`,
+      );
   }
 }
 
 async function kvGet(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, { recurse: 'bool', keys: 'bool', separator: 'value', detailed: 'bool', base64: 'bool' });
+  const p = parseArgs(argv, {
+    recurse: 'bool',
+    keys: 'bool',
+    separator: 'value',
+    detailed: 'bool',
+    base64: 'bool',
+  });
   const key = p.args[0] ?? '';
   if (p.args.length > 1) throw new UsageError(`Too many arguments (expected 1, got ${p.args.length})`);
   const client = clientFrom(p, io);
-  const show = (v: string | null): string => (flagBool(p, 'base64') ? (v ?? '') : decodeValue(v).toString('utf8'));
+  const show = (v: string | null): string =>
+    flagBool(p, 'base64') ? (v ?? '') : decodeValue(v).toString('utf8');
   if (flagBool(p, 'keys')) {
     const sep = flagString(p, 'separator') ?? '/';
     for (const k of await client.kvKeys(key, sep)) io.out(`${k}\n`);
@@ -46,7 +55,17 @@ async function kvGet(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-function detailed(e: { Key: string; CreateIndex: number; ModifyIndex: number; LockIndex: number; Flags: number; Session?: string }, value: string): string {
+function detailed(
+  e: {
+    Key: string;
+    CreateIndex: number;
+    ModifyIndex: number;
+    LockIndex: number;
+    Flags: number;
+    Session?: string;
+  },
+  value: string,
+): string {
   const rows: [string, string][] = [
     ['CreateIndex', String(e.CreateIndex)],
     ['Flags', String(e.Flags)],

@@ -13,7 +13,8 @@ interface RaftServer {
 
 export async function operatorCommand(argv: string[], io: Io): Promise<number> {
   const [area, sub, ...rest] = argv;
-  if (area !== 'raft') throw new UsageError('Usage: consulate operator raft <list-peers|remove-peer> [options]');
+  if (area !== 'raft')
+    throw new UsageError('Usage: consulate operator raft <list-peers|remove-peer> [options]');
   switch (sub) {
     case 'list-peers': {
       const p = parseArgs(rest, {});
@@ -21,7 +22,14 @@ export async function operatorCommand(argv: string[], io: Io): Promise<number> {
       const cfg = await client.json<{ Servers: RaftServer[] }>('GET', '/v1/operator/raft/configuration');
       const rows = [['Node', 'ID', 'Address', 'State', 'Voter', 'RaftProtocol']];
       for (const s of cfg.Servers) {
-        rows.push([s.Node, s.ID, s.Address, s.Leader ? 'leader' : 'follower', String(s.Voter), s.ProtocolVersion || '3']);
+        rows.push([
+          s.Node,
+          s.ID,
+          s.Address,
+          s.Leader ? 'leader' : 'follower',
+          String(s.Voter),
+          s.ProtocolVersion || '3',
+        ]);
       }
       io.out(table(rows));
       return 0;

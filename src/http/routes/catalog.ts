@@ -17,7 +17,12 @@ function pathParam(c: Context, name: string): string {
   return v;
 }
 
-async function query(c: Context, d: HttpDeps, method: EndpointName, args: Record<string, unknown>): Promise<Response> {
+async function query(
+  c: Context,
+  d: HttpDeps,
+  method: EndpointName,
+  args: Record<string, unknown>,
+): Promise<Response> {
   const q = parseQueryOptions(new URL(c.req.url));
   const r = (await d.agent.forwarder.call(method, { ...args, q }, c.req.raw.signal)) as QueryResult<unknown>;
   return json(c, r.value, { meta: r.meta });
@@ -34,11 +39,14 @@ export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Respon
 }
 
 export const catalogDatacenters = (c: Context, d: HttpDeps): Response => json(c, [d.agent.config.datacenter]);
-export const catalogNodes = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Catalog.ListNodes', {});
-export const catalogServices = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Catalog.ListServices', {});
+export const catalogNodes = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Catalog.ListNodes', {});
+export const catalogServices = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Catalog.ListServices', {});
 export const catalogService = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Catalog.ServiceNodes', { service: pathParam(c, 'service'), tags: c.req.queries('tag') ?? [] });
-export const catalogNode = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Catalog.NodeServices', { node: pathParam(c, 'node') });
+export const catalogNode = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Catalog.NodeServices', { node: pathParam(c, 'node') });
 export const catalogNodeServices = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Catalog.NodeServiceList', { node: pathParam(c, 'node') });
 
@@ -48,7 +56,8 @@ export const healthService = (c: Context, d: HttpDeps): Promise<Response> =>
     tags: c.req.queries('tag') ?? [],
     passing: passingParam(new URL(c.req.url)),
   });
-export const healthNode = (c: Context, d: HttpDeps): Promise<Response> => query(c, d, 'Health.NodeChecks', { node: pathParam(c, 'node') });
+export const healthNode = (c: Context, d: HttpDeps): Promise<Response> =>
+  query(c, d, 'Health.NodeChecks', { node: pathParam(c, 'node') });
 export const healthChecks = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Health.ServiceChecks', { service: pathParam(c, 'service') });
 

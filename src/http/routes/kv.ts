@@ -40,12 +40,18 @@ export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
   const signal = c.req.raw.signal;
   if (has(url, 'keys')) {
     const separator = url.searchParams.get('separator') ?? '';
-    const r = (await d.agent.forwarder.call('KVS.ListKeys', { q, prefix: key, separator }, signal)) as QueryResult<string[]>;
+    const r = (await d.agent.forwarder.call(
+      'KVS.ListKeys',
+      { q, prefix: key, separator },
+      signal,
+    )) as QueryResult<string[]>;
     if (r.value.length === 0) return new Response(null, { status: 404, headers: metaHeaders(r.meta) });
     return json(c, r.value, { meta: r.meta });
   }
   if (has(url, 'recurse')) {
-    const r = (await d.agent.forwarder.call('KVS.List', { q, prefix: key }, signal)) as QueryResult<KVEntry[]>;
+    const r = (await d.agent.forwarder.call('KVS.List', { q, prefix: key }, signal)) as QueryResult<
+      KVEntry[]
+    >;
     if (r.value.length === 0) return new Response(null, { status: 404, headers: metaHeaders(r.meta) });
     return json(c, r.value.map(kvJson), { meta: r.meta });
   }
@@ -57,7 +63,11 @@ export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
     const v = r.value.Value ?? new Uint8Array(0);
     return new Response(Buffer.from(v), {
       status: 200,
-      headers: { ...metaHeaders(r.meta), 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' },
+      headers: {
+        ...metaHeaders(r.meta),
+        'Content-Type': 'text/plain; charset=utf-8',
+        'X-Content-Type-Options': 'nosniff',
+      },
     });
   }
   return json(c, [kvJson(r.value)], { meta: r.meta });
@@ -95,4 +105,3 @@ export async function kvDelete(c: Context, d: HttpDeps): Promise<Response> {
   const ok = (await d.agent.forwarder.call('KVS.Apply', args, c.req.raw.signal)) as boolean;
   return json(c, ok);
 }
-

@@ -13,7 +13,11 @@ export const statusPeers = (c: Context, d: HttpDeps): Response => json(c, d.agen
 
 export async function raftConfiguration(c: Context, d: HttpDeps): Promise<Response> {
   const q = parseQueryOptions(new URL(c.req.url));
-  const r = (await d.agent.forwarder.call('Operator.RaftGetConfiguration', { q }, c.req.raw.signal)) as QueryResult<unknown>;
+  const r = (await d.agent.forwarder.call(
+    'Operator.RaftGetConfiguration',
+    { q },
+    c.req.raw.signal,
+  )) as QueryResult<unknown>;
   return json(c, r.value, { meta: r.meta });
 }
 
@@ -21,7 +25,10 @@ export async function raftRemovePeer(c: Context, d: HttpDeps): Promise<Response>
   const url = new URL(c.req.url);
   const id = url.searchParams.get('id') ?? '';
   const address = url.searchParams.get('address') ?? '';
-  if ((id === '') === (address === '')) throw badRequest('Must specify either ?id with the server\'s ID or ?address with IP:port of peer to remove');
+  if ((id === '') === (address === ''))
+    throw badRequest(
+      "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove",
+    );
   await d.agent.forwarder.call('Operator.RaftRemovePeer', id ? { id } : { address }, c.req.raw.signal);
   return new Response(null, { status: 200 });
 }
@@ -40,7 +47,13 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
       Revision: '',
       Version: VERSION,
     },
-    Member: { Name: cfg.nodeName, Addr: a.self().addr.split(':')[0], Port: Number(a.self().addr.split(':')[1]), Status: 1, Tags: { role: 'consul', dc: cfg.datacenter, id: a.nodeId } },
+    Member: {
+      Name: cfg.nodeName,
+      Addr: a.self().addr.split(':')[0],
+      Port: Number(a.self().addr.split(':')[1]),
+      Status: 1,
+      Tags: { role: 'consul', dc: cfg.datacenter, id: a.nodeId },
+    },
     Stats: {
       agent: { check_monitors: '0', checks: '0', services: '0' },
       consul: {

@@ -19,12 +19,15 @@ export function parseTxnOps(body: unknown): TxnOp[] {
     if (typeof raw !== 'object' || raw === null) throw badRequest(`Operation ${i}: expected an object`);
     const keys = Object.keys(raw as object);
     if (keys.length !== 1 || keys[0] !== 'KV') {
-      throw badRequest(`Operation ${i}: only KV operations are supported (got ${keys.join(', ') || 'nothing'})`);
+      throw badRequest(
+        `Operation ${i}: only KV operations are supported (got ${keys.join(', ') || 'nothing'})`,
+      );
     }
     const kv = (raw as { KV: unknown }).KV;
     if (typeof kv !== 'object' || kv === null) throw badRequest(`Operation ${i}: KV must be an object`);
     const o = kv as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!KV_FIELDS.has(k)) throw badRequest(`Operation ${i}: unknown KV field "${k}"`);
+    for (const k of Object.keys(o))
+      if (!KV_FIELDS.has(k)) throw badRequest(`Operation ${i}: unknown KV field "${k}"`);
     if (typeof o['Verb'] !== 'string') throw badRequest(`Operation ${i}: missing Verb`);
     let value: Uint8Array | null = null;
     if (o['Value'] !== undefined && o['Value'] !== null) {
@@ -36,7 +39,8 @@ export function parseTxnOps(body: unknown): TxnOp[] {
     const num = (f: string): number => {
       const v = o[f];
       if (v === undefined || v === null) return 0;
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw badRequest(`Operation ${i}: ${f} must be a non-negative integer`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+        throw badRequest(`Operation ${i}: ${f} must be a non-negative integer`);
       return v;
     };
     return {
@@ -58,7 +62,11 @@ export async function txnPut(c: Context, d: HttpDeps): Promise<Response> {
   let result: TxnResult;
   let meta;
   if (isReadOnlyTxn(ops)) {
-    const r = (await d.agent.forwarder.call('Txn.Read', { q: parseQueryOptions(url), ops }, c.req.raw.signal)) as QueryResult<TxnResult>;
+    const r = (await d.agent.forwarder.call(
+      'Txn.Read',
+      { q: parseQueryOptions(url), ops },
+      c.req.raw.signal,
+    )) as QueryResult<TxnResult>;
     result = r.value;
     meta = r.meta;
   } else {
@@ -68,5 +76,8 @@ export async function txnPut(c: Context, d: HttpDeps): Promise<Response> {
     Results: result.Results ? result.Results.map((r) => ({ KV: kvJson(r.KV) })) : null,
     Errors: result.Errors,
   };
-  return json(c, body, { status: result.Errors && result.Errors.length > 0 ? 409 : 200, ...(meta ? { meta } : {}) });
+  return json(c, body, {
+    status: result.Errors && result.Errors.length > 0 ? 409 : 200,
+    ...(meta ? { meta } : {}),
+  });
 }

@@ -100,7 +100,11 @@ export class FileStorage implements RaftStorage {
     entries = entries.filter((e) => e.index > after);
     const first = entries[0];
     if (first && first.index !== after + 1) {
-      throw corrupt(this.dir, 0, `the log starts at index ${first.index} but the newest snapshot ends at ${after}`);
+      throw corrupt(
+        this.dir,
+        0,
+        `the log starts at index ${first.index} but the newest snapshot ends at ${after}`,
+      );
     }
 
     // Appends go to a fresh segment: never write after a record we had to cut back to.
@@ -380,7 +384,12 @@ function encodeEntry(e: Entry): Buffer {
 
 function decodeEntry(p: Buffer): Entry {
   // The data is copied out so the segment buffer read at start can be released.
-  return { index: p.readDoubleLE(0), term: p.readDoubleLE(8), type: p.readUInt8(16) as EntryType, data: new Uint8Array(p.subarray(17)) };
+  return {
+    index: p.readDoubleLE(0),
+    term: p.readDoubleLE(8),
+    type: p.readUInt8(16) as EntryType,
+    data: new Uint8Array(p.subarray(17)),
+  };
 }
 
 function encodeHard(h: HardState): Buffer {
@@ -398,7 +407,8 @@ function decodeHard(p: Buffer): HardState {
 
 async function readSnapshotFile(path: string): Promise<{ meta: SnapshotMeta; data: Uint8Array }> {
   const buf = await readFile(path);
-  if (buf.length < 20 || !buf.subarray(0, 8).equals(SNAP_MAGIC)) throw corrupt(path, 0, 'not a snapshot file (bad magic)');
+  if (buf.length < 20 || !buf.subarray(0, 8).equals(SNAP_MAGIC))
+    throw corrupt(path, 0, 'not a snapshot file (bad magic)');
   const metaLen = buf.readUInt32LE(8);
   const body = buf.subarray(20);
   if (metaLen > body.length) throw corrupt(path, 8, 'snapshot metadata runs past the end of the file');

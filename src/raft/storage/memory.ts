@@ -11,7 +11,11 @@ export class MemoryStorage implements RaftStorage {
   async load(): Promise<LoadedState> {
     const snap = this.snaps.at(-1)?.meta ?? null;
     const after = snap?.index ?? 0;
-    return { hardState: { ...this.hard }, snapshot: snap, entries: this.entries.filter((e) => e.index > after) };
+    return {
+      hardState: { ...this.hard },
+      snapshot: snap,
+      entries: this.entries.filter((e) => e.index > after),
+    };
   }
 
   async append(entries: readonly Entry[], hardState: HardState | null): Promise<void> {

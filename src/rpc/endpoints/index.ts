@@ -44,7 +44,7 @@ export interface WriteEndpoint<A> {
 /** Handled by whichever server receives it (no forwarding): status and membership plumbing. */
 export interface LocalEndpoint<A> {
   kind: 'local';
-  run(ctx: EndpointContext, args: A): Promise<unknown> | unknown;
+  run(ctx: EndpointContext, args: A): unknown;
 }
 
 export type Endpoint = ReadEndpoint<never> | WriteEndpoint<never> | LocalEndpoint<never>;
@@ -99,21 +99,29 @@ export const endpoints = {
     return { index: c.store.lastIndex || 1, value: readTxn(c.store, a.ops) };
   }),
 
-  'Catalog.Register': write<{ req: unknown }>((c, a) => c.apply({ type: 'register', req: validateRegister(a.req) })),
-  'Catalog.Deregister': write<{ req: unknown }>((c, a) => c.apply({ type: 'deregister', req: validateDeregister(a.req) })),
+  'Catalog.Register': write<{ req: unknown }>((c, a) =>
+    c.apply({ type: 'register', req: validateRegister(a.req) }),
+  ),
+  'Catalog.Deregister': write<{ req: unknown }>((c, a) =>
+    c.apply({ type: 'deregister', req: validateDeregister(a.req) }),
+  ),
   'Catalog.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.nodeList(ws)),
   'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws)),
   'Catalog.ServiceNodes': read<ReadArgs & { service: string; tags: string[] }>((c, a, ws) =>
     c.store.serviceNodes(a.service, a.tags, ws),
   ),
   'Catalog.NodeServices': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeInfo(a.node, ws)),
-  'Catalog.NodeServiceList': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeServiceList(a.node, ws)),
+  'Catalog.NodeServiceList': read<ReadArgs & { node: string }>((c, a, ws) =>
+    c.store.nodeServiceList(a.node, ws),
+  ),
 
   'Health.ServiceNodes': read<ReadArgs & { service: string; tags: string[]; passing: boolean }>((c, a, ws) =>
     c.store.checkServiceNodes(a.service, a.tags, a.passing, ws),
   ),
   'Health.NodeChecks': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeChecks(a.node, ws)),
-  'Health.ServiceChecks': read<ReadArgs & { service: string }>((c, a, ws) => c.store.serviceChecks(a.service, ws)),
+  'Health.ServiceChecks': read<ReadArgs & { service: string }>((c, a, ws) =>
+    c.store.serviceChecks(a.service, ws),
+  ),
   'Health.ChecksInState': read<ReadArgs & { state: 'any' | 'passing' | 'warning' | 'critical' }>((c, a, ws) =>
     c.store.checksInState(a.state, ws),
   ),
@@ -144,7 +152,9 @@ export const endpoints = {
     if (!target) {
       throw new ConsulError(
         ErrorCode.NotFound,
-        a.id ? `id "${a.id}" was not found in the Raft configuration` : `address "${a.address}" was not found in the Raft configuration`,
+        a.id
+          ? `id "${a.id}" was not found in the Raft configuration`
+          : `address "${a.address}" was not found in the Raft configuration`,
       );
     }
     await c.raft.removeServer(target.id);

@@ -1,0 +1,35 @@
+// An in-process single-server agent (dev mode: in memory) and its Hono app, for route tests that
+// go through app.request() without sockets.
+
+import type { Hono } from 'hono';
+import { applyDev, defaultConfig } from '../../src/config/config.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { createApp } from '../../src/http/app.js';
+import { ServerAgent } from '../../src/server/server.js';
+
+export interface DevAgent {
+  agent: ServerAgent;
+  app: Hono;
+  stop(): Promise<void>;
+}
+
+export async function startDevAgent(
+  over: (c: ReturnType<typeof defaultConfig>) => void = () => undefined,
+): Promise<DevAgent> {
+  const c = defaultConfig();
+  applyDev(c);
+  c.nodeName = 'test-node';
+  c.ports.http = -1;
+  c.ports.server = 0;
+  c.rpcHoldTimeoutMs = 1000;
+  over(c);
+  const agent = new ServerAgent(c, silentLogger());
+  await agent.start();
+  const deadline = Date.now() + 10_000;
+  while (!agent.driver.isLeader() || agent.driver.appliedIndex() < 2) {
+    if (Date.now() > deadline) throw new Error('dev agent did not become leader');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const app = createApp({ agent, logger: silentLogger() });
+  return { agent, app, stop: () => agent.stop() };
+}
