@@ -159,7 +159,7 @@ export class ServerAgent {
       context: (signal) => this.endpointContext(signal),
     });
 
-    if (c.ports.http > 0) {
+    if (c.ports.http >= 0) {
       const app = createApp({ agent: this, logger: log.child({ component: 'agent.http' }) });
       this.http = await new Promise<ServerType>((resolve, reject) => {
         const srv = serve({ fetch: app.fetch, port: c.ports.http, hostname: c.clientAddr }, () =>
