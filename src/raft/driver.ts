@@ -68,6 +68,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
   private timer: TimerHandle | null = null;
   private busy = false;
   private stopped = false;
+  private started = false;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private readWaiters: { index: number; resolve: () => void }[] = [];
@@ -109,6 +110,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
       st,
     );
     this.soft = { role: this.raw.role, leader: this.raw.leader, term: this.raw.term };
+    this.started = true;
     this.armTimer();
     this.scheduleSnapshotCheck();
     this.kick();
@@ -129,7 +131,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
   // ---------------------------------------------------------------- inputs
 
   step(m: Message): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     this.raw.step(m);
     this.kick();
   }

@@ -118,10 +118,18 @@ export class RpcConn {
     switch (f.t) {
       case 'hello':
         this.peer = f.peer;
-        this.handlers.hello?.(f.peer, this);
+        try {
+          this.handlers.hello?.(f.peer, this);
+        } catch {
+          // Learning about a peer is best effort; the connection stays useful without it.
+        }
         return;
       case 'raft':
-        this.handlers.raft(f.m, this);
+        try {
+          this.handlers.raft(f.m, this);
+        } catch {
+          // A message the core cannot take is dropped like a lost packet; Raft recovers.
+        }
         return;
       case 'req':
         this.serve(f.id, f.method, f.args);
@@ -142,7 +150,13 @@ export class RpcConn {
   private serve(id: number, method: string, args: unknown): void {
     const ac = new AbortController();
     this.serving.set(id, ac);
-    this.handlers.request(method, args, ac.signal, this).then(
+    let p: Promise<unknown>;
+    try {
+      p = this.handlers.request(method, args, ac.signal, this);
+    } catch (err) {
+      p = Promise.reject(err as Error); // a handler that throws at once still answers with an error
+    }
+    p.then(
       (v) => {
         this.serving.delete(id);
         if (this.isOpen && !ac.signal.aborted) this.write({ t: 'res', id, ok: true, v });

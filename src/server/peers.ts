@@ -39,24 +39,22 @@ export class Peers {
   private joined = false;
   private clusterSeen = false;
 
-  constructor(private readonly d: PeersDeps) {
-    const me = d.self();
-    this.known.set(me.id, me);
-  }
+  constructor(private readonly d: PeersDeps) {}
 
+  /** Every server known, this one first (always with its current address). */
   list(): PeerInfo[] {
-    return [...this.known.values()];
+    return [this.d.self(), ...this.known.values()];
   }
 
   get(id: string): PeerInfo | undefined {
-    return this.known.get(id);
+    const me = this.d.self();
+    return id === me.id ? me : this.known.get(id);
   }
 
   /** Records a server seen anywhere (a join, a connection's hello). */
   observe(p: PeerInfo): void {
     const me = this.d.self();
-    if (!p.server || p.dc !== me.dc) return;
-    if (p.id === me.id) return;
+    if (!p.server || p.dc !== me.dc || p.id === me.id || p.addr === '') return;
     const prev = this.known.get(p.id);
     this.known.set(p.id, p);
     if (!prev || prev.addr !== p.addr) {
@@ -99,12 +97,12 @@ export class Peers {
       const ok = await this.joinOnce();
       if (ok && !this.joined) {
         this.joined = true;
-        this.d.logger.info({ servers: this.known.size }, 'join: reached the cluster');
+        this.d.logger.info({ servers: this.known.size }, 'reached the cluster');
       }
       // Keep asking until Raft is bootstrapped here (servers learn of each other transitively).
       if (this.joined && this.d.raftHasState()) return;
       if (!ok && this.d.retryMax > 0 && attempts >= this.d.retryMax) {
-        this.d.logger.error({ attempts }, 'join: giving up (retry_max reached)');
+        this.d.logger.error({ attempts }, 'giving up (retry_max reached)');
         return;
       }
       await sleep(this.joined || attempts < 30 ? this.d.fastRetryMs : this.d.retryIntervalMs);
@@ -115,7 +113,7 @@ export class Peers {
   private async joinOnce(): Promise<boolean> {
     const me = this.d.self();
     const targets = new Set<string>(this.d.retryJoin);
-    for (const p of this.known.values()) if (p.id !== me.id) targets.add(p.addr);
+    for (const p of this.known.values()) targets.add(p.addr);
     targets.delete(me.addr);
     let any = false;
     await Promise.all(
@@ -128,15 +126,15 @@ export class Peers {
             this.clusterSeen = true;
             this.d.logger.info(
               { via: addr },
-              'join: found an existing cluster; asking its leader to add this server',
+              'found an existing cluster; asking its leader to add this server',
             );
             await this.d.requestAdd(me, addr).catch((err: unknown) => {
               this.clusterSeen = false;
-              this.d.logger.warn({ err }, 'join: could not be added yet; will retry');
+              this.d.logger.warn({ err }, 'could not be added yet; will retry');
             });
           }
         } catch (err) {
-          this.d.logger.debug({ addr, err: (err as Error).message }, 'join: attempt failed');
+          this.d.logger.debug({ addr, err: (err as Error).message }, 'attempt failed');
         }
       }),
     );
@@ -147,7 +145,7 @@ export class Peers {
     if (this.d.raftHasState() || this.clusterSeen) return;
     const me = this.d.self();
     if (this.d.bootstrap) {
-      this.d.logger.info('bootstrap: this server elects itself (-bootstrap)');
+      this.d.logger.info('bootstrapping: this server elects itself (-bootstrap)');
       this.d.bootstrapRaft([me]);
       return;
     }
@@ -158,16 +156,13 @@ export class Peers {
       if (p.expect !== 0 && p.expect !== expect) {
         this.d.logger.error(
           { node: p.name, theirs: p.expect, ours: expect },
-          'bootstrap: servers disagree on bootstrap_expect; not bootstrapping',
+          'servers disagree on bootstrap_expect; not bootstrapping',
         );
         return;
       }
     }
     if (servers.length < expect) return;
-    this.d.logger.info(
-      { servers: servers.map((s) => s.name) },
-      'bootstrap: found enough servers, bootstrapping',
-    );
+    this.d.logger.info({ servers: servers.map((s) => s.name) }, 'found enough servers, bootstrapping');
     this.d.bootstrapRaft(servers.sort((a, b) => (a.id < b.id ? -1 : 1)));
   }
 }

@@ -69,7 +69,7 @@ export class ServerAgent {
     if (!c.dev) await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
     this.nodeId = await this.loadNodeId();
     const log = this.logger;
-    log.info({ node: c.nodeName, id: this.nodeId, dc: c.datacenter }, 'agent: starting server');
+    log.info({ node: c.nodeName, id: this.nodeId, dc: c.datacenter }, 'starting server');
 
     const storage: RaftStorage = c.dev ? new MemoryStorage() : new FileStorage(join(c.dataDir, 'raft'));
     this.network = new RpcNetwork({
@@ -84,10 +84,6 @@ export class ServerAgent {
         hello: (peer) => this.peers?.observe(peer),
       },
     });
-    const bindHost = c.bindAddr;
-    const rpcPort = await this.network.listen(bindHost, c.ports.server);
-    this.rpcAddr = `${advertiseAddress(c)}:${rpcPort}`;
-
     this.driver = new RaftDriver({
       id: this.nodeId,
       storage,
@@ -105,18 +101,14 @@ export class ServerAgent {
       logger: log.child({ component: 'agent.server.raft' }),
     });
     this.driver.on('leader', (s) => {
-      if (s.role === 'leader') log.info({ term: s.term }, 'raft: this server is now the leader');
+      if (s.role === 'leader') log.info({ term: s.term }, 'this server is now the leader');
       else if (s.leader)
-        log.info(
-          { leader: this.peers.get(s.leader)?.name ?? s.leader, term: s.term },
-          'raft: following leader',
-        );
+        log.info({ leader: this.peers.get(s.leader)?.name ?? s.leader, term: s.term }, 'following leader');
     });
     this.driver.on('fatal', (err) => {
-      log.error({ err }, 'agent: raft failed; shutting down');
+      log.error({ err }, 'raft failed; shutting down');
       void this.stop().finally(() => process.exit(2));
     });
-    await this.driver.start();
 
     this.peers = new Peers({
       self: () => this.self(),
@@ -159,6 +151,11 @@ export class ServerAgent {
       context: (signal) => this.endpointContext(signal),
     });
 
+    // Everything that handles RPC exists and Raft has its state back; only now may peers reach us.
+    await this.driver.start();
+    const rpcPort = await this.network.listen(c.bindAddr, c.ports.server);
+    this.rpcAddr = `${advertiseAddress(c)}:${rpcPort}`;
+
     if (c.ports.http >= 0) {
       const app = createApp({ agent: this, logger: log.child({ component: 'agent.http' }) });
       this.http = await new Promise<ServerType>((resolve, reject) => {
@@ -174,7 +171,7 @@ export class ServerAgent {
       this.httpAddr = typeof addr === 'object' && addr ? `${c.clientAddr}:${addr.port}` : null;
     }
     this.peers.start();
-    log.info({ http: this.httpAddr, rpc: this.rpcAddr }, 'agent: started');
+    log.info({ http: this.httpAddr, rpc: this.rpcAddr }, 'started');
     return { http: this.httpAddr, rpc: this.rpcAddr };
   }
 

@@ -25,7 +25,7 @@ export async function agentCommand(argv: string[], _io: Io): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      logger.info({ signal: sig }, 'agent: caught signal, shutting down');
+      logger.info({ signal: sig }, 'caught signal, shutting down');
       void agent.stop().then(() => resolve(0));
     };
     process.on('SIGINT', () => stop('SIGINT'));
