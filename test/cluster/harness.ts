@@ -2,13 +2,19 @@
 // servers, wait for a leader, kill -9 and restart them, read their HTTP APIs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConsulClient } from '../../src/client/client.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/consulate.js');
+/** The repository root (this file also runs compiled, from dist-bench/, for the benchmark). */
+function repoRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'package.json'))) dir = resolve(dir, '..');
+  return dir;
+}
+const BIN = join(repoRoot(), 'bin/consulate.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -35,6 +41,7 @@ export interface ServerProc {
 
 export interface ClusterOptions {
   servers: number;
+  logLevel?: string;
   extraConfig?: Record<string, unknown>;
 }
 
@@ -42,12 +49,15 @@ export class TestCluster {
   readonly root: string;
   readonly servers: ServerProc[] = [];
 
+  private logLevel = 'debug';
+
   private constructor(root: string) {
     this.root = root;
   }
 
   static async start(o: ClusterOptions): Promise<TestCluster> {
     const c = new TestCluster(mkdtempSync(join(tmpdir(), 'consulate-cluster-')));
+    c.logLevel = o.logLevel ?? 'debug';
     for (let i = 0; i < o.servers; i++) {
       const httpPort = await freePort();
       const rpcPort = await freePort();
@@ -83,7 +93,7 @@ export class TestCluster {
       `-server-port=${s.rpcPort}`,
       `-data-dir=${s.dataDir}`,
       `-config-file=${join(this.root, 'common.json')}`,
-      '-log-level=debug',
+      `-log-level=${this.logLevel}`,
       ...others.map((a) => `-retry-join=${a}`),
     ];
   }
