@@ -104,7 +104,7 @@ export class FileStorage implements RaftStorage {
   private lastIndex = 0;
   /** Set once a WAL write or fsync fails: after that the file's state is unknown (a partial record, or pages
    * the kernel dropped), so nothing more may be written to it. */
-  private failed: unknown = null;
+  private failed: Error | null = null;
   private ops: Op[] = [];
   private draining = false;
   /** Snapshot file operations run one at a time, apart from the WAL so a big snapshot never stalls appends. */
@@ -246,7 +246,7 @@ export class FileStorage implements RaftStorage {
 
   /** The newest readable snapshot; a damaged newer one is skipped only if the log can replace it. */
   private async pickSnapshot(snaps: SnapFile[], r: Replay): Promise<SnapshotMeta | null> {
-    const bad: { file: SnapFile; err: ConsulError }[] = [];
+    const bad: { file: SnapFile; err: CorruptError }[] = [];
     let chosen: { meta: SnapshotMeta; data: Uint8Array; path: string } | null = null;
     for (const file of snaps) {
       try {
@@ -257,7 +257,7 @@ export class FileStorage implements RaftStorage {
         chosen = { ...s, path: file.path };
         break;
       } catch (err) {
-        if (!(err instanceof ConsulError)) throw err;
+        if (!(err instanceof CorruptError)) throw err;
         bad.push({ file, err });
       }
     }
@@ -270,10 +270,12 @@ export class FileStorage implements RaftStorage {
       const covered =
         first !== undefined && last !== undefined && first <= base + 1 && last >= newestBad.file.index;
       if (!covered) {
+        const { path, offset, why } = newestBad.err;
         const fallback = chosen ? `snapshot ${chosen.path}` : 'an empty state';
-        throw new ConsulError(
-          ErrorCode.Corrupt,
-          `${newestBad.err.message}; the log does not cover indexes ${base + 1}..${newestBad.file.index} needed to fall back to ${fallback}`,
+        throw corrupt(
+          path,
+          offset,
+          `${why}, and the log does not hold indexes ${base + 1}..${newestBad.file.index} needed to fall back to ${fallback}`,
         );
       }
       // Kept for inspection, out of the way of the next start and of snapshot rotation.
@@ -357,7 +359,7 @@ export class FileStorage implements RaftStorage {
   }
 
   private async writeBatch(batch: AppendOp[]): Promise<void> {
-    const err = this.unusable();
+    const err = this.writeBlocked();
     if (err) {
       for (const op of batch) op.reject(err);
       return;
@@ -376,8 +378,8 @@ export class FileStorage implements RaftStorage {
         this.stats.fsyncs++;
       }
     } catch (e) {
-      this.failed = e;
-      for (const op of batch) op.reject(e);
+      this.failed = asError(e);
+      for (const op of batch) op.reject(this.failed);
       return;
     }
     const seg = this.segments.at(-1) as Segment;
@@ -417,7 +419,6 @@ export class FileStorage implements RaftStorage {
   saveSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
     const err = this.unusable();
     if (err) return Promise.reject(err);
-    if (meta.index > this.lastIndex) this.lastIndex = meta.index;
     return this.onSnapChain(() => this.writeSnapshot(meta, data));
   }
 
@@ -433,7 +434,7 @@ export class FileStorage implements RaftStorage {
     // do not all happen before a crash, load() still ignores everything before the reset.
     return this.barrier(async () => {
       await written;
-      const failed = this.unusable();
+      const failed = this.writeBlocked();
       if (failed) throw failed;
       const reset = Buffer.allocUnsafe(REC_HEADER + RESET_SIZE);
       writeRecordHeader(reset, 0, REC_RESET, RESET_SIZE);
@@ -443,7 +444,7 @@ export class FileStorage implements RaftStorage {
       try {
         await this.openSegment(reset);
       } catch (e) {
-        this.failed = e;
+        this.failed = asError(e);
         throw e;
       }
       const cur = this.segments.at(-1) as Segment;
@@ -536,10 +537,17 @@ export class FileStorage implements RaftStorage {
 
   // ------------------------------------------------------------------------------------------ helpers
 
-  private unusable(): unknown {
+  private unusable(): Error | null {
     if (this.failed) return this.failed;
     if (this.phase === 'new') return new ConsulError(ErrorCode.Internal, 'raft storage: used before load()');
     if (this.phase === 'closed') return new ConsulError(ErrorCode.Internal, 'raft storage: closed');
+    return null;
+  }
+
+  /** For work already queued: close() only stops new calls; what was queued before it still runs. */
+  private writeBlocked(): Error | null {
+    if (this.failed) return this.failed;
+    if (!this.fh) return new ConsulError(ErrorCode.Internal, 'raft storage: closed');
     return null;
   }
 
@@ -699,8 +707,15 @@ function decodeEntry(buf: Buffer, start: number, end: number): Entry {
     term: getU64(buf, start + 8),
     type: buf[start + 16] as EntryType,
     // Copied so the segment's buffer can be released once the log is replayed.
-    data: Uint8Array.prototype.slice.call(buf, start + ENTRY_FIXED, end),
+    data: copyOut(buf, start + ENTRY_FIXED, end),
   };
+}
+
+/** A plain copy, so the segment's buffer can be released once the log is replayed. */
+function copyOut(buf: Buffer, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start);
+  out.set(buf.subarray(start, end));
+  return out;
 }
 
 function decodeHard(buf: Buffer, start: number, end: number): HardState {
@@ -758,9 +773,9 @@ function parseSnapshot(buf: Buffer, path: string): { meta: SnapshotMeta; data: U
   }
   const crc = crc32(buf.subarray(SNAP_HEADER), crc32(buf.subarray(8, 24)));
   if (crc !== buf.readUInt32LE(24)) throw corrupt(path, 24, 'checksum mismatch');
-  let meta: SnapshotMeta;
+  let meta: Partial<SnapshotMeta> | null;
   try {
-    meta = unpack(buf.subarray(SNAP_HEADER, SNAP_HEADER + metaLen)) as SnapshotMeta;
+    meta = unpack(buf.subarray(SNAP_HEADER, SNAP_HEADER + metaLen)) as Partial<SnapshotMeta> | null;
   } catch {
     throw corrupt(path, SNAP_HEADER, 'undecodable metadata');
   }
@@ -771,7 +786,7 @@ function parseSnapshot(buf: Buffer, path: string): { meta: SnapshotMeta; data: U
   ) {
     throw corrupt(path, SNAP_HEADER, 'malformed metadata');
   }
-  return { meta, data: buf.subarray(SNAP_HEADER + metaLen) };
+  return { meta: meta as SnapshotMeta, data: buf.subarray(SNAP_HEADER + metaLen) };
 }
 
 /** Sort order for snapshots: higher index first, then higher term. */
@@ -779,10 +794,25 @@ function newestFirst(a: { index: number; term: number }, b: { index: number; ter
   return b.index - a.index || b.term - a.term;
 }
 
-function corrupt(path: string, offset: number, why: string): ConsulError {
-  return new ConsulError(
-    ErrorCode.Corrupt,
-    `raft storage corrupt: ${path} at offset ${offset}: ${why} (refusing to start: acknowledged writes could be lost; ` +
-      'move the raft data directory away so this server is rebuilt from the others)',
-  );
+/** Remembers where and why, so a caller can extend the explanation. */
+class CorruptError extends ConsulError {
+  constructor(
+    readonly path: string,
+    readonly offset: number,
+    readonly why: string,
+  ) {
+    super(
+      ErrorCode.Corrupt,
+      `raft storage corrupt: ${path} at offset ${offset}: ${why} (refusing to start: acknowledged writes ` +
+        'could be lost; move the raft data directory away so this server is rebuilt from the others)',
+    );
+  }
+}
+
+function corrupt(path: string, offset: number, why: string): CorruptError {
+  return new CorruptError(path, offset, why);
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
