@@ -250,16 +250,19 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
     while (!this.stopped && this.raw.hasReady()) {
       const rd = this.raw.ready();
       for (const m of rd.messages) if (!mustPersistBeforeSend(m)) this.sendMessage(m);
-      if (rd.snapshot) await this.o.storage.installSnapshot(rd.snapshot.meta, rd.snapshot.data);
-      if (rd.entries.length > 0 || rd.hardState) await this.o.storage.append(rd.entries, rd.hardState);
-      if (this.stopped) return;
-      for (const m of rd.messages) if (mustPersistBeforeSend(m)) this.sendMessage(m);
       if (rd.snapshot) {
+        await this.o.storage.installSnapshot(rd.snapshot.meta, rd.snapshot.data);
         this.o.fsm.restore(rd.snapshot.data, rd.snapshot.meta.index);
         this.snapshotIndex = rd.snapshot.meta.index;
         this.failProposalsUpTo(rd.snapshot.meta.index);
       }
+      // Committed entries in a Ready are already durable here (the core hands out only entries up to
+      // what an earlier Ready persisted), so they are applied before this Ready's own write: a commit
+      // never waits behind the fsync of the next batch.
       this.applyEntries(rd.committed);
+      if (rd.entries.length > 0 || rd.hardState) await this.o.storage.append(rd.entries, rd.hardState);
+      if (this.stopped) return;
+      for (const m of rd.messages) if (mustPersistBeforeSend(m)) this.sendMessage(m);
       this.raw.advance(rd);
       this.handleReads(rd);
       if (rd.softState) this.onSoftState(rd.softState);
