@@ -34,8 +34,7 @@ function tooLarge(what: string, size: number, limit: number): ConsulError {
   return new ConsulError(ErrorCode.TooLarge, `${what} too large (${size} bytes), max size: ${limit} bytes`);
 }
 
-export async function readJson(req: Request, limit: number): Promise<unknown> {
-  const bytes = await readBody(req, limit);
+export function readJson(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) throw badRequest('Request decode failed: empty body');
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as unknown;

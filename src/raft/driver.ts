@@ -169,6 +169,13 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
     return this.raw.leaseValid();
   }
 
+  /** A peer's connection closed; if it was the leader, prepare to elect another sooner. */
+  peerDisconnected(id: ServerId): void {
+    if (!this.started || this.stopped) return;
+    this.raw.reportLeaderUnreachable(id);
+    this.armTimer();
+  }
+
   bootstrap(config: Configuration): void {
     this.raw.bootstrap(config);
     // A lone voter has nobody to wait for: elect itself now rather than after a timeout.

@@ -380,6 +380,19 @@ export class RawNode {
     if (this.role !== Role.Leader && this.promotable()) this.campaign(this.opts.preVote ? 'pre' : 'real');
   }
 
+  /**
+   * The transport saw the leader's connection close (its process died, say). Followers then campaign
+   * as soon as the leader's lease has certainly run out, plus a little jitter against split votes,
+   * instead of a full random election timeout later. Nothing is granted earlier than before: votes
+   * are still refused until an election timeout after the leader was last heard from.
+   */
+  reportLeaderUnreachable(id: ServerId): void {
+    if (this.role !== Role.Follower || this.leader !== id || this.leaderContactAt === -Infinity) return;
+    const soon =
+      this.leaderContactAt + this.opts.electionTimeoutMs + this.rng.int(2 * this.opts.heartbeatIntervalMs);
+    this.electionDeadline = Math.min(this.electionDeadline, soon);
+  }
+
   /** The transport could not reach a follower: stop pipelining to it until it answers again. */
   reportUnreachable(id: ServerId): void {
     const pr = this.prs.get(id);

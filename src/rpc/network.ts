@@ -11,6 +11,8 @@ import { RpcConn, type ConnHandlers } from './connection.js';
 
 export interface RpcNetworkOptions {
   self: () => PeerInfo;
+  /** A connection to or from this peer closed. */
+  onPeerClosed?: (peer: PeerInfo) => void;
   handlers: ConnHandlers;
   logger: Logger;
   /** Largest frame accepted (snapshots travel in one frame). */
@@ -57,6 +59,7 @@ export class RpcNetwork {
       this.inbound.add(conn);
       conn.onClosed(() => {
         this.inbound.delete(conn);
+        if (conn.peer && !this.closed) this.o.onPeerClosed?.(conn.peer);
         const left = (this.perIp.get(ip) ?? 1) - 1;
         if (left <= 0) this.perIp.delete(ip);
         else this.perIp.set(ip, left);
@@ -90,6 +93,7 @@ export class RpcNetwork {
         this.conns.set(addr, conn);
         conn.onClosed(() => {
           if (this.conns.get(addr) === conn) this.conns.delete(addr);
+          if (conn.peer && !this.closed) this.o.onPeerClosed?.(conn.peer);
         });
         for (const m of queue) conn.sendRaft(m);
         return conn;

@@ -81,7 +81,8 @@ export class Peers {
   }
 
   start(): void {
-    if (this.d.bootstrap) this.maybeBootstrap();
+    // -bootstrap, or -bootstrap-expect 1: nobody else to wait for.
+    this.maybeBootstrap();
     if (this.d.retryJoin.length === 0) return;
     void this.joinLoop();
   }

@@ -22,6 +22,7 @@ import { encodeCommand, type FsmCommand } from '../state/commands.js';
 import { Fsm } from '../state/fsm.js';
 import { Forwarder, type ForwardedCall } from './forward.js';
 import { Peers } from './peers.js';
+import { TombstoneGc } from './tombstone-gc.js';
 import { advertiseAddress } from './net.js';
 
 export { VERSION } from '../version.js';
@@ -42,6 +43,7 @@ export class ServerAgent {
   forwarder!: Forwarder;
   private http: ServerType | null = null;
   private rpcAddr = '';
+  private tombstones!: TombstoneGc;
   httpAddr: string | null = null;
   private readonly rng = cryptoRng();
   private stopping = false;
@@ -75,6 +77,7 @@ export class ServerAgent {
     this.network = new RpcNetwork({
       self: () => this.self(),
       logger: log.child({ component: 'agent.rpc' }),
+      onPeerClosed: (peer) => this.driver.peerDisconnected(peer.id),
       handlers: {
         request: (method, args, signal) => this.handleRpc(method, args, signal),
         raft: (m, conn) => {
@@ -100,7 +103,16 @@ export class ServerAgent {
       timings: raftTimings(c),
       logger: log.child({ component: 'agent.server.raft' }),
     });
+    this.tombstones = new TombstoneGc({
+      ttlMs: 15 * 60_000,
+      granularityMs: 30_000,
+      lastIndex: () => this.fsm.store.lastIndex,
+      reap: (upTo) => this.apply({ type: 'tombstoneReap', upTo }),
+      now: () => Date.now(),
+    });
     this.driver.on('leader', (s) => {
+      if (s.role === 'leader') this.tombstones.start();
+      else this.tombstones.stop();
       if (s.role === 'leader') log.info({ term: s.term }, 'this server is now the leader');
       else if (s.leader)
         log.info({ leader: this.peers.get(s.leader)?.name ?? s.leader, term: s.term }, 'following leader');
@@ -179,6 +191,7 @@ export class ServerAgent {
     if (this.stopping) return;
     this.stopping = true;
     this.peers?.stop();
+    this.tombstones?.stop();
     if (this.http) {
       const h = this.http as unknown as { closeAllConnections?: () => void };
       h.closeAllConnections?.();

@@ -1,4 +1,6 @@
 // Three real server processes on loopback: bootstrap, replication, leader failure, durability.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeValue } from '../../src/client/client.js';
 import { TestCluster, eventually } from './harness.js';
@@ -59,6 +61,32 @@ describe('a three-server cluster', () => {
       20_000,
       'the restarted server to catch up',
     );
+  });
+
+  it('catches a restarted follower up with a snapshot once the log it missed is compacted', async () => {
+    cluster = await TestCluster.start({
+      servers: 3,
+      extraConfig: { raft_snapshot_threshold: 64, raft_snapshot_interval: '300ms', raft_trailing_logs: 8 },
+    });
+    const leader = await cluster.waitForLeader();
+    const lagging = cluster.followers(leader)[0]!;
+    await cluster.kill9(lagging);
+    for (let i = 0; i < 300; i++) expect(await leader.client.kvPut(`snap/${i}`, `v${i}`)).toBe(true);
+    const snaps = (s: { dataDir: string }): string[] =>
+      readdirSync(join(s.dataDir, 'raft')).filter((f) => f.endsWith('.snap'));
+    await eventually(async () => snaps(leader).length > 0, 15_000, 'a snapshot on the leader');
+    cluster.spawn(lagging);
+    await eventually(
+      async () => {
+        const e = await lagging.client.kvGet('snap/299', { stale: true });
+        return e && decodeValue(e.Value).toString() === 'v299';
+      },
+      20_000,
+      'the follower to catch up',
+    );
+    // It got there through a snapshot: the entries it missed no longer exist in any log.
+    expect(snaps(lagging).length).toBeGreaterThan(0);
+    expect((await lagging.client.kvList('snap/')).length).toBe(300);
   });
 
   it('loses no acknowledged write when all three servers are killed -9 under load', async () => {

@@ -254,6 +254,13 @@ export class Simulation {
   crash(n: SimNode): void {
     if (!n.raw) return;
     n.raw = null;
+    // Its connections close: peers that can still reach it on the network notice at once.
+    for (const other of this.nodes) {
+      if (other.raw && !this.blocked.has(`${n.id}>${other.id}`)) {
+        other.raw.reportLeaderUnreachable(n.id);
+        this.armTimer(other);
+      }
+    }
     n.life++;
     n.busy = false;
     for (const w of n.pendingWrites.values()) w.done(null);

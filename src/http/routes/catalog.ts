@@ -5,6 +5,7 @@ import { badRequest } from '../../core/errors.js';
 import type { EndpointName } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
+import { bodyOf, signalOf } from '../request.js';
 import { readJson } from '../body.js';
 import { has, parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
@@ -24,18 +25,18 @@ async function query(
   args: Record<string, unknown>,
 ): Promise<Response> {
   const q = parseQueryOptions(new URL(c.req.url));
-  const r = (await d.agent.forwarder.call(method, { ...args, q }, c.req.raw.signal)) as QueryResult<unknown>;
+  const r = (await d.agent.forwarder.call(method, { ...args, q }, signalOf(c))) as QueryResult<unknown>;
   return json(c, r.value, { meta: r.meta });
 }
 
 export async function catalogRegister(c: Context, d: HttpDeps): Promise<Response> {
-  const req = await readJson(c.req.raw, MAX_REGISTER_BODY);
-  return json(c, await d.agent.forwarder.call('Catalog.Register', { req }, c.req.raw.signal));
+  const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
+  return json(c, await d.agent.forwarder.call('Catalog.Register', { req }, signalOf(c)));
 }
 
 export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Response> {
-  const req = await readJson(c.req.raw, MAX_REGISTER_BODY);
-  return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, c.req.raw.signal));
+  const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
+  return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, signalOf(c)));
 }
 
 export const catalogDatacenters = (c: Context, d: HttpDeps): Response => json(c, [d.agent.config.datacenter]);

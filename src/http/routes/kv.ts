@@ -6,7 +6,7 @@ import type { KVApplyArgs } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { KVEntry } from '../../state/types.js';
 import type { HttpDeps } from '../app.js';
-import { readBody } from '../body.js';
+import { bodyOf, signalOf } from '../request.js';
 import { b64, json } from '../respond.js';
 import { has, metaHeaders, parseQueryOptions, uintParam } from '../query.js';
 
@@ -37,7 +37,7 @@ export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
   const url = new URL(c.req.url);
   const key = kvKey(c);
   const q = parseQueryOptions(url);
-  const signal = c.req.raw.signal;
+  const signal = signalOf(c);
   if (has(url, 'keys')) {
     const separator = url.searchParams.get('separator') ?? '';
     const r = (await d.agent.forwarder.call(
@@ -83,12 +83,12 @@ export async function kvPut(c: Context, d: HttpDeps): Promise<Response> {
   }
   const flags = uintParam(url, 'flags', 'flags') ?? 0;
   const limit = d.agent.config.kvMaxValueSize;
-  const body = await readBody(c.req.raw, limit, 'Value');
+  const body = await bodyOf(c, limit, 'Value');
   const value = body.byteLength === 0 ? new Uint8Array(0) : body;
   const cas = uintParam(url, 'cas', 'cas index');
   const args: KVApplyArgs =
     cas !== undefined ? { op: 'cas', key, value, flags, index: cas } : { op: 'set', key, value, flags };
-  const ok = (await d.agent.forwarder.call('KVS.Apply', args, c.req.raw.signal)) as boolean;
+  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c))) as boolean;
   return json(c, ok);
 }
 
@@ -102,6 +102,6 @@ export async function kvDelete(c: Context, d: HttpDeps): Promise<Response> {
     const cas = uintParam(url, 'cas', 'cas index');
     args = cas !== undefined ? { op: 'delete-cas', key, index: cas } : { op: 'delete', key };
   }
-  const ok = (await d.agent.forwarder.call('KVS.Apply', args, c.req.raw.signal)) as boolean;
+  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c))) as boolean;
   return json(c, ok);
 }

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { badRequest } from '../../core/errors.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
+import { signalOf } from '../request.js';
 import { parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
 import { VERSION } from '../../version.js';
@@ -16,7 +17,7 @@ export async function raftConfiguration(c: Context, d: HttpDeps): Promise<Respon
   const r = (await d.agent.forwarder.call(
     'Operator.RaftGetConfiguration',
     { q },
-    c.req.raw.signal,
+    signalOf(c),
   )) as QueryResult<unknown>;
   return json(c, r.value, { meta: r.meta });
 }
@@ -29,7 +30,7 @@ export async function raftRemovePeer(c: Context, d: HttpDeps): Promise<Response>
     throw badRequest(
       "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove",
     );
-  await d.agent.forwarder.call('Operator.RaftRemovePeer', id ? { id } : { address }, c.req.raw.signal);
+  await d.agent.forwarder.call('Operator.RaftRemovePeer', id ? { id } : { address }, signalOf(c));
   return new Response(null, { status: 200 });
 }
 

@@ -1,0 +1,58 @@
+// The request's body and cancellation signal, taken from Node's own request and response when the
+// app runs under @hono/node-server: building a web Request (which Hono's raw body and signal need)
+// costs more than the rest of a small request's handling. Under app.request() (tests) the web
+// Request is used as it is.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from 'hono';
+import { ConsulError, ErrorCode } from '../core/errors.js';
+import { readBody } from './body.js';
+
+interface NodeEnv {
+  incoming?: IncomingMessage;
+  outgoing?: ServerResponse;
+}
+
+function nodeEnv(c: Context): NodeEnv {
+  return (c.env ?? {}) as NodeEnv;
+}
+
+/** Aborts when the client goes away before its answer is sent (a blocking query then stops). */
+export function signalOf(c: Context): AbortSignal {
+  const { outgoing } = nodeEnv(c);
+  if (!outgoing) return c.req.raw.signal;
+  const ac = new AbortController();
+  outgoing.once('close', () => {
+    if (!outgoing.writableFinished)
+      ac.abort(new ConsulError(ErrorCode.Timeout, 'client closed the connection'));
+  });
+  return ac.signal;
+}
+
+export async function bodyOf(c: Context, limit: number, what = 'Request body'): Promise<Uint8Array> {
+  const { incoming } = nodeEnv(c);
+  if (!incoming) return readBody(c.req.raw, limit, what);
+  const declared = Number(incoming.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    incoming.resume();
+    throw new ConsulError(
+      ErrorCode.TooLarge,
+      `${what} too large (${declared} bytes), max size: ${limit} bytes`,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of incoming) {
+    const b = chunk as Buffer;
+    total += b.length;
+    if (total > limit) {
+      incoming.resume();
+      throw new ConsulError(
+        ErrorCode.TooLarge,
+        `${what} too large (${total} bytes), max size: ${limit} bytes`,
+      );
+    }
+    chunks.push(b);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
