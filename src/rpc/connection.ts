@@ -154,7 +154,8 @@ export class RpcConn {
     try {
       p = this.handlers.request(method, args, ac.signal, this);
     } catch (err) {
-      p = Promise.reject(err as Error); // a handler that throws at once still answers with an error
+      // A handler that throws at once still answers with an error frame.
+      p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     p.then(
       (v) => {
