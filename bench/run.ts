@@ -35,7 +35,9 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
 function ratio(ours: number, anchor: number): string {
-  return Number.isFinite(ours) && Number.isFinite(anchor) && anchor > 0 ? `${(ours / anchor).toFixed(2)}x` : 'n/a';
+  return Number.isFinite(ours) && Number.isFinite(anchor) && anchor > 0
+    ? `${(ours / anchor).toFixed(2)}x`
+    : 'n/a';
 }
 
 // ---------------------------------------------------------------- anchors
@@ -58,7 +60,14 @@ async function runEtcd(): Promise<EtcdFigures | null> {
   }
   log('# etcd anchor: 3 members, fsync on ...');
   const { stdout } = await execP('bash', [script], {
-    env: { ...process.env, MEMBERS: '3', DUR: String(DUR), PUT_CONC: '1 16 64', GET_CONC: '64', FAILOVER_RUNS: '5' },
+    env: {
+      ...process.env,
+      MEMBERS: '3',
+      DUR: String(DUR),
+      PUT_CONC: '1 16 64',
+      GET_CONC: '64',
+      FAILOVER_RUNS: '5',
+    },
     maxBuffer: 64 << 20,
   });
   const summary = stdout.trim().split('\n').at(-1) ?? '';
@@ -88,7 +97,13 @@ async function putLoad(servers: ServerProc[], conns: number): Promise<LoadResult
     targets: targetsOf(servers),
     connections: conns,
     durationMs: DUR * 1000,
-    makeRequest: (_c, _i, t) => httpRequest('PUT', `${t.host}:${t.port}`, `/v1/kv/k${String(Math.floor(Math.random() * 100_000)).padStart(8, '0')}`, VALUE),
+    makeRequest: (_c, _i, t) =>
+      httpRequest(
+        'PUT',
+        `${t.host}:${t.port}`,
+        `/v1/kv/k${String(Math.floor(Math.random() * 100_000)).padStart(8, '0')}`,
+        VALUE,
+      ),
   });
 }
 
@@ -119,7 +134,11 @@ async function failover(cluster: TestCluster): Promise<number> {
         return;
       }
       const s = survivors[i++ % survivors.length] as ServerProc;
-      fetch(`http://127.0.0.1:${s.httpPort}/v1/kv/failover-probe`, { method: 'PUT', body: 'x', signal: AbortSignal.timeout(1000) })
+      fetch(`http://127.0.0.1:${s.httpPort}/v1/kv/failover-probe`, {
+        method: 'PUT',
+        body: 'x',
+        signal: AbortSignal.timeout(1000),
+      })
         .then((r) => {
           if (r.ok && Number.isNaN(first)) first = performance.now() - t0;
         })
@@ -138,19 +157,41 @@ async function runCluster(etcd: EtcdFigures | null): Promise<void> {
     await cluster.waitForLeader(30_000);
     for (const c of [1, 16, 64]) {
       const r = await putLoad(cluster.servers, c);
-      log(`consulate put c=${c}: ${fmt(r.rps)}/s p50=${fmt(r.p50, 2)}ms p99=${fmt(r.p99, 2)}ms errors=${r.errors} non2xx=${r.non2xx}`);
+      log(
+        `consulate put c=${c}: ${fmt(r.rps)}/s p50=${fmt(r.p50, 2)}ms p99=${fmt(r.p99, 2)}ms errors=${r.errors} non2xx=${r.non2xx}`,
+      );
       const e = etcd?.put[c];
-      rows.push({ what: `PUT throughput, ${c} client${c > 1 ? 's' : ''}`, ours: `${fmt(r.rps)}/s`, anchor: e ? `${fmt(e.rps)}/s` : 'n/a', ratio: ratio(r.rps, e?.rps ?? NaN), target: c === 64 ? '>= 1.0x' : '' });
-      rows.push({ what: `PUT p50 / p99, ${c} client${c > 1 ? 's' : ''}`, ours: `${fmt(r.p50, 2)} / ${fmt(r.p99, 1)} ms`, anchor: e ? `${fmt(e.p50, 2)} / ${fmt(e.p99, 1)} ms` : 'n/a', ratio: ratio(r.p50, e?.p50 ?? NaN), target: c === 1 ? 'p50 <= 1.0x' : '' });
+      rows.push({
+        what: `PUT throughput, ${c} client${c > 1 ? 's' : ''}`,
+        ours: `${fmt(r.rps)}/s`,
+        anchor: e ? `${fmt(e.rps)}/s` : 'n/a',
+        ratio: ratio(r.rps, e?.rps ?? NaN),
+        target: c === 64 ? '>= 1.0x' : '',
+      });
+      rows.push({
+        what: `PUT p50 / p99, ${c} client${c > 1 ? 's' : ''}`,
+        ours: `${fmt(r.p50, 2)} / ${fmt(r.p99, 1)} ms`,
+        anchor: e ? `${fmt(e.p50, 2)} / ${fmt(e.p99, 1)} ms` : 'n/a',
+        ratio: ratio(r.p50, e?.p50 ?? NaN),
+        target: c === 1 ? 'p50 <= 1.0x' : '',
+      });
     }
     const leader = await cluster.waitForLeader();
     for (let i = 0; i < 1000; i += 50) {
       await Promise.all(Array.from({ length: 50 }, (_, j) => leader.client.kvPut(`read/${i + j}`, VALUE)));
     }
     const g = await getLoad(cluster.servers, 64);
-    log(`consulate get c=64: ${fmt(g.rps)}/s p50=${fmt(g.p50, 2)}ms p99=${fmt(g.p99, 2)}ms errors=${g.errors} non2xx=${g.non2xx}`);
+    log(
+      `consulate get c=64: ${fmt(g.rps)}/s p50=${fmt(g.p50, 2)}ms p99=${fmt(g.p99, 2)}ms errors=${g.errors} non2xx=${g.non2xx}`,
+    );
     const eg = etcd?.get[64];
-    rows.push({ what: 'GET throughput, 64 clients (default consistency)', ours: `${fmt(g.rps)}/s`, anchor: eg ? `${fmt(eg.rps)}/s (linearizable)` : 'n/a', ratio: ratio(g.rps, eg?.rps ?? NaN), target: '' });
+    rows.push({
+      what: 'GET throughput, 64 clients (default consistency)',
+      ours: `${fmt(g.rps)}/s`,
+      anchor: eg ? `${fmt(eg.rps)}/s (linearizable)` : 'n/a',
+      ratio: ratio(g.rps, eg?.rps ?? NaN),
+      target: '',
+    });
     const fo: number[] = [];
     for (let i = 0; i < 5; i++) {
       const ms = await failover(cluster);
@@ -159,7 +200,13 @@ async function runCluster(etcd: EtcdFigures | null): Promise<void> {
     }
     fo.sort((a, b) => a - b);
     const med = fo[2] as number;
-    rows.push({ what: 'Failover: SIGKILL of the leader to the next acknowledged write (median of 5)', ours: `${fmt(med)} ms [${fo.map((x) => fmt(x)).join(', ')}]`, anchor: etcd ? `${fmt(etcd.failoverMedian)} ms` : 'n/a', ratio: ratio(med, etcd?.failoverMedian ?? NaN), target: '<= 1.0x' });
+    rows.push({
+      what: 'Failover: SIGKILL of the leader to the next acknowledged write (median of 5)',
+      ours: `${fmt(med)} ms [${fo.map((x) => fmt(x)).join(', ')}]`,
+      anchor: etcd ? `${fmt(etcd.failoverMedian)} ms` : 'n/a',
+      ratio: ratio(med, etcd?.failoverMedian ?? NaN),
+      target: '<= 1.0x',
+    });
   } finally {
     await cluster.stop();
   }
@@ -168,7 +215,11 @@ async function runCluster(etcd: EtcdFigures | null): Promise<void> {
 // ---------------------------------------------------------------- HTTP ceiling
 
 async function wrk(url: string, conns: number): Promise<{ rps: number; p50: string; p99: string }> {
-  const { stdout } = await execP('taskset', ['-c', '1', 'wrk', '-t1', `-c${conns}`, `-d${DUR}s`, '--latency', url], { maxBuffer: 1 << 20 });
+  const { stdout } = await execP(
+    'taskset',
+    ['-c', '1', 'wrk', '-t1', `-c${conns}`, `-d${DUR}s`, '--latency', url],
+    { maxBuffer: 1 << 20 },
+  );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
   const p50 = /\s50%\s+(\S+)/.exec(stdout)?.[1] ?? 'n/a';
   const p99 = /\s99%\s+(\S+)/.exec(stdout)?.[1] ?? 'n/a';
@@ -187,7 +238,10 @@ async function runHttpCeiling(): Promise<void> {
   let hono = NaN;
   const script = join(ANCHORS, 'http_bench.sh');
   if (existsSync(script)) {
-    const { stdout } = await execP('bash', [script], { env: { ...process.env, KINDS: 'hono', CONNS: '64', DUR: String(DUR) }, maxBuffer: 16 << 20 });
+    const { stdout } = await execP('bash', [script], {
+      env: { ...process.env, KINDS: 'hono', CONNS: '64', DUR: String(DUR) },
+      maxBuffer: 16 << 20,
+    });
     const summary = stdout.trim().split('\n').at(-1) ?? '';
     log(summary);
     hono = Number(/hono:rps=(\d+)/.exec(summary)?.[1] ?? NaN);
@@ -195,25 +249,54 @@ async function runHttpCeiling(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'consulate-bench-http-'));
   const port = await freePort();
   const rpc = await freePort();
-  const proc = spawn('taskset', ['-c', '0', process.execPath, BIN, 'agent', '-dev', `-http-port=${port}`, `-server-port=${rpc}`, '-log-level=warn'], { stdio: 'ignore' });
+  const proc = spawn(
+    'taskset',
+    [
+      '-c',
+      '0',
+      process.execPath,
+      BIN,
+      'agent',
+      '-dev',
+      `-http-port=${port}`,
+      `-server-port=${rpc}`,
+      '-log-level=warn',
+    ],
+    { stdio: 'ignore' },
+  );
   try {
     const base = `http://127.0.0.1:${port}`;
     for (let t = 0; t < 100; t++) {
-      const ok = await fetch(`${base}/v1/status/leader`).then((r) => r.ok && r.json().then((l) => l !== '')).catch(() => false);
+      const ok = await fetch(`${base}/v1/status/leader`)
+        .then((r) => r.ok && r.json().then((l) => l !== ''))
+        .catch(() => false);
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     for (let i = 0; i < 4; i++) {
       await fetch(`${base}/v1/catalog/register`, {
         method: 'PUT',
-        body: JSON.stringify({ Node: `node-${i}`, Address: `127.0.0.${i + 1}`, TaggedAddresses: { lan: `127.0.0.${i + 1}`, wan: `127.0.0.${i + 1}` }, Service: { ID: `web-${i}`, Service: 'web', Tags: ['v1', 'primary'], Port: 8080 } }),
+        body: JSON.stringify({
+          Node: `node-${i}`,
+          Address: `127.0.0.${i + 1}`,
+          TaggedAddresses: { lan: `127.0.0.${i + 1}`, wan: `127.0.0.${i + 1}` },
+          Service: { ID: `web-${i}`, Service: 'web', Tags: ['v1', 'primary'], Port: 8080 },
+        }),
       });
     }
     const bytes = (await (await fetch(`${base}/v1/catalog/service/web`)).text()).length;
     await wrk(`${base}/v1/catalog/service/web`, 64); // warm-up, discarded
     const ours = await wrk(`${base}/v1/catalog/service/web`, 64);
-    log(`consulate GET /v1/catalog/service/web (${bytes} B): ${fmt(ours.rps)}/s p50=${ours.p50} p99=${ours.p99}`);
-    rows.push({ what: `GET /v1/catalog/service/web, 64 connections, one server (${bytes} B of JSON)`, ours: `${fmt(ours.rps)}/s`, anchor: `${fmt(hono)}/s (bare Hono)`, ratio: ratio(ours.rps, hono), target: '>= 0.7x' });
+    log(
+      `consulate GET /v1/catalog/service/web (${bytes} B): ${fmt(ours.rps)}/s p50=${ours.p50} p99=${ours.p99}`,
+    );
+    rows.push({
+      what: `GET /v1/catalog/service/web, 64 connections, one server (${bytes} B of JSON)`,
+      ours: `${fmt(ours.rps)}/s`,
+      anchor: `${fmt(hono)}/s (bare Hono)`,
+      ratio: ratio(ours.rps, hono),
+      target: '>= 0.7x',
+    });
   } finally {
     proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -246,7 +329,13 @@ async function runMemory(): Promise<void> {
     const count = (await s.client.kvKeys('mem/')).length;
     const rss = rssMb(s.proc?.pid ?? 0);
     log(`consulate: ${count} keys, RSS ${fmt(rss)} MB`);
-    rows.push({ what: 'RSS of a server holding 100,000 keys of 256 B', ours: `${fmt(rss)} MB`, anchor: '', ratio: '', target: '< 200 MB' });
+    rows.push({
+      what: 'RSS of a server holding 100,000 keys of 256 B',
+      ours: `${fmt(rss)} MB`,
+      anchor: '',
+      ratio: '',
+      target: '< 200 MB',
+    });
     await cluster.kill9(s);
     const t0 = performance.now();
     cluster.spawn(s);
@@ -259,8 +348,16 @@ async function runMemory(): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    log(`consulate: restart to serving the last key: ${fmt(ready)} ms, RSS ${fmt(rssMb(s.proc?.pid ?? 0))} MB`);
-    rows.push({ what: 'Restart (kill -9, start, first read of the last key), 100,000 keys', ours: `${fmt(ready / 1000, 2)} s`, anchor: '', ratio: '', target: '< 3 s' });
+    log(
+      `consulate: restart to serving the last key: ${fmt(ready)} ms, RSS ${fmt(rssMb(s.proc?.pid ?? 0))} MB`,
+    );
+    rows.push({
+      what: 'Restart (kill -9, start, first read of the last key), 100,000 keys',
+      ours: `${fmt(ready / 1000, 2)} s`,
+      anchor: '',
+      ratio: '',
+      target: '< 3 s',
+    });
   } finally {
     await cluster.stop();
   }

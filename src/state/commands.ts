@@ -1,29 +1,93 @@
-// FSM commands: what a Raft log entry asks the state store to do. Encoded with msgpack; the type
-// field selects the handler in fsm.ts's table.
+// FSM commands: what a Raft log entry asks the state store to do, as a union on `type`. Encoded with
+// msgpack (plain maps, no shared record structures, so any version can read any entry); the type
+// selects the handler in fsm.ts's table.
+//
+// Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap → true;
+// kvCas, kvDeleteCas → boolean; txn → TxnResult; a malformed command → an Error (never thrown).
 
 import { Packr } from 'msgpackr';
-import type { TxnOp } from './txn.js';
+import { malformedOp, TXN_MAX_OPS, type TxnOp } from './txn.js';
 import type { DeregisterRequest, RegisterRequest } from './types.js';
 
 export type FsmCommand =
-  | { type: 'kvSet'; key: string; value: Uint8Array; flags: number }
-  | { type: 'kvCas'; key: string; value: Uint8Array; flags: number; index: number }
+  | { type: 'kvSet'; key: string; value: Uint8Array | null; flags: number }
+  /** index 0: set only if absent; otherwise only if the key's ModifyIndex is `index`. */
+  | { type: 'kvCas'; key: string; value: Uint8Array | null; flags: number; index: number }
   | { type: 'kvDelete'; key: string }
+  /** Consul's delete-cas: false only if the key exists with another ModifyIndex. */
   | { type: 'kvDeleteCas'; key: string; index: number }
   | { type: 'kvDeleteTree'; prefix: string }
   | { type: 'txn'; ops: TxnOp[] }
   | { type: 'register'; req: RegisterRequest }
   | { type: 'deregister'; req: DeregisterRequest }
+  /** Drops KV tombstones at or below `upTo` (the leader proposes it once they outlive their TTL). */
   | { type: 'tombstoneReap'; upTo: number };
 
+export type Command = FsmCommand;
 export type FsmCommandType = FsmCommand['type'];
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+/**
+ * Plain maps in, plain objects out; byte strings (msgpack bin) come back as plain Uint8Array copies
+ * of their own, not views that would keep a whole log entry or snapshot alive.
+ */
+export const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+
+/** A plain Uint8Array view of the same bytes (a Buffer would make msgpackr hand back Buffers). */
+export function plainBytes(data: Uint8Array): Uint8Array {
+  return data.constructor === Uint8Array
+    ? data
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
 
 export function encodeCommand(c: FsmCommand): Uint8Array {
   return packr.pack(c);
 }
 
+/** Throws on bytes that are not msgpack; does not check the shape (see checkCommand). */
 export function decodeCommand(data: Uint8Array): FsmCommand {
-  return packr.unpack(data) as FsmCommand;
+  return packr.unpack(plainBytes(data)) as FsmCommand;
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isBytes = (v: unknown): boolean => v === null || v instanceof Uint8Array;
+const isObj = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+type Shape = (c: Record<string, unknown>) => string | undefined;
+
+const need = (ok: boolean, why: string): string | undefined => (ok ? undefined : why);
+
+const shapes: Record<FsmCommandType, Shape> = {
+  kvSet: (c) =>
+    need(isStr(c['key']), 'key must be a string') ??
+    need(isBytes(c['value']), 'value must be bytes or null') ??
+    need(isNat(c['flags']), 'flags must be a non-negative integer'),
+  kvCas: (c) => shapes.kvSet(c) ?? need(isNat(c['index']), 'index must be a non-negative integer'),
+  kvDelete: (c) => need(isStr(c['key']), 'key must be a string'),
+  kvDeleteCas: (c) =>
+    need(isStr(c['key']), 'key must be a string') ??
+    need(isNat(c['index']), 'index must be a non-negative integer'),
+  kvDeleteTree: (c) => need(isStr(c['prefix']), 'prefix must be a string'),
+  txn: (c) => {
+    const ops = c['ops'];
+    if (!Array.isArray(ops)) return 'ops must be a list';
+    if (ops.length > TXN_MAX_OPS) return `more than ${TXN_MAX_OPS} operations`;
+    for (let i = 0; i < ops.length; i++) {
+      const why = malformedOp(ops[i]);
+      if (why) return `operation ${i}: ${why}`;
+    }
+    return undefined;
+  },
+  register: (c) => need(isObj(c['req']), 'req must be an object'),
+  deregister: (c) => need(isObj(c['req']), 'req must be an object'),
+  tombstoneReap: (c) => need(isNat(c['upTo']), 'upTo must be a non-negative integer'),
+};
+
+/** Why a decoded command cannot be applied (undefined when it is well-formed). */
+export function checkCommand(c: unknown): string | undefined {
+  if (!isObj(c)) return 'command must be a map';
+  const type = (c as { type?: unknown }).type;
+  if (!isStr(type) || !Object.hasOwn(shapes, type)) return `unknown command type ${JSON.stringify(type)}`;
+  const why = shapes[type as FsmCommandType](c as Record<string, unknown>);
+  return why === undefined ? undefined : `malformed ${type} command: ${why}`;
 }

@@ -1,14 +1,14 @@
 // The finite state machine Raft drives: one table from command type to handler. Handlers are
 // deterministic (no clock, no randomness), so every server that applies the same log holds the same
-// state. A malformed or failing command yields an Error as its result (the proposer sees it) and
-// never stops a server from applying the rest of the log.
+// state. A command whose semantics fail (a CAS mismatch) returns false; a malformed or failing one
+// returns an Error as its result (the proposer sees it); nothing a log entry holds can stop a
+// replica applying the rest of the log.
 
 import { Packr } from 'msgpackr';
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import type { StateMachine } from '../raft/driver.js';
-import { decodeCommand, type FsmCommand, type FsmCommandType } from './commands.js';
+import { checkCommand, decodeCommand, plainBytes, type FsmCommand, type FsmCommandType } from './commands.js';
 import { StateStore, type StoreData } from './store.js';
-import { applyTxn } from './txn.js';
 
 type Handler<T extends FsmCommandType> = (
   store: StateStore,
@@ -16,19 +16,21 @@ type Handler<T extends FsmCommandType> = (
   cmd: Extract<FsmCommand, { type: T }>,
 ) => unknown;
 
-const commands: { [T in FsmCommandType]: Handler<T> } = {
+/** The command table: every command type, its handler, its result. */
+export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   kvSet: (s, i, c) => (s.kvSet(i, c.key, c.value, c.flags), true),
   kvCas: (s, i, c) => s.kvCas(i, c.key, c.value, c.flags, c.index),
-  kvDelete: (s, i, c) => (s.kvDelete(i, c.key), true),
+  kvDelete: (s, i, c) => s.kvDelete(i, c.key),
   kvDeleteCas: (s, i, c) => s.kvDeleteCas(i, c.key, c.index),
   kvDeleteTree: (s, i, c) => (s.kvDeleteTree(i, c.prefix), true),
-  txn: (s, i, c) => applyTxn(s, i, c.ops),
+  txn: (s, i, c) => s.txn(i, c.ops),
   register: (s, i, c) => (s.register(i, c.req), true),
   deregister: (s, i, c) => (s.deregister(i, c.req), true),
-  tombstoneReap: (s, _i, c) => (s.reapTombstones(c.upTo), true),
+  tombstoneReap: (s, i, c) => (s.reapTombstones(c.upTo, i), true),
 };
 
-const snapshotPackr = new Packr({ useRecords: false, mapsAsObjects: true });
+/** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */
+const snapshotPackr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
 export class Fsm implements StateMachine {
   readonly store: StateStore;
@@ -38,42 +40,43 @@ export class Fsm implements StateMachine {
   }
 
   apply(index: number, data: Uint8Array): unknown {
-    let cmd: FsmCommand;
+    let cmd: unknown;
     try {
       cmd = decodeCommand(data);
     } catch (err) {
-      this.store.lastIndex = Math.max(this.store.lastIndex, index);
+      this.applyNoop(index);
       return new ConsulError(
-        ErrorCode.Internal,
+        ErrorCode.Corrupt,
         `fsm: undecodable command at index ${index}: ${(err as Error).message}`,
       );
     }
-    const handler = commands[cmd?.type] as Handler<FsmCommandType> | undefined;
-    if (!handler) {
-      this.store.lastIndex = Math.max(this.store.lastIndex, index);
-      return new ConsulError(
-        ErrorCode.Internal,
-        `fsm: unknown command ${String(cmd?.type)} at index ${index}`,
-      );
+    const why = checkCommand(cmd);
+    if (why !== undefined) {
+      this.applyNoop(index);
+      return new ConsulError(ErrorCode.BadRequest, `fsm: ${why} (index ${index})`);
     }
+    const c = cmd as FsmCommand;
+    const handler = commandTable[c.type] as Handler<FsmCommandType>;
     try {
-      return this.store.write(index, () => handler(this.store, index, cmd as never));
+      return this.store.write(index, () => handler(this.store, index, c as never));
     } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
+      return err instanceof Error ? err : new ConsulError(ErrorCode.Internal, String(err));
     }
   }
 
+  /** An index applied without a command (a no-op or configuration entry). */
   applyNoop(index: number): void {
-    this.store.lastIndex = Math.max(this.store.lastIndex, index);
+    this.store.write(index, () => undefined);
   }
 
   snapshot(): Uint8Array {
     return snapshotPackr.pack(this.store.dump());
   }
 
-  restore(data: Uint8Array, index: number): void {
-    const d = snapshotPackr.unpack(data) as StoreData;
-    d.lastIndex = Math.max(d.lastIndex, index);
+  /** Replaces all state with the snapshot's and wakes every watcher. */
+  restore(data: Uint8Array, index = 0): void {
+    const d = snapshotPackr.unpack(plainBytes(data)) as StoreData;
+    if (index > d.lastIndex) d.lastIndex = index;
     this.store.load(d);
   }
 }
