@@ -8,6 +8,7 @@ import type { AgentConfig } from '../config/config.js';
 import { ConsulError, ErrorCode, httpStatusOf, toConsulError } from '../core/errors.js';
 import type { Status } from '../raft/raw-node.js';
 import { routes } from './routes/index.js';
+import { urlOf } from './request.js';
 import { text } from './respond.js';
 
 /** What the HTTP layer needs from the agent. */
@@ -61,10 +62,7 @@ export function createApp(deps: HttpDeps): Hono {
     const e = toConsulError(err);
     const status = httpStatusOf[e.code];
     if (status >= 500 && e.code === ErrorCode.Internal) {
-      deps.logger.error(
-        { err, method: c.req.method, path: new URL(c.req.url).pathname },
-        'http: request failed',
-      );
+      deps.logger.error({ err, method: c.req.method, path: urlOf(c).pathname }, 'http: request failed');
     }
     return text(status, e.message);
   });

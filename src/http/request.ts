@@ -17,8 +17,23 @@ function nodeEnv(c: Context): NodeEnv {
   return (c.env ?? {}) as NodeEnv;
 }
 
-/** Aborts when the client goes away before its answer is sent (a blocking query then stops). */
-export function signalOf(c: Context): AbortSignal {
+const urls = new WeakMap<Context, URL>();
+
+/** The request URL, parsed once per request. */
+export function urlOf(c: Context): URL {
+  let u = urls.get(c);
+  if (!u) urls.set(c, (u = new URL(c.req.url)));
+  return u;
+}
+
+const never = new AbortController().signal;
+
+/**
+ * What cancels a request's work: for a blocking query (?index=N), the client going away before its
+ * answer is sent; anything else finishes quickly and is never cancelled (no listener to set up).
+ */
+export function signalOf(c: Context, blocking = true): AbortSignal {
+  if (!blocking) return never;
   const { outgoing } = nodeEnv(c);
   if (!outgoing) return c.req.raw.signal;
   const ac = new AbortController();

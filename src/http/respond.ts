@@ -2,11 +2,12 @@
 // plain-text errors.
 
 import type { Context } from 'hono';
+import { urlOf } from './request.js';
 import type { QueryMeta } from '../rpc/endpoints/types.js';
 import { metaHeaders } from './query.js';
 
 export function json(c: Context, value: unknown, opts: { meta?: QueryMeta; status?: number } = {}): Response {
-  const pretty = new URL(c.req.url).searchParams.has('pretty');
+  const pretty = urlOf(c).searchParams.has('pretty');
   const body = pretty ? JSON.stringify(value, null, 4) : JSON.stringify(value);
   const headers: Record<string, string> = {
     'Content-Type': 'application/json',

@@ -5,7 +5,7 @@ import { badRequest } from '../../core/errors.js';
 import type { EndpointName } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
-import { bodyOf, signalOf } from '../request.js';
+import { bodyOf, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { has, parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
@@ -24,19 +24,23 @@ async function query(
   method: EndpointName,
   args: Record<string, unknown>,
 ): Promise<Response> {
-  const q = parseQueryOptions(new URL(c.req.url));
-  const r = (await d.agent.forwarder.call(method, { ...args, q }, signalOf(c))) as QueryResult<unknown>;
+  const q = parseQueryOptions(urlOf(c));
+  const r = (await d.agent.forwarder.call(
+    method,
+    { ...args, q },
+    signalOf(c, q.minIndex > 0),
+  )) as QueryResult<unknown>;
   return json(c, r.value, { meta: r.meta });
 }
 
 export async function catalogRegister(c: Context, d: HttpDeps): Promise<Response> {
   const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
-  return json(c, await d.agent.forwarder.call('Catalog.Register', { req }, signalOf(c)));
+  return json(c, await d.agent.forwarder.call('Catalog.Register', { req }, signalOf(c, false)));
 }
 
 export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Response> {
   const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
-  return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, signalOf(c)));
+  return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, signalOf(c, false)));
 }
 
 export const catalogDatacenters = (c: Context, d: HttpDeps): Response => json(c, [d.agent.config.datacenter]);
@@ -55,7 +59,7 @@ export const healthService = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Health.ServiceNodes', {
     service: pathParam(c, 'service'),
     tags: c.req.queries('tag') ?? [],
-    passing: passingParam(new URL(c.req.url)),
+    passing: passingParam(urlOf(c)),
   });
 export const healthNode = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Health.NodeChecks', { node: pathParam(c, 'node') });

@@ -6,12 +6,12 @@ import type { KVApplyArgs } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { KVEntry } from '../../state/types.js';
 import type { HttpDeps } from '../app.js';
-import { bodyOf, signalOf } from '../request.js';
+import { bodyOf, signalOf, urlOf } from '../request.js';
 import { b64, json } from '../respond.js';
 import { has, metaHeaders, parseQueryOptions, uintParam } from '../query.js';
 
 export function kvKey(c: Context): string {
-  const path = new URL(c.req.url).pathname;
+  const path = urlOf(c).pathname;
   const raw = path.slice('/v1/kv/'.length);
   try {
     return decodeURIComponent(raw);
@@ -34,10 +34,10 @@ export function kvJson(e: KVEntry): Record<string, unknown> {
 }
 
 export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
-  const url = new URL(c.req.url);
+  const url = urlOf(c);
   const key = kvKey(c);
   const q = parseQueryOptions(url);
-  const signal = signalOf(c);
+  const signal = signalOf(c, q.minIndex > 0);
   if (has(url, 'keys')) {
     const separator = url.searchParams.get('separator') ?? '';
     const r = (await d.agent.forwarder.call(
@@ -74,7 +74,7 @@ export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
 }
 
 export async function kvPut(c: Context, d: HttpDeps): Promise<Response> {
-  const url = new URL(c.req.url);
+  const url = urlOf(c);
   const key = kvKey(c);
   if (key === '') throw badRequest('Missing key name');
   if (has(url, 'acquire') || has(url, 'release')) {
@@ -88,12 +88,12 @@ export async function kvPut(c: Context, d: HttpDeps): Promise<Response> {
   const cas = uintParam(url, 'cas', 'cas index');
   const args: KVApplyArgs =
     cas !== undefined ? { op: 'cas', key, value, flags, index: cas } : { op: 'set', key, value, flags };
-  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c))) as boolean;
+  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c, false))) as boolean;
   return json(c, ok);
 }
 
 export async function kvDelete(c: Context, d: HttpDeps): Promise<Response> {
-  const url = new URL(c.req.url);
+  const url = urlOf(c);
   const key = kvKey(c);
   let args: KVApplyArgs;
   if (has(url, 'recurse')) args = { op: 'delete-tree', key };
@@ -102,6 +102,6 @@ export async function kvDelete(c: Context, d: HttpDeps): Promise<Response> {
     const cas = uintParam(url, 'cas', 'cas index');
     args = cas !== undefined ? { op: 'delete-cas', key, index: cas } : { op: 'delete', key };
   }
-  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c))) as boolean;
+  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c, false))) as boolean;
   return json(c, ok);
 }

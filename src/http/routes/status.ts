@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import { badRequest } from '../../core/errors.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
-import { signalOf } from '../request.js';
+import { signalOf, urlOf } from '../request.js';
 import { parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
 import { VERSION } from '../../version.js';
@@ -13,24 +13,24 @@ export const statusLeader = (c: Context, d: HttpDeps): Response => json(c, d.age
 export const statusPeers = (c: Context, d: HttpDeps): Response => json(c, d.agent.peerAddresses());
 
 export async function raftConfiguration(c: Context, d: HttpDeps): Promise<Response> {
-  const q = parseQueryOptions(new URL(c.req.url));
+  const q = parseQueryOptions(urlOf(c));
   const r = (await d.agent.forwarder.call(
     'Operator.RaftGetConfiguration',
     { q },
-    signalOf(c),
+    signalOf(c, q.minIndex > 0),
   )) as QueryResult<unknown>;
   return json(c, r.value, { meta: r.meta });
 }
 
 export async function raftRemovePeer(c: Context, d: HttpDeps): Promise<Response> {
-  const url = new URL(c.req.url);
+  const url = urlOf(c);
   const id = url.searchParams.get('id') ?? '';
   const address = url.searchParams.get('address') ?? '';
   if ((id === '') === (address === ''))
     throw badRequest(
       "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove",
     );
-  await d.agent.forwarder.call('Operator.RaftRemovePeer', id ? { id } : { address }, signalOf(c));
+  await d.agent.forwarder.call('Operator.RaftRemovePeer', id ? { id } : { address }, signalOf(c, false));
   return new Response(null, { status: 200 });
 }
 

@@ -5,7 +5,7 @@ import { badRequest } from '../../core/errors.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import { isReadOnlyTxn, type TxnOp, type TxnResult } from '../../state/txn.js';
 import type { HttpDeps } from '../app.js';
-import { bodyOf, signalOf } from '../request.js';
+import { bodyOf, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
@@ -58,7 +58,7 @@ export function parseTxnOps(body: unknown): TxnOp[] {
 }
 
 export async function txnPut(c: Context, d: HttpDeps): Promise<Response> {
-  const url = new URL(c.req.url);
+  const url = urlOf(c);
   const ops = parseTxnOps(await readJson(await bodyOf(c, d.agent.config.txnMaxReqLen)));
   let result: TxnResult;
   let meta;
@@ -66,12 +66,12 @@ export async function txnPut(c: Context, d: HttpDeps): Promise<Response> {
     const r = (await d.agent.forwarder.call(
       'Txn.Read',
       { q: parseQueryOptions(url), ops },
-      signalOf(c),
+      signalOf(c, false),
     )) as QueryResult<TxnResult>;
     result = r.value;
     meta = r.meta;
   } else {
-    result = (await d.agent.forwarder.call('Txn.Apply', { ops }, signalOf(c))) as TxnResult;
+    result = (await d.agent.forwarder.call('Txn.Apply', { ops }, signalOf(c, false))) as TxnResult;
   }
   const body = {
     Results: result.Results ? result.Results.map((r) => ({ KV: kvJson(r.KV) })) : null,
