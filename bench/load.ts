@@ -87,8 +87,17 @@ export async function runLoad(opts: {
   );
   const seconds = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { requests: latencies.length, errors, non2xx, seconds, rps: latencies.length / seconds, p50: pct(50), p99: pct(99) };
+  const pct = (p: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return {
+    requests: latencies.length,
+    errors,
+    non2xx,
+    seconds,
+    rps: latencies.length / seconds,
+    p50: pct(50),
+    p99: pct(99),
+  };
 }
 
 export function httpRequest(method: string, host: string, path: string, body?: Buffer): Buffer {
