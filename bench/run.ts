@@ -67,6 +67,8 @@ async function runEtcd(): Promise<EtcdFigures | null> {
       PUT_CONC: '1 16 64',
       GET_CONC: '64',
       FAILOVER_RUNS: '5',
+      // etcd's own Go client when it can be built here (golang-etcd-server-dev), else its Node client.
+      CLIENTS: existsSync('/usr/share/gocode/src/go.etcd.io/etcd/clientv3') ? 'go' : 'node',
     },
     maxBuffer: 64 << 20,
   });
