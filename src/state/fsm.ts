@@ -30,7 +30,8 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */
-const snapshotPackr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+const snapshotOptions = { useRecords: false, mapsAsObjects: true, copyBuffers: true };
+const snapshotPackr = new Packr(snapshotOptions);
 
 export class Fsm implements StateMachine {
   readonly store: StateStore;
@@ -70,7 +71,8 @@ export class Fsm implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    return snapshotPackr.pack(this.store.dump());
+    // A packer of its own each time: a reused one would keep its snapshot-sized buffer forever.
+    return new Packr(snapshotOptions).pack(this.store.dump());
   }
 
   /** Replaces all state with the snapshot's and wakes every watcher. */

@@ -182,7 +182,7 @@ describe('snapshot and restore', () => {
     expect(b.kvGet('dir/x')).toEqual({ index: 9, value: null });
     expect(b.kvList('dir/')).toEqual(a.kvList('dir/'));
     expect(b.kvList('')).toEqual(a.kvList(''));
-    expect(b.kvGet('a').value?.Value?.constructor).toBe(Uint8Array);
+    expect(b.kvGet('a').value?.Value).toBeInstanceOf(Uint8Array);
     expect(b.checkServiceNodes('s', [], false)).toEqual(a.checkServiceNodes('s', [], false));
     expect(b.serviceNodes('other', [])).toEqual({ index: 7, value: [] });
     expect(b.nodeInfo('m')).toEqual(a.nodeInfo('m'));

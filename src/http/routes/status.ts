@@ -79,8 +79,20 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
         arch: process.arch,
         version: process.version,
         uptime_seconds: String(Math.round((Date.now() - a.startedAt) / 1000)),
+        ...memoryStats(),
       },
     },
     Meta: {},
   });
+}
+
+function memoryStats(): Record<string, string> {
+  const m = process.memoryUsage();
+  return {
+    rss_bytes: String(m.rss),
+    heap_used_bytes: String(m.heapUsed),
+    heap_total_bytes: String(m.heapTotal),
+    external_bytes: String(m.external),
+    array_buffers_bytes: String(m.arrayBuffers),
+  };
 }
