@@ -122,6 +122,8 @@ export class RawNode {
   private electionDeadline = 0;
   /** Last time a leader of the current term was heard from. */
   private leaderContactAt = -Infinity;
+  /** The leader whose connection the transport saw close (see reportLeaderUnreachable). */
+  private leaderGone: ServerId = '';
   /** Votes are not granted before this time: one election timeout after start (see constructor). */
   private readonly startedAt: number;
   private heartbeatDeadline = 0;
@@ -381,15 +383,14 @@ export class RawNode {
   }
 
   /**
-   * The transport saw the leader's connection close (its process died, say). Followers then campaign
-   * as soon as the leader's lease has certainly run out, plus a little jitter against split votes,
-   * instead of a full random election timeout later. Nothing is granted earlier than before: votes
-   * are still refused until an election timeout after the leader was last heard from.
+   * The transport saw the leader's connection close (its process died, say). This follower then
+   * campaigns as soon as the leader's lease has certainly run out (see leaseWindow), plus a little
+   * jitter against split votes, instead of a full random election timeout later.
    */
   reportLeaderUnreachable(id: ServerId): void {
     if (this.role !== Role.Follower || this.leader !== id || this.leaderContactAt === -Infinity) return;
-    const soon =
-      this.leaderContactAt + this.opts.electionTimeoutMs + this.rng.int(2 * this.opts.heartbeatIntervalMs);
+    this.leaderGone = id;
+    const soon = this.leaderContactAt + this.leaseWindow() + this.rng.int(2 * this.opts.heartbeatIntervalMs);
     this.electionDeadline = Math.min(this.electionDeadline, soon);
   }
 
@@ -637,6 +638,7 @@ export class RawNode {
   private followLeader(from: ServerId): void {
     if (this.role !== Role.Follower || this.leader !== from) this.becomeFollower(this.term, from);
     this.leaderContactAt = this.now;
+    this.leaderGone = '';
     this.resetElectionTimer();
   }
 
@@ -964,7 +966,20 @@ export class RawNode {
 
   private inLease(): boolean {
     if (this.role === Role.Leader) return true;
-    return this.leader !== '' && this.now - this.leaderContactAt < this.opts.electionTimeoutMs;
+    return this.leader !== '' && this.now - this.leaderContactAt < this.leaseWindow();
+  }
+
+  /**
+   * How long after hearing from the leader we refuse to vote for anyone else: an election timeout,
+   * or, once the leader's connection closed, 1.5 lease timeouts. That still outlasts the leader's
+   * own lease (it counts from when it sent, we from when we received) with room for clocks that run
+   * up to 50% apart, so a lease read can never overlap a newer leader.
+   */
+  private leaseWindow(): number {
+    const t = this.opts.electionTimeoutMs;
+    return this.leaderGone !== '' && this.leaderGone === this.leader
+      ? Math.min(t, 1.5 * this.opts.leaseTimeoutMs)
+      : t;
   }
 
   private promotable(): boolean {

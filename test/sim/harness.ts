@@ -568,7 +568,7 @@ export class Simulation {
   private nemesis(): void {
     const ids = this.nodes.map((n) => n.id);
     const leader = this.leader();
-    const pick = this.rng.int(8);
+    const pick = this.rng.int(9);
     const q = this.q.now.toFixed(0);
     switch (pick) {
       case 0:
@@ -630,6 +630,19 @@ export class Simulation {
         });
         break;
       }
+      case 6:
+        if (leader) {
+          // The leader's connections reset while it stays alive and cut off: followers see the
+          // close and shorten their wait, the leader keeps serving lease reads until its lease ends.
+          this.partition([[leader.id], ids.filter((i) => i !== leader.id)]);
+          for (const n of this.nodes)
+            if (n !== leader && n.raw) {
+              n.raw.reportLeaderUnreachable(leader.id);
+              this.armTimer(n);
+            }
+          this.faults.push(`${q} reset+isolate leader ${leader.id}`);
+        }
+        break;
       default:
         this.heal();
         this.faults.push(`${q} heal`);
