@@ -76,6 +76,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
   private snapshotTimer: TimerHandle | null = null;
   private snapshotIndex = 0;
   private snapshotting = false;
+  private snapshotQueued = false;
   private soft: SoftState = { role: Role.Follower, leader: '', term: 0 };
   private lastLeaderChangeAt = 0;
   private readonly configWaiters: ((c: Configuration) => void)[] = [];
@@ -267,6 +268,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
       // what an earlier Ready persisted), so they are applied before this Ready's own write: a commit
       // never waits behind the fsync of the next batch.
       this.applyEntries(rd.committed);
+      this.snapshotIfLogIsLong();
       if (rd.entries.length > 0 || rd.hardState) await this.o.storage.append(rd.entries, rd.hardState);
       if (this.stopped) return;
       for (const m of rd.messages) if (mustPersistBeforeSend(m)) this.sendMessage(m);
@@ -380,6 +382,20 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
       },
       t + this.o.rng.int(Math.max(1, t)),
     );
+  }
+
+  /**
+   * The log lives in memory until a snapshot compacts it. Under a heavy write load the interval
+   * check alone would let it grow for 30 s; at twice the threshold we snapshot without waiting.
+   */
+  private snapshotIfLogIsLong(): void {
+    const t = this.o.timings.snapshotThreshold;
+    if (this.snapshotting || this.snapshotQueued || this.raw.log.applied - this.snapshotIndex < 2 * t) return;
+    this.snapshotQueued = true;
+    setImmediate(() => {
+      this.snapshotQueued = false;
+      this.maybeSnapshot().catch((err: unknown) => this.o.logger.warn({ err }, 'raft: snapshot failed'));
+    });
   }
 
   /** Takes a snapshot if enough entries were applied since the last one (or `force`). */
