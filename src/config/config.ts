@@ -3,6 +3,7 @@
 // anything unknown or invalid is refused with one clear line.
 
 import { ConsulError, ErrorCode } from '../core/errors.js';
+import type { RaftTimings } from '../raft/driver.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
@@ -107,14 +108,7 @@ export function applyDev(c: AgentConfig): void {
 }
 
 /** Timings in milliseconds after raft_multiplier. */
-export function raftTimings(c: AgentConfig): {
-  electionTimeoutMs: number;
-  heartbeatIntervalMs: number;
-  leaseTimeoutMs: number;
-  snapshotIntervalMs: number;
-  snapshotThreshold: number;
-  trailingLogs: number;
-} {
+export function raftTimings(c: AgentConfig): RaftTimings {
   const m = c.raft.multiplier;
   return {
     electionTimeoutMs: c.raft.electionTimeoutMs * m,
