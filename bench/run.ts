@@ -4,7 +4,7 @@
 //   3. a bare Hono server answering ~1 KB of JSON (../shared/bench/anchors/http_bench.sh) against
 //      Consulate's /v1/catalog/service/web, both pinned to CPU 0 with wrk on CPU 1
 //   4. one server holding 100,000 keys of 256 bytes: RSS, and the time to restart and serve
-// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,http,memory),
+// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory),
 // ANCHORS (default ../shared/bench/anchors).
 
 import { execFile, spawn } from 'node:child_process';
@@ -153,6 +153,7 @@ async function failover(cluster: TestCluster): Promise<number> {
 }
 
 async function runCluster(etcd: EtcdFigures | null): Promise<void> {
+  if (SKIP.has('cluster')) return;
   log('# Consulate: 3 servers, fsync on ...');
   const cluster = await TestCluster.start({ servers: 3, logLevel: 'warn' });
   try {

@@ -112,6 +112,10 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
     );
     this.soft = { role: this.raw.role, leader: this.raw.leader, term: this.raw.term };
     this.started = true;
+    // A server that is the only voter (-bootstrap, -dev, -bootstrap-expect 1) need not wait out an
+    // election timeout after a restart: nobody else can be leader.
+    const voters = this.raw.log.config().config.servers.filter((s) => s.voter);
+    if (voters.length === 1 && voters[0]?.id === this.id) this.raw.campaignNow();
     this.armTimer();
     this.scheduleSnapshotCheck();
     this.kick();
