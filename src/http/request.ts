@@ -3,6 +3,7 @@
 // costs more than the rest of a small request's handling. Under app.request() (tests) the web
 // Request is used as it is.
 
+import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import { ConsulError, ErrorCode } from '../core/errors.js';
@@ -27,6 +28,8 @@ export function urlOf(c: Context): URL {
 }
 
 const never = new AbortController().signal;
+// Shared by every request that cannot block; each waits on it briefly (and removes its listener).
+setMaxListeners(0, never);
 
 /**
  * What cancels a request's work: for a blocking query (?index=N), the client going away before its

@@ -131,6 +131,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
     for (const r of this.reads.values()) r.reject(err);
     this.reads.clear();
     while (this.busy) await new Promise((r) => setImmediate(r));
+    await this.o.storage.close().catch(() => undefined);
   }
 
   // ---------------------------------------------------------------- inputs

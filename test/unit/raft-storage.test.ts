@@ -12,7 +12,7 @@ import {
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConsulError, ErrorCode } from '../../src/core/errors.js';
 import { seededRng } from '../../src/core/rng.js';
 import { FileStorage } from '../../src/raft/storage/file.js';
@@ -25,6 +25,18 @@ import {
   type HardState,
   type SnapshotMeta,
 } from '../../src/raft/types.js';
+
+/** Every storage a test opens is closed after it, so no file handle is left to the garbage collector. */
+const opened: FileStorage[] = [];
+class TrackedStorage extends FileStorage {
+  constructor(...args: ConstructorParameters<typeof FileStorage>) {
+    super(...args);
+    opened.push(this);
+  }
+}
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+});
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -261,7 +273,7 @@ semantics('MemoryStorage', () => {
 });
 semantics('FileStorage', () => {
   const d = tmp();
-  return { reopen: () => new FileStorage(d, { segmentBytes: 1024 }) };
+  return { reopen: () => new TrackedStorage(d, { segmentBytes: 1024 }) };
 });
 
 /** Appends one entry per call, recording the file size (= record boundary) after each. */
@@ -270,7 +282,7 @@ async function writeLog(
   n: number,
   hard: HardState = { term: 1, vote: 'a', commit: 0 },
 ): Promise<{ file: string; ends: number[]; entries: Entry[] }> {
-  const s = new FileStorage(d, { fsync: false });
+  const s = new TrackedStorage(d, { fsync: false });
   await s.load();
   await s.append([], hard);
   const [name] = walFiles(d);
@@ -289,7 +301,7 @@ async function writeLog(
 
 describe('FileStorage: group commit', () => {
   it('writes 64 entries of 300 bytes with one write and one fdatasync', async () => {
-    const s = new FileStorage(tmp());
+    const s = new TrackedStorage(tmp());
     await s.load();
     const before = { ...s.stats };
     const payload = new Uint8Array(300).fill(7);
@@ -309,7 +321,7 @@ describe('FileStorage: group commit', () => {
 
   it('coalesces 200 unawaited appends into a few fdatasyncs, each resolving in order', async () => {
     const d = tmp();
-    const s = new FileStorage(d);
+    const s = new TrackedStorage(d);
     await s.load();
     const before = s.stats.fsyncs;
     const resolved: number[] = [];
@@ -321,12 +333,12 @@ describe('FileStorage: group commit', () => {
     expect(used).toBeLessThanOrEqual(5);
     expect(resolved).toEqual(range(1, 200).map((e) => e.index));
     await s.close();
-    expect((await new FileStorage(d).load()).entries.length).toBe(200);
+    expect((await new TrackedStorage(d).load()).entries.length).toBe(200);
   });
 
   it('coalesces appends that arrive while a write is in flight', async () => {
     const d = tmp();
-    const s = new FileStorage(d);
+    const s = new TrackedStorage(d);
     await s.load();
     const before = s.stats.fsyncs;
     let next = 1;
@@ -338,11 +350,11 @@ describe('FileStorage: group commit', () => {
     );
     expect(s.stats.fsyncs - before).toBeLessThan(320 / 4);
     await s.close();
-    expect((await new FileStorage(d).load()).entries.length).toBe(320);
+    expect((await new TrackedStorage(d).load()).entries.length).toBe(320);
   });
 
   it('refuses every later append once a write has failed', async () => {
-    const s = new FileStorage(tmp());
+    const s = new TrackedStorage(tmp());
     await s.load();
     await s.append([entry(1)], null);
     // Pull the file out from under it, as a failing disk would.
@@ -356,7 +368,7 @@ describe('FileStorage: group commit', () => {
 describe('FileStorage: files on disk', () => {
   it('rolls segments over and compaction deletes old ones, keeping the hard state', async () => {
     const d = tmp();
-    const s = new FileStorage(d, { segmentBytes: 256 });
+    const s = new TrackedStorage(d, { segmentBytes: 256 });
     await s.load();
     await s.append([], { term: 7, vote: 'x', commit: 0 });
     for (let i = 1; i <= 60; i++) await s.append([entry(i, 7)], null);
@@ -368,7 +380,7 @@ describe('FileStorage: files on disk', () => {
     expect(after.length).toBeLessThan(before.length - 3);
     expect(after.at(-1)).toBe(before.at(-1)); // the current segment stays
     await s.close();
-    const s2 = new FileStorage(d, { segmentBytes: 256 });
+    const s2 = new TrackedStorage(d, { segmentBytes: 256 });
     const r = await s2.load();
     expect(r.hardState).toEqual({ term: 7, vote: 'x', commit: 0 });
     expect(r.entries.map((e) => e.index)).toEqual(range(46, 60).map((e) => e.index));
@@ -377,12 +389,12 @@ describe('FileStorage: files on disk', () => {
     await s2.compact(1000);
     await s2.close();
     expect(walFiles(d).length).toBeGreaterThanOrEqual(1);
-    expect((await new FileStorage(d).load()).hardState.term).toBe(7);
+    expect((await new TrackedStorage(d).load()).hardState.term).toBe(7);
   });
 
   it('never compacts a segment whose entries a later overwrite still depends on', async () => {
     const d = tmp();
-    const s = new FileStorage(d, { segmentBytes: 200 });
+    const s = new TrackedStorage(d, { segmentBytes: 200 });
     await s.load();
     for (let i = 1; i <= 12; i++) await s.append([entry(i, 1)], null);
     // Overwrite from 5 on in term 2: later segments now hold indexes below the earlier ones.
@@ -390,13 +402,13 @@ describe('FileStorage: files on disk', () => {
     await s.saveSnapshot(meta(8, 2), enc.encode('s'));
     await s.compact(8);
     await s.close();
-    const r = await new FileStorage(d).load();
+    const r = await new TrackedStorage(d).load();
     expect(ids(r.entries)).toEqual(range(9, 14, 2).map((e): [number, number] => [e.index, 2]));
   });
 
   it('keeps only the two newest snapshots', async () => {
     const d = tmp();
-    const s = new FileStorage(d);
+    const s = new TrackedStorage(d);
     await s.load();
     await s.append(range(1, 9), null);
     for (const i of [3, 6, 9]) await s.saveSnapshot(meta(i), enc.encode(`at ${i}`));
@@ -409,7 +421,7 @@ describe('FileStorage: files on disk', () => {
   it('removes leftover temp files at load', async () => {
     const d = tmp();
     writeFileSync(join(d, 'snap-1-5.snap.tmp'), 'half a snapshot');
-    const s = new FileStorage(d);
+    const s = new TrackedStorage(d);
     expect((await s.load()).snapshot).toBeNull();
     await s.close();
     expect(readdirSync(d).some((n) => n.endsWith('.tmp'))).toBe(false);
@@ -417,7 +429,7 @@ describe('FileStorage: files on disk', () => {
 
   it('ignores old segments an install did not get to delete before a crash', async () => {
     const d = tmp();
-    const s = new FileStorage(d, { segmentBytes: 200 });
+    const s = new TrackedStorage(d, { segmentBytes: 200 });
     await s.load();
     await s.append(range(1, 20), { term: 1, vote: 'a', commit: 3 });
     for (let i = 21; i <= 30; i++) await s.append([entry(i)], null);
@@ -428,7 +440,7 @@ describe('FileStorage: files on disk', () => {
     await s.append([entry(101, 4)], { term: 4, vote: '', commit: 101 });
     await s.close();
     for (const n of old) copyFileSync(join(saved, n), join(d, n)); // the unlinks never reached the disk
-    const s2 = new FileStorage(d);
+    const s2 = new TrackedStorage(d);
     const r = await s2.load();
     expect(r.snapshot?.index).toBe(100);
     expect(ids(r.entries)).toEqual([[101, 4]]);
@@ -441,7 +453,7 @@ describe('FileStorage: files on disk', () => {
     const d = tmp();
     const { entries } = await writeLog(d, 5);
     writeFileSync(join(d, 'wal-00000000000000000099.log'), 'CSLT');
-    const s = new FileStorage(d);
+    const s = new TrackedStorage(d);
     expect((await s.load()).entries).toEqual(entries);
     await s.close();
     expect(existsSync(join(d, 'wal-00000000000000000099.log'))).toBe(false);
@@ -456,7 +468,7 @@ describe('FileStorage: torn writes and corruption', () => {
     const from = ends[ends.length - 4] as number;
     for (let cut = from; cut < whole.length; cut++) {
       writeFileSync(file, whole.subarray(0, cut));
-      const s = new FileStorage(d, { fsync: false });
+      const s = new TrackedStorage(d, { fsync: false });
       const r = await s.load();
       await s.close();
       // ends[k] is where entry k ends (ends[0]: the hard state), so the whole entries are those with ends <= cut.
@@ -474,14 +486,14 @@ describe('FileStorage: torn writes and corruption', () => {
     const at = (ends[0] as number) + 12; // inside entry 1's payload
     b[at] = (b[at] as number) ^ 0x40;
     writeFileSync(file, b);
-    const err = await expectCorrupt(new FileStorage(d).load(), file);
+    const err = await expectCorrupt(new TrackedStorage(d).load(), file);
     expect(err.message).toContain(`offset ${ends[0]}`);
     expect(readFileSync(file).equals(b)).toBe(true); // nothing "repaired"
   });
 
   it('refuses a bad record in a segment that is not the last', async () => {
     const d = tmp();
-    const s = new FileStorage(d, { segmentBytes: 150, fsync: false });
+    const s = new TrackedStorage(d, { segmentBytes: 150, fsync: false });
     await s.load();
     for (let i = 1; i <= 20; i++) await s.append([entry(i)], null);
     await s.close();
@@ -489,24 +501,24 @@ describe('FileStorage: torn writes and corruption', () => {
     const b = readFileSync(first);
     b[b.length - 1] = (b[b.length - 1] as number) ^ 1; // its very last byte: a "tail", but not the log's
     writeFileSync(first, b);
-    await expectCorrupt(new FileStorage(d).load(), first);
+    await expectCorrupt(new TrackedStorage(d).load(), first);
   });
 
   it('refuses a log with a missing segment in the middle', async () => {
     const d = tmp();
-    const s = new FileStorage(d, { segmentBytes: 150, fsync: false });
+    const s = new TrackedStorage(d, { segmentBytes: 150, fsync: false });
     await s.load();
     for (let i = 1; i <= 20; i++) await s.append([entry(i)], null);
     await s.close();
     const segs = walFiles(d);
     expect(segs.length).toBeGreaterThan(3);
     rmSync(join(d, segs[1] as string));
-    await expectCorrupt(new FileStorage(d).load(), segs[2] as string);
+    await expectCorrupt(new TrackedStorage(d).load(), segs[2] as string);
   });
 
   it('falls back past a damaged newest snapshot only if the log covers the gap', async () => {
     const d = tmp();
-    const s = new FileStorage(d);
+    const s = new TrackedStorage(d);
     await s.load();
     await s.append(range(1, 30), { term: 1, vote: '', commit: 30 });
     await s.saveSnapshot(meta(10), enc.encode('at 10'));
@@ -516,7 +528,7 @@ describe('FileStorage: torn writes and corruption', () => {
     const b = readFileSync(newest);
     b[b.length - 2] = (b[b.length - 2] as number) ^ 4;
     writeFileSync(newest, b);
-    const s2 = new FileStorage(d);
+    const s2 = new TrackedStorage(d);
     const r = await s2.load();
     expect(r.snapshot?.index).toBe(10);
     expect(r.entries.map((e) => e.index)).toEqual(range(11, 30).map((e) => e.index));
@@ -526,7 +538,7 @@ describe('FileStorage: torn writes and corruption', () => {
 
     // Now with the log compacted past the older snapshot: nothing to fall back on.
     const d2 = tmp();
-    const s3 = new FileStorage(d2, { segmentBytes: 150 });
+    const s3 = new TrackedStorage(d2, { segmentBytes: 150 });
     await s3.load();
     for (let i = 1; i <= 30; i++) await s3.append([entry(i)], null);
     await s3.saveSnapshot(meta(10), enc.encode('at 10'));
@@ -537,13 +549,13 @@ describe('FileStorage: torn writes and corruption', () => {
     const b2 = readFileSync(n2);
     b2[40] = (b2[40] as number) ^ 1;
     writeFileSync(n2, b2);
-    await expectCorrupt(new FileStorage(d2).load(), n2);
+    await expectCorrupt(new TrackedStorage(d2).load(), n2);
     expect(existsSync(n2)).toBe(true);
   });
 
   it('refuses a damaged only snapshot when the log starts after index 1', async () => {
     const d = tmp();
-    const s = new FileStorage(d, { segmentBytes: 150 });
+    const s = new TrackedStorage(d, { segmentBytes: 150 });
     await s.load();
     for (let i = 1; i <= 30; i++) await s.append([entry(i)], null);
     await s.saveSnapshot(meta(20), enc.encode('at 20'));
@@ -551,7 +563,7 @@ describe('FileStorage: torn writes and corruption', () => {
     await s.close();
     const snap = join(d, 'snap-1-20.snap');
     writeFileSync(snap, readFileSync(snap).subarray(0, 30)); // truncated
-    await expectCorrupt(new FileStorage(d).load(), snap);
+    await expectCorrupt(new TrackedStorage(d).load(), snap);
   });
 
   it('never returns altered data under 10,000 random bit flips', async () => {
@@ -570,7 +582,7 @@ describe('FileStorage: torn writes and corruption', () => {
       buf[bit >> 3] = (buf[bit >> 3] as number) ^ (1 << (bit & 7));
       writeFileSync(file, buf);
       const why = `seed ${seed} (rerun with RAFT_STORAGE_SEED=${seed}), flip ${i} at bit ${bit}`;
-      const s = new FileStorage(d, { fsync: false });
+      const s = new TrackedStorage(d, { fsync: false });
       let r;
       try {
         r = await s.load();

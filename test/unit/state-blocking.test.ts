@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { Clock, TimerHandle } from '../../src/core/clock.js';
 import type { ConsulError } from '../../src/core/errors.js';
@@ -259,6 +260,7 @@ describe('blockingQuery', () => {
     const s = seeded();
     const clock = new FakeClock();
     const ac = new AbortController();
+    setMaxListeners(0, ac.signal); // fifty queries share it on purpose
     const qs = Array.from({ length: 50 }, (_, i) =>
       track(
         blockingQuery<unknown[]>(
