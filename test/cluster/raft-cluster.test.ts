@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeValue } from '../../src/client/client.js';
-import { TestCluster, eventually } from './harness.js';
+import { TestCluster, eventually, freePort } from './harness.js';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -60,6 +60,38 @@ describe('a three-server cluster', () => {
       },
       20_000,
       'the restarted server to catch up',
+    );
+  });
+
+  it('knows a server that comes back on a new address as itself (same node ID)', async () => {
+    cluster = await TestCluster.start({ servers: 3 });
+    const leader = await cluster.waitForLeader();
+    const moved = cluster.followers(leader)[0]!;
+    const id = ((await moved.client.json('GET', '/v1/agent/self')) as { Config: { NodeID: string } }).Config
+      .NodeID;
+    await cluster.kill9(moved);
+    expect(await leader.client.kvPut('while-away', 'x')).toBe(true);
+    moved.rpcPort = await freePort();
+    cluster.spawn(moved);
+    await eventually(
+      async () => {
+        const cfg = await leader.client.json<{ Servers: { ID: string; Address: string }[] }>(
+          'GET',
+          '/v1/operator/raft/configuration',
+        );
+        const entry = cfg.Servers.find((s) => s.ID === id);
+        return cfg.Servers.length === 3 && entry?.Address === `127.0.0.1:${moved.rpcPort}`;
+      },
+      20_000,
+      'the configuration to carry the new address',
+    );
+    await eventually(
+      async () => {
+        const e = await moved.client.kvGet('while-away', { stale: true });
+        return e && decodeValue(e.Value).toString() === 'x';
+      },
+      20_000,
+      'the moved server to catch up',
     );
   });
 
