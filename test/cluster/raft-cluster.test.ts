@@ -67,8 +67,8 @@ describe('a three-server cluster', () => {
     cluster = await TestCluster.start({ servers: 3 });
     const leader = await cluster.waitForLeader();
     const moved = cluster.followers(leader)[0]!;
-    const id = ((await moved.client.json('GET', '/v1/agent/self')) as { Config: { NodeID: string } }).Config
-      .NodeID;
+    const self = await moved.client.json<{ Config: { NodeID: string } }>('GET', '/v1/agent/self');
+    const id = self.Config.NodeID;
     await cluster.kill9(moved);
     expect(await leader.client.kvPut('while-away', 'x')).toBe(true);
     moved.rpcPort = await freePort();
