@@ -1,6 +1,9 @@
 // The consulate command: dispatches subcommands (Consul's command/ tree).
 
 import { agentCommand } from './commands/agent.js';
+import { eventCommand } from './commands/event.js';
+import { keygenCommand, keyringCommand } from './commands/keyring.js';
+import { forceLeaveCommand, joinCommand, leaveCommand, membersCommand } from './commands/members.js';
 import { kvCommand } from './commands/kv.js';
 import { localClusterCommand } from './commands/local-cluster.js';
 import { operatorCommand } from './commands/operator.js';
@@ -11,7 +14,14 @@ const USAGE = `Usage: consulate <command> [args]
 
 Commands:
     agent       Runs a Consulate agent (Consul's flags: -server, -bootstrap-expect, -retry-join, -data-dir ...)
+    event       Fires a user event (-name, -node, -service, -tag, payload)
+    force-leave Forces a failed member to leave the pool
+    join        Tells the local agent to join a gossip pool through an address
+    keygen      Generates a new gossip encryption key
+    keyring     Lists, installs, uses and removes gossip keys on every member
     kv          Get, put and delete keys
+    leave       Makes the local agent leave the pool gracefully and shut down
+    members     Lists the members of the gossip pool
     operator    Raft peer operations (operator raft list-peers | remove-peer)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
     version     Prints the version
@@ -19,7 +29,14 @@ Commands:
 
 const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   agent: agentCommand,
+  event: eventCommand,
+  'force-leave': forceLeaveCommand,
+  join: joinCommand,
+  keygen: keygenCommand,
+  keyring: keyringCommand,
   kv: kvCommand,
+  leave: leaveCommand,
+  members: membersCommand,
   'local-cluster': localClusterCommand,
   operator: operatorCommand,
   version: async (_argv, io) => {

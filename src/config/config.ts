@@ -3,6 +3,7 @@
 // anything unknown or invalid is refused with one clear line.
 
 import { ConsulError, ErrorCode } from '../core/errors.js';
+import { fastTimings, lanTimings, type GossipTimings } from '../gossip/types.js';
 import type { RaftTimings } from '../raft/driver.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
@@ -29,6 +30,17 @@ export interface RaftTuning {
   trailingLogs: number;
 }
 
+/** Consul's autopilot block (the parts that apply before upgrades and zones exist). */
+export interface Autopilot {
+  cleanupDeadServers: boolean;
+  /**
+   * Never remove a dead server while fewer than this many voters would remain. Consul's default is
+   * 0; ours is bootstrap_expect when it is set, so a failed server is only cleaned up once a
+   * replacement has joined (see README).
+   */
+  minQuorum: number;
+}
+
 export interface AgentConfig {
   server: boolean;
   bootstrap: boolean;
@@ -50,6 +62,17 @@ export interface AgentConfig {
   ui: boolean;
   raft: RaftTuning;
   rpcHoldTimeoutMs: number;
+  /** LAN gossip timings (Consul's gossip_lan block); -dev uses the fast profile. */
+  gossipLan: GossipTimings;
+  /** Base64 gossip key (-encrypt); empty: no encryption unless a keyring file exists. */
+  encrypt: string;
+  encryptVerifyIncoming: boolean;
+  encryptVerifyOutgoing: boolean;
+  /** Serf's reconnect_timeout: how long a failed node is remembered (and retried) before it is reaped. */
+  reconnectTimeoutMs: number;
+  /** How often the leader reconciles gossip membership into the catalog (Consul: 60 s). */
+  reconcileIntervalMs: number;
+  autopilot: Autopilot;
   /** Largest KV value (Consul's kv_max_value_size). */
   kvMaxValueSize: number;
   /** Largest transaction body (Consul's txn_max_req_len). */
@@ -87,6 +110,13 @@ export function defaultConfig(): AgentConfig {
       trailingLogs: 10240,
     },
     rpcHoldTimeoutMs: 7000,
+    gossipLan: { ...lanTimings },
+    encrypt: '',
+    encryptVerifyIncoming: true,
+    encryptVerifyOutgoing: true,
+    reconnectTimeoutMs: lanTimings.reconnectTimeoutMs,
+    reconcileIntervalMs: 60_000,
+    autopilot: { cleanupDeadServers: true, minQuorum: 0 },
     kvMaxValueSize: 512 * 1024,
     txnMaxReqLen: 512 * 1024,
   };
@@ -105,6 +135,7 @@ export function applyDev(c: AgentConfig): void {
   c.ui = true;
   c.logLevel = c.logLevel === 'info' ? 'debug' : c.logLevel;
   c.raft.multiplier = 1;
+  c.gossipLan = { ...fastTimings };
 }
 
 /** Timings in milliseconds after raft_multiplier. */
@@ -151,10 +182,24 @@ export function validateConfig(c: AgentConfig): string[] {
       `bootstrap_expect is even (${c.bootstrapExpect}): an odd number of servers tolerates the same failures with fewer machines`,
     );
   }
-  if (!c.server)
-    throw configError(
-      'client mode (no -server) arrives with LAN gossip; run this agent with -server for now',
-    );
+  if (c.encrypt !== '') {
+    const key = Buffer.from(c.encrypt, 'base64');
+    if (![16, 24, 32].includes(key.length) || key.toString('base64') !== c.encrypt.replace(/\s/g, '')) {
+      throw configError(
+        'encrypt: the gossip key must be base64 of 16, 24 or 32 bytes (consulate keygen makes one)',
+      );
+    }
+  }
+  const g = c.gossipLan;
+  for (const [k, v] of Object.entries(g) as [string, number][]) {
+    if (!Number.isFinite(v) || v <= 0) throw configError(`gossip_lan.${k} must be positive, got ${v}`);
+  }
+  if (g.probeTimeoutMs >= g.probeIntervalMs)
+    throw configError('gossip_lan.probe_timeout must be shorter than gossip_lan.probe_interval');
+  // Consul refuses a reconnect_timeout under 8 h; we allow shorter ones (labs, tests) but not < 1 s.
+  if (c.reconnectTimeoutMs < 1000) throw configError('reconnect_timeout must be at least 1s');
+  if (c.ports.serfLan === 0 && !c.dev)
+    warnings.push('ports.serf_lan = 0: a random port; others must be told it');
   if (!Number.isInteger(c.raft.multiplier) || c.raft.multiplier < 1 || c.raft.multiplier > 10) {
     throw configError(`performance.raft_multiplier must be between 1 and 10, got ${c.raft.multiplier}`);
   }
@@ -163,5 +208,8 @@ export function validateConfig(c: AgentConfig): string[] {
       throw configError(`ports.${name} must be a port number or -1, got ${port}`);
   }
   if (c.ports.server <= 0 && c.server) throw configError('ports.server cannot be disabled on a server');
+  if (c.ports.serfLan < 0)
+    throw configError('ports.serf_lan cannot be disabled: agents find each other through it');
+  if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;
 }

@@ -124,6 +124,26 @@ const FILE_KEYS: Record<string, Setter> = {
   raft_trailing_logs: (c, v, w) => (c.raft.trailingLogs = asInt(v, w)),
   kv_max_value_size: (c, v, w) => (c.kvMaxValueSize = asInt(v, w)),
   txn_max_req_len: (c, v, w) => (c.txnMaxReqLen = asInt(v, w)),
+  encrypt: (c, v, w) => (c.encrypt = asString(v, w).trim()),
+  encrypt_verify_incoming: (c, v, w) => (c.encryptVerifyIncoming = asBool(v, w)),
+  encrypt_verify_outgoing: (c, v, w) => (c.encryptVerifyOutgoing = asBool(v, w)),
+  reconnect_timeout: (c, v, w) => (c.reconnectTimeoutMs = asDuration(v, w)),
+  gossip_lan: objectOf({
+    gossip_nodes: (c, v, w) => (c.gossipLan.gossipNodes = asInt(v, w)),
+    gossip_interval: (c, v, w) => (c.gossipLan.gossipIntervalMs = asDuration(v, w)),
+    probe_interval: (c, v, w) => (c.gossipLan.probeIntervalMs = asDuration(v, w)),
+    probe_timeout: (c, v, w) => (c.gossipLan.probeTimeoutMs = asDuration(v, w)),
+    suspicion_mult: (c, v, w) => (c.gossipLan.suspicionMult = asInt(v, w)),
+    retransmit_mult: (c, v, w) => (c.gossipLan.retransmitMult = asInt(v, w)),
+    // Not Consul keys: the rest of the profile, for labs and tests that want every timer short.
+    push_pull_interval: (c, v, w) => (c.gossipLan.pushPullIntervalMs = asDuration(v, w)),
+    reconnect_interval: (c, v, w) => (c.gossipLan.reconnectIntervalMs = asDuration(v, w)),
+    gossip_to_the_dead_time: (c, v, w) => (c.gossipLan.gossipToTheDeadMs = asDuration(v, w)),
+  }),
+  autopilot: objectOf({
+    cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
+    min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),
+  }),
 };
 
 export function applyConfigObject(c: AgentConfig, obj: Json, source: string): void {
@@ -194,10 +214,11 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     'Bootstrap Raft once this many servers are seen.',
     (c, v, n) => (c.bootstrapExpect = asInt(v, `flag -${n}`)),
   ),
-  'retry-join': valueFlag('Address of a server to join; repeatable; retried until it works.', (c, v) =>
-    c.retryJoin.push(v),
+  'retry-join': valueFlag(
+    'Gossip address (host[:port], port 8301) of any agent to join; repeatable; retried until it works.',
+    (c, v) => c.retryJoin.push(v),
   ),
-  join: valueFlag('Alias of -retry-join (as in Consul 1.15+).', (c, v) => c.retryJoin.push(v)),
+  join: valueFlag('Like -retry-join (agents may start in any order).', (c, v) => c.retryJoin.push(v)),
   'retry-interval': valueFlag(
     'Time between join attempts (30s).',
     (c, v, n) => (c.retryIntervalMs = asDuration(v, `flag -${n}`)),
@@ -212,7 +233,10 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     'Node ID (UUID); default: generated once and kept in the data dir.',
     (c, v) => (c.nodeId = v),
   ),
-  bind: valueFlag('Address to bind the server RPC listener to (0.0.0.0).', (c, v) => (c.bindAddr = v)),
+  bind: valueFlag(
+    'Address to bind the gossip and server RPC listeners to (0.0.0.0).',
+    (c, v) => (c.bindAddr = v),
+  ),
   advertise: valueFlag('Address other servers use to reach this one.', (c, v) => (c.advertiseAddr = v)),
   client: valueFlag('Address for the HTTP API (127.0.0.1).', (c, v) => (c.clientAddr = v)),
   'data-dir': valueFlag('Where the Raft log, snapshots and node ID live.', (c, v) => (c.dataDir = v)),
@@ -221,6 +245,18 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     (c, v, n) => (c.ports.http = asInt(v, `flag -${n}`)),
   ),
   'server-port': valueFlag('Server RPC port (8300).', (c, v, n) => (c.ports.server = asInt(v, `flag -${n}`))),
+  'serf-lan-port': valueFlag(
+    'LAN gossip port, UDP and TCP (8301).',
+    (c, v, n) => (c.ports.serfLan = asInt(v, `flag -${n}`)),
+  ),
+  'serf-wan-port': valueFlag(
+    'WAN gossip port, UDP and TCP (8302).',
+    (c, v, n) => (c.ports.serfWan = asInt(v, `flag -${n}`)),
+  ),
+  encrypt: valueFlag(
+    'Gossip encryption key: base64 of 16, 24 or 32 bytes.',
+    (c, v) => (c.encrypt = v.trim()),
+  ),
   'dns-port': valueFlag('DNS port (8600; -1 disables).', (c, v, n) => (c.ports.dns = asInt(v, `flag -${n}`))),
   'config-file': valueFlag('A JSON config file; repeatable.', () => undefined),
   'config-dir': valueFlag('A directory of JSON config files; repeatable.', () => undefined),

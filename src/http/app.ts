@@ -6,29 +6,28 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/config.js';
 import { ConsulError, ErrorCode, httpStatusOf, toConsulError } from '../core/errors.js';
-import type { Status } from '../raft/raw-node.js';
+import type { Agent } from '../agent/agent.js';
 import { routes } from './routes/index.js';
 import { urlOf } from './request.js';
 import { text } from './respond.js';
 
-/** What the HTTP layer needs from the agent. */
-export interface HttpAgent {
-  readonly config: AgentConfig;
-  readonly nodeId: string;
-  readonly startedAt: number;
-  readonly forwarder: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
-  readonly driver: {
-    status(): Status;
-    lastContactMs(): number;
-    leaderId(): string;
-    appliedIndex(): number;
-    lastIndex(): number;
-  };
-  httpAddr: string | null;
-  leaderAddress(): string;
-  peerAddresses(): string[];
-  self(): { addr: string };
-}
+/** What the HTTP layer needs from the agent (agent/agent.ts). */
+export type HttpAgent = Pick<
+  Agent,
+  | 'config'
+  | 'nodeId'
+  | 'startedAt'
+  | 'rng'
+  | 'forwarder'
+  | 'raftStatus'
+  | 'lan'
+  | 'events'
+  | 'httpAddr'
+  | 'fireEvent'
+  | 'join'
+  | 'leave'
+  | 'currentServer'
+>;
 
 export interface HttpDeps {
   agent: HttpAgent;

@@ -1,16 +1,14 @@
-// The server agent's composition root: node identity, Raft (storage, driver, transport), the state
-// store, RPC, server discovery, and the HTTP API. Everything else receives what it needs from here.
+// The server half of an agent in server mode: Raft (storage, driver, transport), the state store,
+// RPC, server discovery from gossip, and the leader's membership work. The agent (agent/agent.ts)
+// owns identity, gossip and HTTP and hands this what it needs.
 
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
-import { ConsulError, ErrorCode } from '../core/errors.js';
 import { cryptoRng } from '../core/rng.js';
-import { createApp } from '../http/app.js';
+import { serverPeer } from '../agent/lan.js';
+import type { Member, MemberEventType } from '../gossip/types.js';
 import { RaftDriver } from '../raft/driver.js';
 import { FileStorage } from '../raft/storage/file.js';
 import { MemoryStorage } from '../raft/storage/memory.js';
@@ -21,38 +19,42 @@ import { RpcNetwork } from '../rpc/network.js';
 import { encodeCommand, type FsmCommand } from '../state/commands.js';
 import { Fsm } from '../state/fsm.js';
 import { Forwarder, type ForwardedCall } from './forward.js';
+import { LeaderLoop } from './leader-loop.js';
 import { Peers } from './peers.js';
 import { TombstoneGc } from './tombstone-gc.js';
 import { advertiseAddress } from './net.js';
 
-export { VERSION } from '../version.js';
-
-export interface ServerAddresses {
-  http: string | null;
-  rpc: string;
+/** What the server needs from the LAN gossip pool. */
+export interface LanMembership {
+  members(): Member[];
 }
 
 export class ServerAgent {
   readonly config: AgentConfig;
   readonly logger: Logger;
-  nodeId = '';
+  readonly nodeId: string;
   readonly fsm: Fsm;
   driver!: RaftDriver;
   private network!: RpcNetwork;
   private peers!: Peers;
   forwarder!: Forwarder;
-  private http: ServerType | null = null;
   private rpcAddr = '';
   private tombstones!: TombstoneGc;
-  httpAddr: string | null = null;
+  private leaderLoop!: LeaderLoop;
+  private lan: LanMembership = { members: () => [] };
   private readonly rng = cryptoRng();
   private stopping = false;
-  readonly startedAt = Date.now();
 
-  constructor(config: AgentConfig, logger: Logger) {
+  constructor(config: AgentConfig, logger: Logger, nodeId: string) {
     this.config = config;
     this.logger = logger;
+    this.nodeId = nodeId;
     this.fsm = new Fsm(config.datacenter);
+  }
+
+  /** RPC port this server listens on (known after start). */
+  rpcPort(): number {
+    return Number(this.rpcAddr.split(':').pop());
   }
 
   self(): PeerInfo {
@@ -66,10 +68,8 @@ export class ServerAgent {
     };
   }
 
-  async start(): Promise<ServerAddresses> {
+  async start(): Promise<string> {
     const c = this.config;
-    if (!c.dev) await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
-    this.nodeId = await this.loadNodeId();
     const log = this.logger;
     log.info({ node: c.nodeName, id: this.nodeId, dc: c.datacenter }, 'starting server');
 
@@ -84,7 +84,10 @@ export class ServerAgent {
           if (conn.peer) this.peers.observe(conn.peer);
           this.driver.step(m);
         },
-        hello: (peer) => this.peers?.observe(peer),
+        hello: (peer) => {
+          // A server's hello carries its current RPC address; gossip may not have shown it yet.
+          if (peer.server) this.peers?.observe(peer);
+        },
       },
     });
     this.driver = new RaftDriver({
@@ -110,9 +113,29 @@ export class ServerAgent {
       reap: (upTo) => this.apply({ type: 'tombstoneReap', upTo }),
       now: () => Date.now(),
     });
+    this.leaderLoop = new LeaderLoop({
+      isLeader: () => this.driver.isLeader(),
+      members: () => this.lan.members(),
+      store: this.fsm.store,
+      apply: (cmd) => this.apply(cmd),
+      raftServers: () => this.driver.configuration().config.servers,
+      raftHasState: () => this.driver.hasState(),
+      addVoter: (id, address) => this.driver.changeConfig({ type: 'addVoter', id, address }),
+      removeServer: (id) => this.driver.changeConfig({ type: 'removeServer', id, address: '' }),
+      self: { id: this.nodeId, name: c.nodeName },
+      dc: c.datacenter,
+      autopilot: c.autopilot,
+      intervalMs: c.reconcileIntervalMs,
+      logger: log.child({ component: 'agent.leader' }),
+    });
+    let wasLeader = false;
     this.driver.on('leader', (s) => {
       if (s.role === 'leader') this.tombstones.start();
       else this.tombstones.stop();
+      if ((s.role === 'leader') !== wasLeader) {
+        wasLeader = s.role === 'leader';
+        this.leaderLoop.leadership(wasLeader);
+      }
       if (s.role === 'leader') log.info({ term: s.term }, 'this server is now the leader');
       else if (s.leader)
         log.info({ leader: this.peers.get(s.leader)?.name ?? s.leader, term: s.term }, 'following leader');
@@ -124,27 +147,18 @@ export class ServerAgent {
 
     this.peers = new Peers({
       self: () => this.self(),
-      logger: log.child({ component: 'agent.join' }),
-      retryJoin: c.retryJoin.map((a) => (a.includes(':') ? a : `${a}:8300`)),
-      retryIntervalMs: c.retryIntervalMs,
-      retryMax: c.retryMax,
+      logger: log.child({ component: 'agent.server' }),
       bootstrap: c.bootstrap,
       bootstrapExpect: c.bootstrapExpect,
-      fastRetryMs: 1000,
-      call: (addr, method, args) => this.network.call(addr, method, args, { timeoutMs: 5000 }),
       raftHasState: () => this.driver.hasState(),
       bootstrapRaft: (servers) => {
         this.driver.bootstrap({ servers: servers.map((s) => ({ id: s.id, address: s.addr, voter: true })) });
       },
-      requestAdd: async (self, via) => {
-        await this.network.call(
-          via,
-          'Forward',
-          { method: 'Raft.AddServer', args: { id: self.id, address: self.addr } } satisfies ForwardedCall,
-          {
-            timeoutMs: 10_000,
-          },
-        );
+      hasRaftState: async (addr) => {
+        const r = (await this.network.call(addr, 'Server.RaftState', {}, { timeoutMs: 5000 })) as {
+          bootstrapped: boolean;
+        };
+        return r.bootstrapped;
       },
       onServerSeen: (p) => this.onServerSeen(p),
     });
@@ -168,35 +182,30 @@ export class ServerAgent {
     const rpcPort = await this.network.listen(c.bindAddr, c.ports.server);
     this.rpcAddr = `${advertiseAddress(c)}:${rpcPort}`;
 
-    if (c.ports.http >= 0) {
-      const app = createApp({ agent: this, logger: log.child({ component: 'agent.http' }) });
-      this.http = await new Promise<ServerType>((resolve, reject) => {
-        const srv = serve({ fetch: app.fetch, port: c.ports.http, hostname: c.clientAddr }, () =>
-          resolve(srv),
-        );
-        srv.once('error', reject);
-      });
-      // Blocking queries may legitimately hold a request for up to 10 minutes.
-      const s = this.http as unknown as { requestTimeout: number; headersTimeout: number };
-      s.requestTimeout = 0;
-      const addr = this.http.address();
-      this.httpAddr = typeof addr === 'object' && addr ? `${c.clientAddr}:${addr.port}` : null;
-    }
     this.peers.start();
-    log.info({ http: this.httpAddr, rpc: this.rpcAddr }, 'started');
-    return { http: this.httpAddr, rpc: this.rpcAddr };
+    return this.rpcAddr;
+  }
+
+  /** Connects server discovery and the leader's reconcile to the LAN pool. */
+  attachLan(lan: LanMembership): void {
+    this.lan = lan;
+    for (const m of lan.members()) this.memberEvent('join', m);
+  }
+
+  /** A gossip member event: servers feed discovery; every change goes to the leader's reconcile. */
+  memberEvent(event: MemberEventType, m: Member): void {
+    if (m.status === 'alive' || m.status === 'suspect') {
+      const p = serverPeer(m, this.config.datacenter);
+      if (p) this.peers.observe(p);
+    }
+    this.leaderLoop.memberChanged(event, m);
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.peers?.stop();
+    this.leaderLoop?.stop();
     this.tombstones?.stop();
-    if (this.http) {
-      const h = this.http as unknown as { closeAllConnections?: () => void };
-      h.closeAllConnections?.();
-      await new Promise<void>((r) => this.http?.close(() => r()));
-    }
     await this.driver?.stop();
     await this.network?.close();
   }
@@ -243,8 +252,10 @@ export class ServerAgent {
           if (current && current.address === address && current.voter) return;
           await this.driver.changeConfig({ type: 'addVoter', id, address });
         },
+        hasState: () => this.driver.hasState(),
+        leaderAddress: () => this.leaderAddress(),
+        peerAddresses: () => this.peerAddresses(),
       },
-      peers: { join: (info) => this.peers.join(info) },
       signal,
     };
   }
@@ -267,27 +278,5 @@ export class ServerAgent {
       .catch((err: unknown) => {
         this.logger.warn({ err, node: p.name }, 'raft: could not update a server address');
       });
-  }
-
-  /** The node ID: from config, else the one kept in the data dir, else a new one written there. */
-  private async loadNodeId(): Promise<string> {
-    const c = this.config;
-    if (c.dev) return c.nodeId || randomUUID();
-    const file = join(c.dataDir, 'node-id');
-    let stored = '';
-    try {
-      stored = (await readFile(file, 'utf8')).trim();
-    } catch {
-      /* first start */
-    }
-    if (stored && c.nodeId && stored !== c.nodeId) {
-      throw new ConsulError(ErrorCode.Config, `node_id ${c.nodeId} differs from ${stored} kept in ${file}`);
-    }
-    const id = stored || c.nodeId || randomUUID();
-    if (!stored) {
-      await writeFile(`${file}.tmp`, id, { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
-    }
-    return id;
   }
 }

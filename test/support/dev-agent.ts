@@ -5,10 +5,10 @@ import type { Hono } from 'hono';
 import { applyDev, defaultConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { createApp } from '../../src/http/app.js';
-import { ServerAgent } from '../../src/server/server.js';
+import { Agent } from '../../src/agent/agent.js';
 
 export interface DevAgent {
-  agent: ServerAgent;
+  agent: Agent;
   app: Hono;
   stop(): Promise<void>;
 }
@@ -21,12 +21,15 @@ export async function startDevAgent(
   c.nodeName = 'test-node';
   c.ports.http = -1;
   c.ports.server = 0;
+  c.ports.serfLan = 0;
   c.rpcHoldTimeoutMs = 1000;
   over(c);
-  const agent = new ServerAgent(c, silentLogger());
+  const agent = new Agent(c, silentLogger());
   await agent.start();
+  const driver = agent.server?.driver;
+  if (!driver) throw new Error('dev agent has no server');
   const deadline = Date.now() + 10_000;
-  while (!agent.driver.isLeader() || agent.driver.appliedIndex() < 2) {
+  while (!driver.isLeader() || driver.appliedIndex() < 2) {
     if (Date.now() > deadline) throw new Error('dev agent did not become leader');
     await new Promise((r) => setTimeout(r, 10));
   }

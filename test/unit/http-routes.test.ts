@@ -509,7 +509,7 @@ describe('failures', () => {
 
   it('waits rpc_hold_timeout for a leader, then fails as Consul does; stale reads still work', async () => {
     const lonely = await import('../support/dev-agent.js').then(async () => {
-      const { ServerAgent } = await import('../../src/server/server.js');
+      const { Agent } = await import('../../src/agent/agent.js');
       const { defaultConfig } = await import('../../src/config/config.js');
       const c = defaultConfig();
       c.server = true;
@@ -518,9 +518,10 @@ describe('failures', () => {
       c.bindAddr = '127.0.0.1';
       c.ports.http = -1;
       c.ports.server = 0;
+      c.ports.serfLan = 0;
       c.rpcHoldTimeoutMs = 300;
       c.raft.multiplier = 1;
-      const agent = new ServerAgent(c, silentLogger());
+      const agent = new Agent(c, silentLogger());
       await agent.start();
       return agent;
     });

@@ -1,9 +1,9 @@
-// consulate agent: starts a server agent with Consul's flags and config files.
+// consulate agent: starts an agent (server or client) with Consul's flags and config files.
 
+import { Agent } from '../../agent/agent.js';
 import { validateConfig } from '../../config/config.js';
 import { loadAgentConfig } from '../../config/load.js';
 import { createLogger } from '../../core/logger.js';
-import { ServerAgent } from '../../server/server.js';
 import type { Io } from '../common.js';
 
 export async function agentCommand(argv: string[], _io: Io): Promise<number> {
@@ -11,7 +11,7 @@ export async function agentCommand(argv: string[], _io: Io): Promise<number> {
   const warnings = validateConfig(config);
   const logger = createLogger({ level: config.logLevel, json: config.logJson });
   for (const w of warnings) logger.warn(w);
-  const agent = new ServerAgent(config, logger.child({ component: 'agent' }));
+  const agent = new Agent(config, logger.child({ component: 'agent' }));
   try {
     await agent.start();
   } catch (err) {
@@ -19,6 +19,8 @@ export async function agentCommand(argv: string[], _io: Io): Promise<number> {
     throw err;
   }
   return new Promise<number>((resolve) => {
+    // /v1/agent/leave (consul leave) stops the agent from the inside.
+    void agent.stopped.then(() => resolve(0));
     let stopping = false;
     const stop = (sig: string): void => {
       if (stopping) {

@@ -101,6 +101,7 @@ export async function localClusterCommand(argv: string[], io: Io): Promise<numbe
   const second = specs[1] ?? first;
   io.out(`\n  Try:  curl -X PUT -d hello http://${first.http}/v1/kv/greeting\n`);
   io.out(`        curl http://${second.http}/v1/kv/greeting?raw\n`);
+  io.out(`        node bin/consulate.js members -http-addr=${first.http}\n`);
   io.out(`        node bin/consulate.js operator raft list-peers -http-addr=${first.http}\n`);
   io.out('\n  Logs in data/<dc>/<node>.log. Ctrl-C stops the cluster.\n');
   return new Promise<number>((res) => {

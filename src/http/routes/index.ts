@@ -1,6 +1,8 @@
 // The whole HTTP surface in one table (Consul's http_register.go): path, then a handler per method.
 
 import type { Route } from '../app.js';
+import * as agent from './agent.js';
+import { eventFire, eventList } from './event.js';
 import * as catalog from './catalog.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as status from './status.js';
@@ -28,5 +30,12 @@ export const routes: Route[] = [
   { path: '/v1/status/peers', methods: { GET: status.statusPeers } },
   { path: '/v1/operator/raft/configuration', methods: { GET: status.raftConfiguration } },
   { path: '/v1/operator/raft/peer', methods: { DELETE: status.raftRemovePeer } },
-  { path: '/v1/agent/self', methods: { GET: status.agentSelf } },
+  { path: '/v1/agent/self', methods: { GET: agent.agentSelf } },
+  { path: '/v1/agent/members', methods: { GET: agent.agentMembers } },
+  { path: '/v1/agent/join/:address', methods: { PUT: agent.agentJoin } },
+  { path: '/v1/agent/leave', methods: { PUT: agent.agentLeave } },
+  { path: '/v1/agent/force-leave/:node', methods: { PUT: agent.agentForceLeave } },
+
+  { path: '/v1/event/fire/:name', methods: { PUT: eventFire } },
+  { path: '/v1/event/list', methods: { GET: eventList } },
 ];

@@ -23,9 +23,12 @@ export interface EndpointContext {
     nodeNameOf(id: string): string | undefined;
     removeServer(id: string): Promise<void>;
     addServer(id: string, address: string): Promise<void>;
-  };
-  peers: {
-    join(info: unknown): unknown;
+    /** Whether this server has Raft state (it was bootstrapped or joined a cluster). */
+    hasState(): boolean;
+    /** RPC address of the leader as this server knows it ('' when none). */
+    leaderAddress(): string;
+    /** RPC addresses of the voters. */
+    peerAddresses(): string[];
   };
   signal: AbortSignal;
 }
@@ -165,8 +168,10 @@ export const endpoints = {
     return true;
   }),
 
-  /** A server introducing itself (retry-join before gossip exists): answers with the servers it knows. */
-  'Server.Join': local<{ peer: unknown }>((c, a) => c.peers.join(a.peer)),
+  /** Asked before -bootstrap-expect bootstraps: is there a cluster already? */
+  'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),
+  'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
+  'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
 } satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof endpoints;

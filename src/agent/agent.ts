@@ -1,0 +1,241 @@
+// The agent's composition root, in either mode: node identity, the LAN gossip pool, user events,
+// the HTTP API, and then either the server half (Raft, state, RPC; server/server.ts) or, on a client,
+// the router that sends every request to a server found through gossip.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config/config.js';
+import { ConsulError, ErrorCode } from '../core/errors.js';
+import { cryptoRng, type Rng } from '../core/rng.js';
+import { GossipAgent } from '../gossip/driver.js';
+import { openKeyring } from '../gossip/keyring.js';
+import { registerKeyringHandlers } from '../gossip/keyring-ops.js';
+import type { Member, MemberEventType, UserEvent } from '../gossip/types.js';
+import { createApp } from '../http/app.js';
+import type { Status } from '../raft/raw-node.js';
+import { RpcNetwork } from '../rpc/network.js';
+import { advertiseAddress } from '../server/net.js';
+import { ServerAgent } from '../server/server.js';
+import {
+  EventLog,
+  eventJson,
+  filtersMatch,
+  packEnvelope,
+  unpackEnvelope,
+  validateFilters,
+  type AgentEvent,
+  type EventFilters,
+} from './event-log.js';
+import { loadNodeId } from './identity.js';
+import { lanGossipConfig, lanTags, retryJoin, serverPeer, withGossipPort } from './lan.js';
+import { ServerRouter } from './server-router.js';
+
+export interface AgentAddresses {
+  http: string | null;
+  rpc: string | null;
+  serfLan: string;
+}
+
+export class Agent {
+  readonly config: AgentConfig;
+  readonly logger: Logger;
+  nodeId = '';
+  readonly startedAt = Date.now();
+  readonly rng: Rng = cryptoRng();
+  readonly events = new EventLog();
+  /** The server half; null on a client agent. */
+  server: ServerAgent | null = null;
+  lan!: GossipAgent;
+  httpAddr: string | null = null;
+  /** How HTTP handlers reach the endpoints: the local server's forwarder, or a server over RPC. */
+  forwarder!: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
+  private router: ServerRouter | null = null;
+  private clientNet: RpcNetwork | null = null;
+  private http: ServerType | null = null;
+  private stopping: Promise<void> | null = null;
+  private resolveStopped!: () => void;
+  /** Resolves once the agent has stopped (a signal, or /v1/agent/leave). */
+  readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+
+  constructor(config: AgentConfig, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+  }
+
+  async start(): Promise<AgentAddresses> {
+    const c = this.config;
+    const log = this.logger;
+    if (!c.dev) await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
+    this.nodeId = await loadNodeId(c);
+    const advertise = advertiseAddress(c);
+    log.info(
+      { node: c.nodeName, id: this.nodeId, dc: c.datacenter, mode: c.server ? 'server' : 'client' },
+      'starting agent',
+    );
+
+    let rpc: string | null = null;
+    if (c.server) {
+      this.server = new ServerAgent(c, log, this.nodeId);
+      rpc = await this.server.start();
+      this.forwarder = this.server.forwarder;
+    }
+
+    const keyringFile = c.dev ? null : join(c.dataDir, 'serf', 'local.keyring');
+    const keyring = await openKeyring({
+      file: keyringFile,
+      encrypt: c.encrypt,
+      logger: log.child({ component: 'agent.keyring' }),
+    });
+    const tags = lanTags(c, this.nodeId, this.server?.rpcPort() ?? 0);
+    this.lan = new GossipAgent({
+      config: lanGossipConfig(c, advertise, c.ports.serfLan, tags),
+      bindAddr: c.bindAddr,
+      port: c.ports.serfLan,
+      keyring,
+      verifyIncoming: c.encryptVerifyIncoming,
+      verifyOutgoing: c.encryptVerifyOutgoing,
+      keyringFile,
+      logger: log.child({ component: 'agent.client.memberlist.lan' }),
+      rng: this.rng,
+    });
+    const serfPort = await this.lan.start();
+    registerKeyringHandlers(this.lan);
+    this.lan.on('member', (event: MemberEventType, m: Member) => {
+      log.info({ member: m.name, addr: `${m.addr}:${m.port}`, status: m.status }, `member ${event}`);
+      this.server?.memberEvent(event, m);
+    });
+    this.lan.on('user', (e: UserEvent) => this.receiveEvent(e));
+
+    if (this.server) this.server.attachLan(this.lan);
+    else this.startClientRouting();
+
+    if (c.ports.http >= 0) await this.startHttp();
+
+    if (c.retryJoin.length > 0) {
+      void retryJoin({
+        join: (addrs) => this.lan.join(addrs),
+        addrs: c.retryJoin,
+        intervalMs: c.retryIntervalMs,
+        max: c.retryMax,
+        logger: log.child({ component: 'agent.join' }),
+        stopped: () => this.stopping !== null,
+      });
+    }
+    const addrs = { http: this.httpAddr, rpc, serfLan: `${advertise}:${serfPort}` };
+    log.info(addrs, 'started');
+    return addrs;
+  }
+
+  /** Client mode: no Raft; every endpoint call goes to a server of this datacenter. */
+  private startClientRouting(): void {
+    const c = this.config;
+    const log = this.logger.child({ component: 'agent.client' });
+    const net = new RpcNetwork({
+      self: () => ({
+        id: this.nodeId,
+        name: c.nodeName,
+        addr: '',
+        dc: c.datacenter,
+        server: false,
+        expect: 0,
+      }),
+      logger: log,
+      handlers: {
+        request: () => Promise.reject(new ConsulError(ErrorCode.BadRequest, 'client agents serve no RPC')),
+        raft: () => undefined,
+      },
+    });
+    this.clientNet = net;
+    this.router = new ServerRouter({
+      servers: () =>
+        this.lan
+          .members()
+          .filter((m) => m.status === 'alive')
+          .map((m) => serverPeer(m, c.datacenter)?.addr ?? '')
+          .filter((a) => a !== ''),
+      call: (addr, method, args, signal) => net.call(addr, method, args, { signal }),
+      rng: this.rng,
+      logger: log,
+      holdTimeoutMs: c.rpcHoldTimeoutMs,
+    });
+    const router = this.router;
+    this.forwarder = { call: (method, args, signal) => router.call(method, args, signal) };
+  }
+
+  private async startHttp(): Promise<void> {
+    const c = this.config;
+    const app = createApp({ agent: this, logger: this.logger.child({ component: 'agent.http' }) });
+    this.http = await new Promise<ServerType>((resolve, reject) => {
+      const srv = serve({ fetch: app.fetch, port: c.ports.http, hostname: c.clientAddr }, () => resolve(srv));
+      srv.once('error', reject);
+    });
+    // Blocking queries may legitimately hold a request for up to 10 minutes.
+    const s = this.http as unknown as { requestTimeout: number; headersTimeout: number };
+    s.requestTimeout = 0;
+    const addr = this.http.address();
+    this.httpAddr = typeof addr === 'object' && addr ? `${c.clientAddr}:${addr.port}` : null;
+  }
+
+  /** Raft as /v1/agent/self shows it; null on a client. */
+  raftStatus(): { status: Status; lastContactMs: number } | null {
+    if (!this.server) return null;
+    return { status: this.server.driver.status(), lastContactMs: this.server.driver.lastContactMs() };
+  }
+
+  /** The server this client sends requests to ('' on a server or when none is known). */
+  currentServer(): string {
+    return this.router?.current() ?? '';
+  }
+
+  // ---------------------------------------------------------------- user events
+
+  fireEvent(name: string, payload: Uint8Array, filters: EventFilters): AgentEvent {
+    validateFilters(filters);
+    const e = this.lan.fireEvent(name, packEnvelope(payload, filters));
+    const ev = eventJson(e.id, name, payload, filters, 0);
+    // The firing agent keeps its own event too, when its filters match it.
+    if (filtersMatch(filters, this.config.nodeName, [])) this.events.add({ ...ev, LTime: e.ltime });
+    return ev;
+  }
+
+  private receiveEvent(e: UserEvent): void {
+    const env = unpackEnvelope(e.payload);
+    if (!env) {
+      this.logger.debug({ name: e.name, origin: e.origin }, 'dropping a malformed user event');
+      return;
+    }
+    const f = { node: env.n, service: env.s, tag: env.t };
+    // No agent-managed services exist yet, so a service filter matches nothing here.
+    if (!filtersMatch(f, this.config.nodeName, [])) return;
+    this.events.add(eventJson(e.id, e.name, env.p, f, e.ltime));
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  join(addrs: string[]): Promise<number> {
+    return this.lan.join(addrs.map(withGossipPort));
+  }
+
+  /** Graceful leave (/v1/agent/leave, consul leave): tell the pool, then shut down. */
+  async leave(): Promise<void> {
+    await this.lan.leave();
+    setImmediate(() => void this.stop());
+  }
+
+  async stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.http) {
+        const h = this.http as unknown as { closeAllConnections?: () => void };
+        h.closeAllConnections?.();
+        await new Promise<void>((r) => this.http?.close(() => r()));
+      }
+      await this.server?.stop();
+      await this.clientNet?.close();
+      await this.lan?.stop();
+      this.resolveStopped();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,144 @@
+// /v1/agent/*: this agent and its gossip pool (members, join, leave, force-leave, self).
+
+import type { Context } from 'hono';
+import { ConsulError, ErrorCode } from '../../core/errors.js';
+import type { Member } from '../../gossip/types.js';
+import { VERSION } from '../../version.js';
+import type { HttpDeps } from '../app.js';
+import { urlOf } from '../request.js';
+import { json } from '../respond.js';
+
+/** serf's MemberStatus numbers, as Consul reports them (a suspect member is still alive). */
+const STATUS_CODE: Record<Member['status'], number> = { alive: 1, suspect: 1, left: 3, failed: 4 };
+
+export function memberJson(m: Member): Record<string, unknown> {
+  return {
+    Name: m.name,
+    Addr: m.addr,
+    Port: m.port,
+    Tags: m.tags,
+    Status: STATUS_CODE[m.status],
+    ProtocolMin: 1,
+    ProtocolMax: 5,
+    ProtocolCur: 2,
+    DelegateMin: 2,
+    DelegateMax: 5,
+    DelegateCur: 4,
+  };
+}
+
+function param(c: Context, name: string): string {
+  const v = c.req.param(name);
+  try {
+    return decodeURIComponent(v ?? '');
+  } catch {
+    return v ?? '';
+  }
+}
+
+export function agentMembers(c: Context, d: HttpDeps): Response {
+  // The WAN pool arrives with multiple datacenters; until then no agent is in one.
+  if (urlOf(c).searchParams.has('wan')) return json(c, []);
+  const members = [...d.agent.lan.members()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return json(c, members.map(memberJson));
+}
+
+export async function agentJoin(c: Context, d: HttpDeps): Promise<Response> {
+  if (urlOf(c).searchParams.has('wan'))
+    throw new ConsulError(ErrorCode.BadRequest, 'WAN join is not available: this agent has no WAN pool');
+  await d.agent.join([param(c, 'address')]);
+  return new Response(null, { status: 200 });
+}
+
+export async function agentLeave(_c: Context, d: HttpDeps): Promise<Response> {
+  await d.agent.leave();
+  return new Response(null, { status: 200 });
+}
+
+export function agentForceLeave(c: Context, d: HttpDeps): Response {
+  const node = param(c, 'node');
+  if (!d.agent.lan.forceLeave(node)) {
+    throw new ConsulError(ErrorCode.NotFound, `agent: No node found with name '${node}'`);
+  }
+  return new Response(null, { status: 200 });
+}
+
+export function agentSelf(c: Context, d: HttpDeps): Response {
+  const a = d.agent;
+  const cfg = a.config;
+  const raft = a.raftStatus();
+  const me = a.lan.local();
+  const consul: Record<string, string> = { server: String(cfg.server), known_datacenters: '1' };
+  if (raft) {
+    const st = raft.status;
+    consul['leader'] = String(st.role === 'leader');
+    consul['bootstrap'] = String(cfg.bootstrap);
+  } else {
+    consul['known_servers'] = String(
+      a.lan.members().filter((m) => m.tags['role'] === 'consul' && m.status === 'alive').length,
+    );
+  }
+  return json(c, {
+    Config: {
+      Datacenter: cfg.datacenter,
+      PrimaryDatacenter: cfg.datacenter,
+      NodeName: cfg.nodeName,
+      NodeID: a.nodeId,
+      Server: cfg.server,
+      Revision: '',
+      Version: VERSION,
+    },
+    Member: memberJson(me),
+    Stats: {
+      agent: { check_monitors: '0', checks: '0', services: '0' },
+      consul,
+      ...(raft ? { raft: raftStats(raft.status, raft.lastContactMs) } : {}),
+      serf_lan: serfStats(a.lan.members(), a.lan.stats()),
+      runtime: {
+        os: process.platform,
+        arch: process.arch,
+        version: process.version,
+        uptime_seconds: String(Math.round((Date.now() - a.startedAt) / 1000)),
+        ...memoryStats(),
+      },
+    },
+    Meta: {},
+  });
+}
+
+type RaftStatus = NonNullable<ReturnType<HttpDeps['agent']['raftStatus']>>['status'];
+
+function raftStats(st: RaftStatus, lastContactMs: number): Record<string, string> {
+  return {
+    state: st.role === 'leader' ? 'Leader' : st.role === 'follower' ? 'Follower' : 'Candidate',
+    term: String(st.term),
+    commit_index: String(st.commit),
+    applied_index: String(st.applied),
+    last_log_index: String(st.lastIndex),
+    num_peers: String(Math.max(0, st.config.servers.filter((s) => s.voter).length - 1)),
+    last_contact: st.role === 'leader' ? '0' : `${Math.max(0, lastContactMs)}ms`,
+    protocol_version: '3',
+  };
+}
+
+function serfStats(members: Member[], counters: Record<string, number>): Record<string, string> {
+  const count = (s: Member['status']): string => String(members.filter((m) => m.status === s).length);
+  const out: Record<string, string> = {
+    members: String(members.length),
+    failed: count('failed'),
+    left: count('left'),
+  };
+  for (const [k, v] of Object.entries(counters)) out[k] = String(v);
+  return out;
+}
+
+function memoryStats(): Record<string, string> {
+  const m = process.memoryUsage();
+  return {
+    rss_bytes: String(m.rss),
+    heap_used_bytes: String(m.heapUsed),
+    heap_total_bytes: String(m.heapTotal),
+    external_bytes: String(m.external),
+    array_buffers_bytes: String(m.arrayBuffers),
+  };
+}

@@ -1,0 +1,44 @@
+// /v1/event/*: user events, fired through gossip and listed from this agent's ring of the last 256.
+
+import type { Context } from 'hono';
+import { badRequest } from '../../core/errors.js';
+import type { HttpDeps } from '../app.js';
+import { bodyOf, signalOf, urlOf } from '../request.js';
+import { json } from '../respond.js';
+import { parseQueryOptions } from '../query.js';
+
+/** Gossip carries an event in one packet; its name, payload and filters share 512 bytes. */
+const MAX_EVENT_BODY = 512;
+
+export async function eventFire(c: Context, d: HttpDeps): Promise<Response> {
+  const url = urlOf(c);
+  let name: string;
+  try {
+    name = decodeURIComponent(c.req.param('name') ?? '');
+  } catch {
+    throw badRequest('Invalid event name: malformed escape');
+  }
+  if (name === '') throw badRequest('Missing name');
+  const dc = url.searchParams.get('dc');
+  if (dc && dc !== d.agent.config.datacenter)
+    throw badRequest(`Cannot fire events into datacenter "${dc}" yet`);
+  const payload = await bodyOf(c, MAX_EVENT_BODY, 'Event payload');
+  const ev = d.agent.fireEvent(name, payload, {
+    node: url.searchParams.get('node') ?? '',
+    service: url.searchParams.get('service') ?? '',
+    tag: url.searchParams.get('tag') ?? '',
+  });
+  return json(c, ev);
+}
+
+export async function eventList(c: Context, d: HttpDeps): Promise<Response> {
+  const url = urlOf(c);
+  const q = parseQueryOptions(url);
+  const name = url.searchParams.get('name') ?? '';
+  const events = d.agent.events;
+  await events.wait(q.minIndex, q.maxWaitMs, d.agent.rng, signalOf(c, q.minIndex > 0));
+  // The index is this agent's own (events are not in Raft), so only X-Consul-Index is set.
+  const res = json(c, events.list(name));
+  res.headers.set('X-Consul-Index', String(events.index));
+  return res;
+}
