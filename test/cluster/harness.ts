@@ -1,5 +1,6 @@
 // Real consulate processes on 127.0.0.1 with free ports, like Consul's sdk/testutil: start N
-// servers, wait for a leader, kill -9 and restart them, read their HTTP APIs.
+// servers and M clients in one gossip pool, wait for a leader, kill -9 and restart them, read their
+// HTTP APIs. Gossip runs with short timings (every timer a fifth of Consul's LAN profile).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,8 +31,10 @@ export async function freePort(): Promise<number> {
 
 export interface ServerProc {
   name: string;
+  server: boolean;
   httpPort: number;
   rpcPort: number;
+  serfPort: number;
   dataDir: string;
   logFile: string;
   proc: ChildProcess | null;
@@ -41,15 +44,29 @@ export interface ServerProc {
 
 export interface ClusterOptions {
   servers: number;
+  clients?: number;
   logLevel?: string;
   extraConfig?: Record<string, unknown>;
+  /** Every agent joins through the first server's address only (the first joins nobody). */
+  joinThroughFirst?: boolean;
 }
+
+/** Consul's LAN gossip timings divided by five: failures show within a couple of seconds. */
+export const TEST_GOSSIP = {
+  probe_interval: '200ms',
+  probe_timeout: '100ms',
+  gossip_interval: '40ms',
+  push_pull_interval: '6s',
+  reconnect_interval: '2s',
+  gossip_to_the_dead_time: '6s',
+};
 
 export class TestCluster {
   readonly root: string;
-  readonly servers: ServerProc[] = [];
+  readonly agents: ServerProc[] = [];
 
   private logLevel = 'debug';
+  private joinThroughFirst = false;
 
   private constructor(root: string) {
     this.root = root;
@@ -58,49 +75,74 @@ export class TestCluster {
   static async start(o: ClusterOptions): Promise<TestCluster> {
     const c = new TestCluster(mkdtempSync(join(tmpdir(), 'consulate-cluster-')));
     c.logLevel = o.logLevel ?? 'debug';
-    for (let i = 0; i < o.servers; i++) {
-      const httpPort = await freePort();
-      const rpcPort = await freePort();
-      const name = `server-${i + 1}`;
-      const dataDir = join(c.root, name);
-      c.servers.push({
-        name,
-        httpPort,
-        rpcPort,
-        dataDir,
-        logFile: join(c.root, `${name}.log`),
-        proc: null,
-        http: `127.0.0.1:${httpPort}`,
-        client: new ConsulClient({ address: `127.0.0.1:${httpPort}`, timeoutMs: 15_000 }),
-      });
-    }
+    c.joinThroughFirst = o.joinThroughFirst ?? false;
+    for (let i = 0; i < o.servers; i++) await c.add(`server-${i + 1}`, true);
+    for (let i = 0; i < (o.clients ?? 0); i++) await c.add(`client-${i + 1}`, false);
     const cfg = join(c.root, 'common.json');
-    writeFileSync(cfg, JSON.stringify({ performance: { raft_multiplier: 1 }, ...(o.extraConfig ?? {}) }));
-    for (const s of c.servers) c.spawn(s);
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        performance: { raft_multiplier: 1 },
+        gossip_lan: TEST_GOSSIP,
+        ...(o.extraConfig ?? {}),
+      }),
+    );
+    for (const s of c.agents) c.spawn(s);
     return c;
   }
 
-  args(s: ServerProc): string[] {
-    const others = this.servers.filter((x) => x !== s).map((x) => `127.0.0.1:${x.rpcPort}`);
+  get servers(): ServerProc[] {
+    return this.agents.filter((a) => a.server);
+  }
+
+  get clients(): ServerProc[] {
+    return this.agents.filter((a) => !a.server);
+  }
+
+  /** Describes one more agent (not started: spawn() starts it). */
+  async add(name: string, server: boolean): Promise<ServerProc> {
+    const httpPort = await freePort();
+    const a: ServerProc = {
+      name,
+      server,
+      httpPort,
+      rpcPort: server ? await freePort() : 0,
+      serfPort: await freePort(),
+      dataDir: join(this.root, name),
+      logFile: join(this.root, `${name}.log`),
+      proc: null,
+      http: `127.0.0.1:${httpPort}`,
+      client: new ConsulClient({ address: `127.0.0.1:${httpPort}`, timeoutMs: 15_000 }),
+    };
+    this.agents.push(a);
+    return a;
+  }
+
+  /** Every agent joins through the servers' gossip ports (any one answering is enough). */
+  args(s: ServerProc, extra: string[] = []): string[] {
+    const targets = this.joinThroughFirst ? this.servers.slice(0, 1) : this.servers;
+    const joins = targets.filter((x) => x !== s).map((x) => `127.0.0.1:${x.serfPort}`);
     return [
       'agent',
-      '-server',
-      `-bootstrap-expect=${this.servers.length}`,
+      ...(s.server
+        ? ['-server', `-bootstrap-expect=${this.servers.length}`, `-server-port=${s.rpcPort}`]
+        : []),
       `-node=${s.name}`,
       '-bind=127.0.0.1',
       '-client=127.0.0.1',
       `-http-port=${s.httpPort}`,
-      `-server-port=${s.rpcPort}`,
+      `-serf-lan-port=${s.serfPort}`,
       `-data-dir=${s.dataDir}`,
       `-config-file=${join(this.root, 'common.json')}`,
       `-log-level=${this.logLevel}`,
-      ...others.map((a) => `-retry-join=${a}`),
+      ...joins.map((a) => `-retry-join=${a}`),
+      ...extra,
     ];
   }
 
-  spawn(s: ServerProc): void {
+  spawn(s: ServerProc, extra: string[] = []): void {
     const fd = openSync(s.logFile, 'a');
-    s.proc = spawn(process.execPath, [BIN, ...this.args(s)], { stdio: ['ignore', fd, fd] });
+    s.proc = spawn(process.execPath, [BIN, ...this.args(s, extra)], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
   }
 
@@ -116,7 +158,7 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     await Promise.all(
-      this.servers.map(async (s) => {
+      this.agents.map(async (s) => {
         const p = s.proc;
         if (!p || p.exitCode !== null) return;
         await new Promise<void>((res) => {

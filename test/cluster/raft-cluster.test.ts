@@ -72,6 +72,7 @@ describe('a three-server cluster', () => {
     await cluster.kill9(moved);
     expect(await leader.client.kvPut('while-away', 'x')).toBe(true);
     moved.rpcPort = await freePort();
+    moved.serfPort = await freePort();
     cluster.spawn(moved);
     await eventually(
       async () => {

@@ -96,6 +96,60 @@ describe('agent configuration', () => {
     );
   });
 
+  it('takes the gossip settings: ports, join addresses, gossip_lan timings, encryption', () => {
+    const f = join(dir, 'gossip.json');
+    const key = Buffer.alloc(32, 7).toString('base64');
+    writeFileSync(
+      f,
+      JSON.stringify({
+        data_dir: '/d',
+        encrypt: key,
+        encrypt_verify_incoming: false,
+        reconnect_timeout: '8h',
+        ports: { serf_lan: 9301 },
+        gossip_lan: { probe_interval: '2s', probe_timeout: '1s', gossip_nodes: 4, suspicion_mult: 6 },
+        autopilot: { cleanup_dead_servers: false, min_quorum: 5 },
+      }),
+    );
+    const c = loadAgentConfig([`-config-file=${f}`, '-node=n', '-join=10.0.0.1', '-serf-lan-port=9401']);
+    expect(validateConfig(c)).toEqual([]);
+    expect(c).toMatchObject({
+      server: false, // client mode: no -server
+      encrypt: key,
+      encryptVerifyIncoming: false,
+      encryptVerifyOutgoing: true,
+      reconnectTimeoutMs: 8 * 3600_000,
+      retryJoin: ['10.0.0.1'],
+      autopilot: { cleanupDeadServers: false, minQuorum: 5 },
+    });
+    expect(c.ports.serfLan).toBe(9401);
+    expect(c.gossipLan).toMatchObject({
+      probeIntervalMs: 2000,
+      probeTimeoutMs: 1000,
+      gossipNodes: 4,
+      suspicionMult: 6,
+      gossipIntervalMs: 200, // Consul's LAN default where not set
+    });
+    // -bootstrap-expect becomes autopilot's floor unless min_quorum is set.
+    const s = loadAgentConfig(['-server', '-bootstrap-expect=3', '-data-dir=/x', '-node=n']);
+    validateConfig(s);
+    expect(s.autopilot.minQuorum).toBe(3);
+  });
+
+  it('refuses a gossip key that is not 16, 24 or 32 bytes of base64, and impossible timings', () => {
+    const bad =
+      (...a: string[]): (() => void) =>
+      () =>
+        validateConfig(loadAgentConfig(['-node=n', '-data-dir=/x', ...a]));
+    expect(bad('-encrypt=abc')).toThrow('base64 of 16, 24 or 32 bytes');
+    expect(bad(`-encrypt=${Buffer.alloc(20).toString('base64')}`)).toThrow('16, 24 or 32');
+    const f = join(dir, 'timing.json');
+    writeFileSync(f, JSON.stringify({ gossip_lan: { probe_interval: '1s', probe_timeout: '2s' } }));
+    expect(bad(`-config-file=${f}`)).toThrow('probe_timeout must be shorter');
+    writeFileSync(f, JSON.stringify({ gossip_lan: { probe_nterval: '1s' } }));
+    expect(bad(`-config-file=${f}`)).toThrow('unknown key "probe_nterval"');
+  });
+
   it('exits 1 with one line on stderr for a bad flag', async () => {
     const err = await run(process.execPath, [BIN, 'agent', '-no-such-flag']).catch(
       (e: { code: number; stderr: string }) => e,

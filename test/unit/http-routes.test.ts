@@ -486,6 +486,94 @@ describe('status, operator and agent', () => {
   });
 });
 
+describe('gossip membership and user events', () => {
+  interface Member {
+    Name: string;
+    Addr: string;
+    Port: number;
+    Status: number;
+    Tags: Record<string, string>;
+  }
+
+  it('lists the members with serf tags, this agent alive', async () => {
+    const ms = await json<Member[]>(req('GET', '/v1/agent/members'));
+    expect(ms).toHaveLength(1);
+    expect(ms[0]).toMatchObject({
+      Name: 'test-node',
+      Addr: '127.0.0.1',
+      Status: 1,
+      Tags: { role: 'consul', dc: 'dc1', id: dev.agent.nodeId, vsn: '2' },
+      ProtocolCur: 2,
+    });
+    expect(ms[0]!.Tags['port']).toMatch(/^\d+$/);
+    expect(await json(req('GET', '/v1/agent/members?wan'))).toEqual([]);
+    const self = await json<{ Member: Member; Stats: { serf_lan: Record<string, string> } }>(
+      req('GET', '/v1/agent/self'),
+    );
+    expect(self.Member.Name).toBe('test-node');
+    expect(self.Stats.serf_lan['members']).toBe('1');
+  });
+
+  it('registers itself in the catalog with a passing serfHealth check (the leader reconciles)', async () => {
+    const deadline = Date.now() + 5000;
+    let checks: { CheckID: string; Status: string; Output: string }[] = [];
+    while (Date.now() < deadline) {
+      checks = await json(req('GET', '/v1/health/node/test-node'));
+      if (checks.length > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(checks).toEqual([
+      expect.objectContaining({
+        CheckID: 'serfHealth',
+        Status: 'passing',
+        Output: 'Agent alive and reachable',
+      }),
+    ]);
+  });
+
+  it('refuses force-leave of an unknown node and a join that reaches nobody', async () => {
+    const r = await req('PUT', '/v1/agent/force-leave/nobody');
+    expect(r.status).toBe(404);
+    expect(await r.text()).toContain("No node found with name 'nobody'");
+    const j = await req('PUT', '/v1/agent/join/127.0.0.1:1');
+    expect(j.status).toBe(500);
+    expect((await req('GET', '/v1/agent/leave')).status).toBe(405);
+  });
+
+  it('fires an event, lists it, and wakes a blocking list', async () => {
+    const before = await req('GET', '/v1/event/list');
+    const index = idx(before);
+    expect(index).toBeGreaterThan(0);
+    const waiting = req('GET', `/v1/event/list?name=deploy&index=${index}&wait=5s`);
+    const fired = await json<{ ID: string; Name: string; Payload: string; Version: number; LTime: number }>(
+      req('PUT', '/v1/event/fire/deploy?node=test', 'v1'),
+    );
+    expect(fired).toMatchObject({ Name: 'deploy', Payload: b64('v1'), NodeFilter: 'test', Version: 1 });
+    expect(fired.ID).toMatch(/^[0-9a-f-]{36}$/);
+    const r = await waiting;
+    expect(idx(r)).toBeGreaterThan(index);
+    const list = (await r.json()) as { ID: string }[];
+    expect(list.map((e) => e.ID)).toContain(fired.ID);
+    expect(await json(req('GET', '/v1/event/list?name=other'))).toEqual([]);
+  });
+
+  it('keeps an event whose node filter does not match out of this agent’s list', async () => {
+    const fired = await json<{ ID: string }>(req('PUT', '/v1/event/fire/elsewhere?node=^other-node$', ''));
+    await new Promise((r) => setTimeout(r, 100));
+    const list = await json<{ ID: string }[]>(req('GET', '/v1/event/list?name=elsewhere'));
+    expect(list.map((e) => e.ID)).not.toContain(fired.ID);
+  });
+
+  it('refuses bad events: a tag filter without a service, a bad regexp, a payload too large', async () => {
+    const t = await req('PUT', '/v1/event/fire/x?tag=v1', '');
+    expect(t.status).toBe(400);
+    expect(await t.text()).toContain('tag filter without service filter');
+    expect((await req('PUT', '/v1/event/fire/x?node=(', '')).status).toBe(400);
+    expect((await req('PUT', '/v1/event/fire/x', 'p'.repeat(600))).status).toBe(413);
+    expect((await req('GET', '/v1/event/fire/x')).status).toBe(405);
+  });
+});
+
 describe('failures', () => {
   it('turns a handler exception into a 500 and keeps serving', async () => {
     let calls = 0;

@@ -77,6 +77,8 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
     consul['known_servers'] = String(
       a.lan.members().filter((m) => m.tags['role'] === 'consul' && m.status === 'alive').length,
     );
+    // Not in Consul: which server this client sends its requests to now.
+    consul['rpc_server'] = a.currentServer();
   }
   return json(c, {
     Config: {
