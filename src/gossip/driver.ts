@@ -147,7 +147,13 @@ export class GossipAgent extends EventEmitter<GossipAgentEvents> {
     const port = await transport.start();
     const config: GossipConfig = { ...this.o.config, port };
     const create = this.o.createCore ?? ((c, r, t) => new GossipCore(c, r, t));
-    this.core = create(config, this.rng, now());
+    try {
+      this.core = create(config, this.rng, now());
+    } catch (err) {
+      // A config the core refuses: release the port rather than leak the sockets.
+      await transport.close();
+      throw err;
+    }
     this.flush();
     this.arm();
     this.log.info(

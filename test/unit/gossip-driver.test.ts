@@ -236,7 +236,8 @@ describe('GossipAgent with a scripted core', () => {
     core.setPeriod(20, performance.now());
     agent.setTags({ x: '1' });
     await new Promise((r) => setTimeout(r, 210));
-    expect(core.ticks.length).toBeGreaterThanOrEqual(6);
+    // About ten ticks; fewer on a loaded machine, never more than the period allows.
+    expect(core.ticks.length).toBeGreaterThanOrEqual(3);
     expect(core.ticks.length).toBeLessThanOrEqual(11);
     for (let i = 1; i < core.ticks.length; i++) {
       expect((core.ticks[i] as number) - (core.ticks[i - 1] as number)).toBeGreaterThanOrEqual(19);
@@ -363,6 +364,23 @@ describe('GossipAgent with a scripted core', () => {
       logger: silentLogger(),
     });
     expect(() => unstarted.local()).toThrow(/not started/);
+    // A config the core refuses fails start and releases the port it bound.
+    const probe = await fakeAgent('probe');
+    await probe.agent.stop();
+    const opts = {
+      bindAddr: '127.0.0.1',
+      port: probe.port,
+      keyring: null,
+      verifyIncoming: true,
+      verifyOutgoing: true,
+      keyringFile: null,
+      logger: silentLogger(),
+    };
+    const refused = new GossipAgent({ ...opts, config: { ...config('x'), name: '' } });
+    await expect(refused.start()).rejects.toThrow(/invalid gossip config/);
+    const after = new GossipAgent({ ...opts, config: config('x') });
+    agents.push(after);
+    expect(await after.start()).toBe(probe.port);
     expect(unstarted.members()).toEqual([]);
     await unstarted.stop();
   });
