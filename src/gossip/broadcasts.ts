@@ -1,0 +1,79 @@
+// memberlist's transmit-limited queue. Every piece of news (a member's state, a user event, a query)
+// is piggybacked on gossip packets a bounded number of times: enough for epidemic spread to reach
+// every member with high probability (retransmitMult * ceil(log10(n + 1))), not so many that old
+// news crowds out new. The least-transmitted items go first so fresh news spreads fastest, and a
+// newer item with the same key (same member, same event) replaces the older one, which is obsolete.
+
+export interface Broadcast {
+  key: string;
+  msg: Uint8Array;
+  transmits: number;
+  /** Insertion order: among equally transmitted items the newest goes first. */
+  id: number;
+}
+
+/** Bound on queued items so a flood of news cannot grow memory without limit. */
+export const MAX_QUEUED_BROADCASTS = 4096;
+
+export function retransmitLimit(retransmitMult: number, n: number): number {
+  return retransmitMult * Math.max(1, Math.ceil(Math.log10(n + 1)));
+}
+
+export class BroadcastQueue {
+  private items = new Map<string, Broadcast>();
+  private nextId = 0;
+  private readonly retransmitMult: number;
+  private readonly maxQueued: number;
+
+  constructor(retransmitMult: number, maxQueued = MAX_QUEUED_BROADCASTS) {
+    this.retransmitMult = retransmitMult;
+    this.maxQueued = maxQueued;
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  /** Queues `msg`, replacing any queued item with the same key. */
+  enqueue(key: string, msg: Uint8Array): void {
+    this.items.delete(key);
+    this.items.set(key, { key, msg, transmits: 0, id: ++this.nextId });
+    if (this.items.size > this.maxQueued) this.prune();
+  }
+
+  has(key: string): boolean {
+    return this.items.has(key);
+  }
+
+  /**
+   * Picks queued messages to send in one packet: at most `maxCount` of them, whose sizes plus
+   * `overhead` each fit in `budget` bytes. Each pick counts as a transmission; an item that has
+   * reached the limit for a cluster of `n` members is dropped.
+   */
+  take(budget: number, overhead: number, n: number, maxCount = Infinity): Uint8Array[] {
+    if (this.items.size === 0 || budget <= overhead || maxCount <= 0) return [];
+    const limit = retransmitLimit(this.retransmitMult, n);
+    const ordered = [...this.items.values()].sort((a, b) => a.transmits - b.transmits || b.id - a.id);
+    const out: Uint8Array[] = [];
+    let room = budget;
+    for (const b of ordered) {
+      if (out.length >= maxCount || room <= overhead) break;
+      const cost = b.msg.length + overhead;
+      if (cost > room) continue; // a smaller item further down may still fit
+      room -= cost;
+      out.push(b.msg);
+      b.transmits++;
+      if (b.transmits >= limit) this.items.delete(b.key);
+    }
+    return out;
+  }
+
+  /** Drops the most-transmitted (then oldest) items until the queue is back under its bound. */
+  private prune(): void {
+    const ordered = [...this.items.values()].sort((a, b) => b.transmits - a.transmits || a.id - b.id);
+    for (const b of ordered) {
+      if (this.items.size <= this.maxQueued) break;
+      this.items.delete(b.key);
+    }
+  }
+}

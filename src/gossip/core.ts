@@ -1,0 +1,1246 @@
+// The pure gossip core: SWIM failure detection and dissemination with Lifeguard's refinements
+// (memberlist's semantics), plus serf's layer on top (member tags, user events and queries on
+// Lamport clocks, reconnecting to failed members, reaping). It owns no sockets and no timers: the
+// driver feeds it packets, stream frames and the time, calls tick() at nextDeadline(), and carries
+// out the Outputs it drains. Randomness comes only from the injected Rng, so a simulation replays
+// exactly from a seed.
+
+import { badRequest } from '../core/errors.js';
+import { shuffle, type Rng } from '../core/rng.js';
+import { Awareness } from './awareness.js';
+import { BroadcastQueue } from './broadcasts.js';
+import {
+  COMPOUND_HEADER_OVERHEAD,
+  COMPOUND_PART_OVERHEAD,
+  MAX_COMPOUND_PARTS,
+  MAX_EVENT_BYTES,
+  MAX_NAME_CHARS,
+  MAX_ADDR_CHARS,
+  MAX_QUERY_BYTES,
+  decodePacket,
+  decodeStream,
+  encodeMessage,
+  encodePacket,
+  encodeStream,
+  hostPort,
+  tagsProblem,
+  type AliveMsg,
+  type DeadMsg,
+  type Message,
+  type PushPullMsg,
+  type QueryMsg,
+  type ResponseMsg,
+  type SuspectMsg,
+  type UserMsg,
+} from './codec.js';
+import { Suspicion, suspicionParams } from './suspicion.js';
+import type {
+  GossipConfig,
+  GossipTimings,
+  Member,
+  MemberEventType,
+  Output,
+  QueryRequest,
+  UserEvent,
+} from './types.js';
+
+/** A name conflict is logged at most this often per name: it repeats with every gossip round. */
+const CONFLICT_WARN_INTERVAL_MS = 10_000;
+/** Bound on probes we run for others at once (ping-req), so a flood cannot grow memory. */
+const MAX_PENDING_RELAYS = 1024;
+/** A stream the driver never answered is forgotten after this long. */
+const STREAM_EXPIRY_MS = 5 * 60_000;
+/** serf's QueryTimeoutMult: a query waits gossipInterval * this * ceil(log10(n + 1)) for responses. */
+const QUERY_TIMEOUT_MULT = 16;
+/**
+ * A query response goes straight to the origin, through this many other members (serf's relay
+ * factor), and again directly after one and two gossip intervals: one lost UDP packet must not
+ * lose a response, and the origin drops the duplicates.
+ */
+const RESPONSE_RELAYS = 2;
+const RESPONSE_RESENDS = 2;
+/** memberlist's pushPullScaleThreshold: the push/pull interval doubles per doubling beyond this. */
+const PUSH_PULL_SCALE_THRESHOLD = 32;
+const MAX_PENDING_SENDS = 1024;
+
+/** Serf's Lamport clock: time() is the next time to use; witness() moves past a time seen remotely. */
+class LamportClock {
+  private t = 0;
+  time(): number {
+    return this.t;
+  }
+  increment(): number {
+    return ++this.t;
+  }
+  witness(t: number): void {
+    if (t >= this.t) this.t = t + 1;
+  }
+}
+
+interface MemberState {
+  m: Member;
+  /** Set while the member is suspect (never for this node). */
+  suspicion: Suspicion | null;
+}
+
+interface Probe {
+  seq: number;
+  target: string;
+  to: string;
+  timeoutAt: number;
+  deadlineAt: number;
+  /** The indirect probes and the TCP fallback have been sent. */
+  indirect: boolean;
+  expectedNacks: number;
+  nacks: number;
+  /** The TCP fallback ping was answered. */
+  tcpAcked: boolean;
+}
+
+/** A probe we run on behalf of another member (its ping-req). */
+interface Relay {
+  requester: string;
+  seq: number;
+  nack: boolean;
+  deadline: number;
+}
+
+type PendingStream =
+  | { kind: 'pushPull'; to: string; join: boolean; at: number }
+  | { kind: 'ping'; to: string; seq: number; target: string; at: number };
+
+interface PendingQuery {
+  ltime: number;
+  expires: number;
+  responders: Set<string>;
+}
+
+interface SeenQuery {
+  addr: string;
+  port: number;
+}
+
+const utf8 = new TextEncoder();
+
+function copyMember(m: Member): Member {
+  return { ...m, tags: { ...m.tags } };
+}
+
+function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+}
+
+/** The node ID in Consul's tags; two claims to one name with different IDs are different nodes. */
+function nodeId(tags: Record<string, string>): string | undefined {
+  return Object.prototype.hasOwnProperty.call(tags, 'id') ? tags['id'] : undefined;
+}
+
+function sameNode(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ia = nodeId(a);
+  const ib = nodeId(b);
+  return ia === undefined || ib === undefined || ia === ib;
+}
+
+/** memberlist's pushPullScale: fewer full-state exchanges per member as the cluster grows. */
+export function pushPullInterval(baseMs: number, n: number): number {
+  if (n <= PUSH_PULL_SCALE_THRESHOLD) return baseMs;
+  const mult = Math.ceil(Math.log2(n) - Math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1;
+  return baseMs * mult;
+}
+
+export class GossipCore {
+  readonly counters: Record<string, number> = {
+    'packets.in': 0,
+    'packets.out': 0,
+    'bytes.in': 0,
+    'bytes.out': 0,
+    'streams.in': 0,
+    'streams.out': 0,
+    'streams.failed': 0,
+    'dropped.malformed': 0,
+    'dropped.stale': 0,
+    'dropped.unknownAck': 0,
+    'dropped.unknownStream': 0,
+    'dropped.wrongNode': 0,
+    'dropped.conflict': 0,
+    'dropped.oldEvent': 0,
+    'dropped.unknownQuery': 0,
+    'dropped.overload': 0,
+    'events.duplicate': 0,
+    'queries.duplicate': 0,
+    'responses.duplicate': 0,
+    probes: 0,
+    'probes.failed': 0,
+    'probes.tcpOnly': 0,
+    suspicions: 0,
+    refutes: 0,
+  };
+
+  private readonly cfg: GossipConfig;
+  private readonly t: GossipTimings;
+  private readonly rng: Rng;
+  private readonly name: string;
+  private readonly self: Member;
+  private readonly states = new Map<string, MemberState>();
+  private readonly awareness: Awareness;
+  private readonly broadcasts: BroadcastQueue;
+  private outputs: Output[] = [];
+
+  private seq: number;
+  private probe: Probe | null = null;
+  /** The probe that just ended: its remaining acks and nacks (other paths) are expected, not unknown. */
+  private lastProbeSeq = -1;
+  private probeList: string[] = [];
+  private probeIndex = 0;
+  private nextProbeAt: number;
+  private nextGossipAt: number;
+  private nextPushPullAt: number;
+  private nextReconnectAt: number;
+  private readonly relays = new Map<number, Relay>();
+  private readonly streams = new Map<number, PendingStream>();
+  private nextStreamId = 1;
+
+  private readonly memberClock = new LamportClock();
+  private readonly eventClock = new LamportClock();
+  private readonly queryClock = new LamportClock();
+  private readonly seenEvents = new Map<string, number>();
+  private readonly seenQueries = new Map<string, SeenQuery>();
+  private readonly pendingQueries = new Map<number, PendingQuery>();
+  private nextQueryId: number;
+  private pendingSends: { at: number; to: string; data: Uint8Array }[] = [];
+  private readonly conflictWarned = new Map<string, number>();
+  private readonly tcpWarned = new Map<string, number>();
+
+  constructor(config: GossipConfig, rng: Rng, now: number) {
+    const problem =
+      nameProblem(config.name) ??
+      (config.addr.length === 0 || config.addr.length > MAX_ADDR_CHARS ? 'bad address' : null) ??
+      (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535 ? 'bad port' : null) ??
+      tagsProblem(config.tags);
+    if (problem) throw badRequest(`invalid gossip config: ${problem}`);
+    this.cfg = config;
+    this.t = config.timings;
+    this.rng = rng;
+    this.name = config.name;
+    this.awareness = new Awareness(this.t.awarenessMaxMultiplier);
+    this.broadcasts = new BroadcastQueue(this.t.retransmitMult);
+    this.self = {
+      name: config.name,
+      addr: config.addr,
+      port: config.port,
+      tags: { ...config.tags },
+      // memberlist starts at 1 so that 0 never wins anything.
+      incarnation: 1,
+      status: 'alive',
+      since: now,
+    };
+    this.states.set(this.name, { m: this.self, suspicion: null });
+    this.seq = rng.int(0x7fff_ffff);
+    this.nextQueryId = rng.int(0x7fff_ffff);
+    // Random phases, so members started together do not probe and gossip in lockstep.
+    this.nextProbeAt = now + rng.int(this.t.probeIntervalMs);
+    this.nextGossipAt = now + rng.int(this.t.gossipIntervalMs);
+    this.nextPushPullAt = now + rng.int(this.t.pushPullIntervalMs);
+    this.nextReconnectAt = now + rng.int(this.t.reconnectIntervalMs);
+    this.emitMember('join', this.self);
+    this.broadcastAlive(this.self);
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** Push/pull join with each address ("host:port"); returns the stream id of each. */
+  join(addrs: string[], now: number): number[] {
+    return addrs.map((to) =>
+      this.openStream(to, this.localState(true), { kind: 'pushPull', to, join: true, at: now }),
+    );
+  }
+
+  /** Runs every timer due at `now`. */
+  tick(now: number): void {
+    this.expireRelays(now);
+    this.runProbe(now);
+    this.expireSuspicions(now);
+    if (now >= this.nextGossipAt) {
+      this.nextGossipAt = now + this.t.gossipIntervalMs;
+      this.gossip(now);
+    }
+    if (now >= this.nextPushPullAt) {
+      this.nextPushPullAt = now + pushPullInterval(this.t.pushPullIntervalMs, this.states.size);
+      if (this.self.status !== 'left') this.pushPull(now);
+    }
+    if (now >= this.nextReconnectAt) {
+      this.nextReconnectAt = now + this.t.reconnectIntervalMs;
+      if (this.self.status !== 'left') this.reconnect(now);
+    }
+    this.reap(now);
+    this.flushPendingSends(now);
+    this.expireBookkeeping(now);
+  }
+
+  /** Earliest time at which tick() has work to do; Infinity when there is none. */
+  nextDeadline(): number {
+    let d = Infinity;
+    if (this.self.status !== 'left') {
+      const p = this.probe;
+      d = p ? (p.indirect ? p.deadlineAt : Math.min(p.timeoutAt, p.deadlineAt)) : this.nextProbeAt;
+      d = Math.min(d, this.nextPushPullAt);
+    }
+    if (this.broadcasts.size > 0) d = Math.min(d, this.nextGossipAt);
+    for (const r of this.relays.values()) d = Math.min(d, r.deadline);
+    for (const s of this.pendingSends) d = Math.min(d, s.at);
+    let failed = false;
+    for (const st of this.states.values()) {
+      if (st.suspicion) d = Math.min(d, st.suspicion.deadline());
+      const m = st.m;
+      if (m.status === 'failed') {
+        failed = true;
+        d = Math.min(d, m.since + this.t.reconnectTimeoutMs);
+      } else if (m.status === 'left' && m.name !== this.name) {
+        d = Math.min(d, m.since + this.t.tombstoneTimeoutMs);
+      }
+    }
+    if (failed && this.self.status !== 'left') d = Math.min(d, this.nextReconnectAt);
+    return d;
+  }
+
+  receivePacket(from: string, data: Uint8Array, now: number): void {
+    this.counters['packets.in']!++;
+    this.counters['bytes.in']! += data.length;
+    const decoded = decodePacket(data);
+    if (!decoded.ok) {
+      this.counters['dropped.malformed']!++;
+      return;
+    }
+    for (const msg of decoded.value) this.handle(from, msg, now);
+  }
+
+  /** An incoming TCP frame (push/pull request or fallback ping); returns the reply frame or null. */
+  handleStream(from: string, data: Uint8Array, now: number): Uint8Array | null {
+    void from; // the TCP peer's port is ephemeral: nothing to learn from it
+    this.counters['streams.in']!++;
+    this.counters['bytes.in']! += data.length;
+    const decoded = decodeStream(data);
+    if (!decoded.ok) {
+      this.counters['dropped.malformed']!++;
+      return null;
+    }
+    const msg = decoded.value;
+    switch (msg.type) {
+      case 'pushPull': {
+        // Merge first: a member that the requester believes failed is then already refuted, and the
+        // reply carries the new incarnation that revives it over there.
+        this.mergeState(msg, now);
+        const reply = encodeStream(this.localState(false));
+        this.counters['bytes.out']! += reply.length;
+        return reply;
+      }
+      case 'ping':
+        if (msg.node !== this.name) {
+          this.counters['dropped.wrongNode']!++;
+          return null;
+        }
+        return encodeStream({ type: 'ack', seq: msg.seq });
+      case 'ack':
+        this.counters['dropped.malformed']!++;
+        return null;
+    }
+  }
+
+  /** The reply to an Output 'stream' (null: connect/read failed or timed out). True when it was valid. */
+  streamReply(id: number, reply: Uint8Array | null, now: number): boolean {
+    const p = this.streams.get(id);
+    if (!p) {
+      this.counters['dropped.unknownStream']!++;
+      return false;
+    }
+    this.streams.delete(id);
+    if (reply === null) {
+      this.counters['streams.failed']!++;
+      return false;
+    }
+    this.counters['bytes.in']! += reply.length;
+    const decoded = decodeStream(reply);
+    if (!decoded.ok) {
+      this.counters['dropped.malformed']!++;
+      return false;
+    }
+    const msg = decoded.value;
+    if (p.kind === 'pushPull') {
+      if (msg.type !== 'pushPull') {
+        this.counters['dropped.malformed']!++;
+        return false;
+      }
+      this.mergeState(msg, now);
+      return true;
+    }
+    if (msg.type !== 'ack' || msg.seq !== p.seq) {
+      this.counters['dropped.unknownAck']!++;
+      return false;
+    }
+    // Like memberlist, the TCP answer only counts at the probe's deadline, if no UDP ack came by
+    // then: that is the case worth a warning (UDP blocked, TCP open).
+    if (this.probe?.seq === p.seq) this.probe.tcpAcked = true;
+    return true;
+  }
+
+  /** Graceful leave: broadcast that this node left. */
+  leave(now: number): void {
+    if (this.self.status === 'left') return;
+    this.self.incarnation++;
+    this.setStatus(this.self, 'left', now);
+    this.probe = null;
+    this.memberClock.increment();
+    this.broadcastDead({
+      type: 'dead',
+      node: this.name,
+      incarnation: this.self.incarnation,
+      from: this.name,
+      left: true,
+    });
+    this.emitMember('leave', this.self);
+  }
+
+  /** A failed member -> left, broadcast. False if unknown, this node, or not failed. */
+  forceLeave(name: string, now: number): boolean {
+    const st = this.states.get(name);
+    if (!st || name === this.name) return false;
+    if (st.m.status === 'left') return true;
+    if (st.m.status !== 'failed') return false;
+    this.memberClock.increment();
+    this.deadNode(
+      { type: 'dead', node: name, incarnation: st.m.incarnation, from: this.name, left: true },
+      now,
+    );
+    return true;
+  }
+
+  /** New tags for this node: bump the incarnation so they win everywhere, and broadcast. */
+  setTags(tags: Record<string, string>, now: number): void {
+    void now;
+    const problem = tagsProblem(tags);
+    if (problem) throw badRequest(`invalid tags: ${problem}`);
+    this.self.tags = { ...tags };
+    this.self.incarnation++;
+    this.broadcastAlive(this.self);
+    this.emitMember('update', this.self);
+  }
+
+  fireEvent(name: string, payload: Uint8Array, id: string, now: number): UserEvent {
+    const size = utf8.encode(name).length + payload.length;
+    if (size > MAX_EVENT_BYTES) {
+      throw badRequest(`user event exceeds limit of ${MAX_EVENT_BYTES} bytes (name + payload: ${size})`);
+    }
+    const problem = nameProblem(name, 'event name') ?? nameProblem(id, 'event id');
+    if (problem) throw badRequest(problem);
+    const ltime = this.eventClock.time();
+    this.eventClock.increment();
+    const msg: UserMsg = {
+      type: 'user',
+      ltime,
+      name,
+      payload: new Uint8Array(payload),
+      id,
+      origin: this.name,
+    };
+    this.handleUser(msg, now);
+    return { ltime, name, payload: msg.payload, id, origin: this.name };
+  }
+
+  /** Broadcasts a query; returns its id. Responses arrive as Output 'queryResponse'. */
+  query(name: string, payload: Uint8Array, now: number): number {
+    const problem = nameProblem(name, 'query name');
+    if (problem) throw badRequest(problem);
+    const id = this.nextQueryId;
+    this.nextQueryId = (this.nextQueryId + 1) >>> 0;
+    const msg: QueryMsg = {
+      type: 'query',
+      ltime: this.queryClock.time(),
+      id,
+      name,
+      payload: new Uint8Array(payload),
+      origin: this.name,
+      addr: this.self.addr,
+      port: this.self.port,
+    };
+    const size = encodeMessage(msg).length;
+    if (size > MAX_QUERY_BYTES) throw badRequest(`query exceeds limit of ${MAX_QUERY_BYTES} bytes (${size})`);
+    this.queryClock.increment();
+    this.pendingQueries.set(id, {
+      ltime: msg.ltime,
+      expires: now + this.queryTimeout(),
+      responders: new Set(),
+    });
+    this.handleQuery(msg, now);
+    return id;
+  }
+
+  /** Sends a response to the query's origin (UDP direct, plus relays and resends against loss). */
+  respond(query: QueryRequest, payload: Uint8Array, now: number): void {
+    const msg: ResponseMsg = {
+      type: 'response',
+      ltime: query.ltime,
+      id: query.id,
+      from: this.name,
+      payload: new Uint8Array(payload),
+    };
+    const data = encodeMessage(msg);
+    if (data.length > MAX_QUERY_BYTES) {
+      throw badRequest(`query response exceeds limit of ${MAX_QUERY_BYTES} bytes (${data.length})`);
+    }
+    if (query.origin === this.name) {
+      this.handleResponse(msg);
+      return;
+    }
+    const seen = this.seenQueries.get(queryKey(query.origin, query.id));
+    const origin = this.states.get(query.origin)?.m;
+    const addr = seen?.addr ?? origin?.addr;
+    const port = seen?.port ?? origin?.port;
+    if (addr === undefined || port === undefined) {
+      this.counters['dropped.unknownQuery']!++;
+      return;
+    }
+    const to = hostPort(addr, port);
+    this.send(to, data);
+    const relay = encodeMessage({ type: 'relay', addr, port, inner: data });
+    const relays = this.randomMembers(
+      RESPONSE_RELAYS,
+      (m) => m.status === 'alive' && m.name !== query.origin,
+    );
+    for (const r of relays) this.send(hostPort(r.addr, r.port), relay);
+    for (let i = 1; i <= RESPONSE_RESENDS && this.pendingSends.length < MAX_PENDING_SENDS; i++) {
+      this.pendingSends.push({ at: now + i * this.t.gossipIntervalMs, to, data });
+    }
+  }
+
+  /** Every known member, this node included (copies). */
+  members(): Member[] {
+    return [...this.states.values()].map((st) => copyMember(st.m));
+  }
+
+  member(name: string): Member | undefined {
+    const st = this.states.get(name);
+    return st ? copyMember(st.m) : undefined;
+  }
+
+  local(): Member {
+    return copyMember(this.self);
+  }
+
+  healthScore(): number {
+    return this.awareness.score;
+  }
+
+  drain(): Output[] {
+    const out = this.outputs;
+    this.outputs = [];
+    return out;
+  }
+
+  // ---------------------------------------------------------------- message dispatch
+
+  private handle(from: string, msg: Message, now: number): void {
+    switch (msg.type) {
+      case 'ping':
+        if (msg.node !== this.name) {
+          // Meant for whoever had this address before us.
+          this.counters['dropped.wrongNode']!++;
+          return;
+        }
+        this.sendWithPiggyback(from, [encodeMessage({ type: 'ack', seq: msg.seq })]);
+        return;
+      case 'pingReq':
+        this.relayProbe(from, msg.seq, msg.node, hostPort(msg.addr, msg.port), msg.nack, now);
+        return;
+      case 'ack':
+        this.handleAck(msg.seq, now);
+        return;
+      case 'nack':
+        if (this.probe?.seq === msg.seq && this.probe.indirect) this.probe.nacks++;
+        else if (msg.seq !== this.lastProbeSeq) this.counters['dropped.unknownAck']!++;
+        return;
+      case 'alive':
+        this.aliveNode(msg, now);
+        return;
+      case 'suspect':
+        this.suspectNode(msg, now);
+        return;
+      case 'dead':
+        this.deadNode(msg, now);
+        return;
+      case 'user':
+        this.handleUser(msg, now);
+        return;
+      case 'query':
+        this.handleQuery(msg, now);
+        return;
+      case 'response':
+        this.handleResponse(msg);
+        return;
+      case 'relay':
+        this.send(hostPort(msg.addr, msg.port), msg.inner);
+        return;
+    }
+  }
+
+  // ---------------------------------------------------------------- probing
+
+  private runProbe(now: number): void {
+    if (this.self.status === 'left') return;
+    const p = this.probe;
+    if (p && !p.indirect && now >= p.timeoutAt) {
+      this.probeIndirectly(p, now);
+      // Woken up late (this process was paused): give the indirect probes their time before
+      // blaming the target for our own stall.
+      const indirectWindow = this.awareness.scale(this.t.probeIntervalMs - this.t.probeTimeoutMs);
+      p.deadlineAt = Math.max(p.deadlineAt, now + Math.max(1, indirectWindow));
+      this.nextProbeAt = Math.max(this.nextProbeAt, p.deadlineAt);
+    }
+    if (p && now >= p.deadlineAt) this.probeFailed(p, now);
+    if (!this.probe && now >= this.nextProbeAt) this.startProbe(now);
+  }
+
+  private startProbe(now: number): void {
+    const interval = this.awareness.scale(this.t.probeIntervalMs);
+    this.nextProbeAt = now + interval;
+    const target = this.nextProbeTarget();
+    if (!target) return;
+    const seq = this.nextSeq();
+    const to = hostPort(target.addr, target.port);
+    this.probe = {
+      seq,
+      target: target.name,
+      to,
+      timeoutAt: now + this.awareness.scale(this.t.probeTimeoutMs),
+      deadlineAt: now + interval,
+      indirect: false,
+      expectedNacks: 0,
+      nacks: 0,
+      tcpAcked: false,
+    };
+    this.counters['probes']!++;
+    const msgs = [encodeMessage({ type: 'ping', seq, node: target.name, from: this.name })];
+    // Lifeguard's buddy system: tell a suspect directly, so it can refute without waiting for gossip.
+    if (target.status === 'suspect') {
+      msgs.push(
+        encodeMessage({
+          type: 'suspect',
+          node: target.name,
+          incarnation: target.incarnation,
+          from: this.name,
+        }),
+      );
+    }
+    this.sendWithPiggyback(to, msgs);
+  }
+
+  /** Round-robin over a shuffled list of live members, reshuffled at the end of each pass. */
+  private nextProbeTarget(): Member | null {
+    for (let pass = 0; pass < 2; pass++) {
+      while (this.probeIndex < this.probeList.length) {
+        const name = this.probeList[this.probeIndex++] as string;
+        const st = this.states.get(name);
+        if (st && name !== this.name && (st.m.status === 'alive' || st.m.status === 'suspect')) return st.m;
+      }
+      this.probeList = shuffle(
+        this.rng,
+        [...this.states.keys()].filter((n) => n !== this.name),
+      );
+      this.probeIndex = 0;
+    }
+    return null;
+  }
+
+  private probeIndirectly(p: Probe, now: number): void {
+    p.indirect = true;
+    const target = this.states.get(p.target)?.m;
+    if (!target) return;
+    const peers = this.randomMembers(
+      this.t.indirectChecks,
+      (m) => m.status === 'alive' && m.name !== p.target,
+    );
+    const req = encodeMessage({
+      type: 'pingReq',
+      seq: p.seq,
+      node: target.name,
+      addr: target.addr,
+      port: target.port,
+      nack: true,
+      from: this.name,
+    });
+    for (const peer of peers) this.send(hostPort(peer.addr, peer.port), req);
+    p.expectedNacks = peers.length;
+    // memberlist's TCP fallback: a member behind a UDP-dropping firewall is not dead.
+    const ping = encodeStream({ type: 'ping', seq: p.seq, node: target.name, from: this.name });
+    this.openStream(p.to, ping, { kind: 'ping', to: p.to, seq: p.seq, target: target.name, at: now });
+  }
+
+  private probeFailed(p: Probe, now: number): void {
+    this.probe = null;
+    this.lastProbeSeq = p.seq;
+    if (p.tcpAcked) {
+      // UDP failed both ways but TCP got through: alive, and a firewall or MTU problem to look at.
+      this.counters['probes.tcpOnly']!++;
+      this.awareness.applyDelta(-1);
+      const last = this.tcpWarned.get(p.target);
+      if (last === undefined || now - last >= CONFLICT_WARN_INTERVAL_MS) {
+        this.tcpWarned.set(p.target, now);
+        this.log(
+          'warn',
+          `was able to connect to ${p.target} over TCP but UDP probes failed, network may be misconfigured`,
+          { member: p.target, addr: p.to },
+        );
+      }
+      return;
+    }
+    this.counters['probes.failed']!++;
+    // Missing nacks mean our own links (or we) are the problem, not just the target; with nobody to
+    // ask, every failed probe counts against us.
+    const delta = p.expectedNacks > 0 ? Math.max(0, p.expectedNacks - p.nacks) : 1;
+    this.awareness.applyDelta(delta);
+    const st = this.states.get(p.target);
+    if (!st || (st.m.status !== 'alive' && st.m.status !== 'suspect')) return;
+    if (hostPort(st.m.addr, st.m.port) !== p.to) return; // it moved meanwhile: we probed a stale address
+    this.suspectNode(
+      { type: 'suspect', node: p.target, incarnation: st.m.incarnation, from: this.name },
+      now,
+    );
+  }
+
+  private probeSucceeded(now: number): void {
+    void now;
+    if (this.probe) this.lastProbeSeq = this.probe.seq;
+    this.probe = null;
+    this.awareness.applyDelta(-1);
+  }
+
+  private handleAck(seq: number, now: number): void {
+    if (this.probe?.seq === seq) {
+      this.probeSucceeded(now);
+      return;
+    }
+    const relay = this.relays.get(seq);
+    if (relay) {
+      this.relays.delete(seq);
+      this.send(relay.requester, encodeMessage({ type: 'ack', seq: relay.seq }));
+      return;
+    }
+    if (seq !== this.lastProbeSeq) this.counters['dropped.unknownAck']!++;
+  }
+
+  private relayProbe(
+    requester: string,
+    seq: number,
+    node: string,
+    to: string,
+    nack: boolean,
+    now: number,
+  ): void {
+    if (this.relays.size >= MAX_PENDING_RELAYS) {
+      this.counters['dropped.overload']!++;
+      return;
+    }
+    const own = this.nextSeq();
+    this.relays.set(own, { requester, seq, nack, deadline: now + this.t.probeTimeoutMs });
+    this.send(to, encodeMessage({ type: 'ping', seq: own, node, from: this.name }));
+  }
+
+  private expireRelays(now: number): void {
+    for (const [seq, r] of this.relays) {
+      if (now < r.deadline) continue;
+      this.relays.delete(seq);
+      // The nack tells the requester that we, its peer, are fine: the target did not answer.
+      if (r.nack) this.send(r.requester, encodeMessage({ type: 'nack', seq: r.seq }));
+    }
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  // ---------------------------------------------------------------- member state (memberlist rules)
+
+  private aliveNode(a: AliveMsg, now: number): void {
+    if (a.node === this.name) {
+      this.aliveAboutSelf(a, now);
+      return;
+    }
+    const st = this.states.get(a.node);
+    if (!st) {
+      const m: Member = {
+        name: a.node,
+        addr: a.addr,
+        port: a.port,
+        tags: { ...a.tags },
+        incarnation: a.incarnation,
+        status: 'alive',
+        since: now,
+      };
+      this.states.set(a.node, { m, suspicion: null });
+      // Probe the newcomer during this pass, at a random position among those not yet probed.
+      const pos = this.probeIndex + this.rng.int(this.probeList.length - this.probeIndex + 1);
+      this.probeList.splice(pos, 0, a.node);
+      this.emitMember('join', m);
+      this.broadcastAlive(m);
+      return;
+    }
+    const m = st.m;
+    if (!sameNode(m.tags, a.tags)) {
+      if (m.status === 'alive' || m.status === 'suspect') {
+        this.conflict(m, a, now);
+        return;
+      }
+      // The node that had this name failed or left: a new node (new ID) may take the name, whatever
+      // incarnation it starts from.
+      this.replaceMember(st, a, now, 'join');
+      return;
+    }
+    if (a.incarnation <= m.incarnation) {
+      this.counters['dropped.stale']!++;
+      return;
+    }
+    const wasDown = m.status === 'failed' || m.status === 'left';
+    const changed = m.addr !== a.addr || m.port !== a.port || !sameTags(m.tags, a.tags);
+    this.replaceMember(st, a, now, wasDown ? 'join' : changed ? 'update' : null);
+  }
+
+  private replaceMember(st: MemberState, a: AliveMsg, now: number, event: MemberEventType | null): void {
+    const m = st.m;
+    m.addr = a.addr;
+    m.port = a.port;
+    m.tags = { ...a.tags };
+    m.incarnation = a.incarnation;
+    st.suspicion = null;
+    this.setStatus(m, 'alive', now);
+    if (event) this.emitMember(event, m);
+    this.broadcastAlive(m);
+  }
+
+  private aliveAboutSelf(a: AliveMsg, now: number): void {
+    if (this.self.status === 'left') return;
+    if (!sameNode(this.self.tags, a.tags)) {
+      // Another node claims our name: log it; refuting would start an endless incarnation war.
+      this.conflict(this.self, a, now);
+      return;
+    }
+    if (a.incarnation < this.self.incarnation) {
+      this.counters['dropped.stale']!++;
+      return;
+    }
+    const same = a.addr === this.self.addr && a.port === this.self.port && sameTags(a.tags, this.self.tags);
+    if (a.incarnation === this.self.incarnation && same) return; // our own news echoing back
+    // Our previous life (an old address, old tags) or a newer incarnation than ours: take over.
+    this.refute(a.incarnation);
+  }
+
+  private suspectNode(s: SuspectMsg, now: number): void {
+    const st = this.states.get(s.node);
+    if (!st) return;
+    const m = st.m;
+    if (s.incarnation < m.incarnation) {
+      this.counters['dropped.stale']!++;
+      return;
+    }
+    if (st.suspicion) {
+      // Already suspect: an independent confirmation shortens the timer, and is worth spreading.
+      if (s.incarnation > m.incarnation) m.incarnation = s.incarnation;
+      if (st.suspicion.confirm(s.from)) this.broadcastSuspect(s);
+      return;
+    }
+    if (m.status !== 'alive') return;
+    if (s.node === this.name) {
+      this.refute(s.incarnation);
+      return;
+    }
+    m.incarnation = s.incarnation;
+    this.setStatus(m, 'suspect', now);
+    st.suspicion = new Suspicion(s.from, suspicionParams(this.t, this.liveCount()), now);
+    this.counters['suspicions']!++;
+    this.broadcastSuspect(s);
+  }
+
+  private deadNode(d: DeadMsg, now: number): void {
+    const st = this.states.get(d.node);
+    if (!st) return;
+    const m = st.m;
+    if (d.incarnation < m.incarnation) {
+      this.counters['dropped.stale']!++;
+      return;
+    }
+    if (d.node === this.name) {
+      if (this.self.status !== 'left') this.refute(d.incarnation);
+      return;
+    }
+    if (m.status === 'left') return;
+    if (m.status === 'failed' && !d.left) return;
+    st.suspicion = null;
+    m.incarnation = d.incarnation;
+    this.setStatus(m, d.left ? 'left' : 'failed', now);
+    this.emitMember(d.left ? 'leave' : 'failed', m);
+    this.broadcastDead(d);
+  }
+
+  private refute(incarnation: number): void {
+    this.self.incarnation = Math.max(incarnation, this.self.incarnation) + 1;
+    this.counters['refutes']!++;
+    // Having to defend ourselves hints that we are the slow one: probe more gently for a while.
+    this.awareness.applyDelta(1);
+    this.broadcastAlive(this.self);
+  }
+
+  private expireSuspicions(now: number): void {
+    for (const st of this.states.values()) {
+      const s = st.suspicion;
+      if (!s || now < s.deadline()) continue;
+      st.suspicion = null;
+      if (st.m.status !== 'suspect') continue;
+      this.deadNode(
+        { type: 'dead', node: st.m.name, incarnation: st.m.incarnation, from: this.name, left: false },
+        now,
+      );
+    }
+  }
+
+  private conflict(known: Member, other: AliveMsg, now: number): void {
+    this.counters['dropped.conflict']!++;
+    const last = this.conflictWarned.get(known.name);
+    if (last !== undefined && now - last < CONFLICT_WARN_INTERVAL_MS) return;
+    this.conflictWarned.set(known.name, now);
+    this.log(
+      'warn',
+      `member name conflict: ${known.name} is claimed by ${hostPort(other.addr, other.port)} (node id ${nodeId(other.tags) ?? '?'}) while ${hostPort(known.addr, known.port)} (node id ${nodeId(known.tags) ?? '?'}) is ${known.status}`,
+      {
+        member: known.name,
+        addr: hostPort(known.addr, known.port),
+        id: nodeId(known.tags),
+        otherAddr: hostPort(other.addr, other.port),
+        otherId: nodeId(other.tags),
+      },
+    );
+  }
+
+  private setStatus(m: Member, status: Member['status'], now: number): void {
+    if (m.status !== status) m.since = now;
+    m.status = status;
+  }
+
+  /** Members that count for timeouts and retransmits: the ones that can still confirm and forward. */
+  private liveCount(): number {
+    let n = 0;
+    for (const st of this.states.values()) if (st.m.status === 'alive' || st.m.status === 'suspect') n++;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- dissemination
+
+  private broadcastAlive(m: Member): void {
+    this.broadcasts.enqueue(
+      `m:${m.name}`,
+      encodeMessage({
+        type: 'alive',
+        node: m.name,
+        addr: m.addr,
+        port: m.port,
+        tags: m.tags,
+        incarnation: m.incarnation,
+      }),
+    );
+  }
+
+  private broadcastSuspect(s: SuspectMsg): void {
+    this.broadcasts.enqueue(`m:${s.node}`, encodeMessage(s));
+  }
+
+  private broadcastDead(d: DeadMsg): void {
+    this.broadcasts.enqueue(`m:${d.node}`, encodeMessage(d));
+  }
+
+  /** Sends pending broadcasts to a few random members that can still use them. */
+  private gossip(now: number): void {
+    if (this.broadcasts.size === 0) return;
+    const targets = this.randomMembers(this.t.gossipNodes, (m) => {
+      if (m.status === 'alive' || m.status === 'suspect') return true;
+      // Keep telling a failed member for a while, so it learns it was declared failed and refutes.
+      return m.status === 'failed' && now - m.since <= this.t.gossipToTheDeadMs;
+    });
+    const n = this.states.size;
+    for (const target of targets) {
+      const parts = this.broadcasts.take(
+        this.cfg.packetBudget - COMPOUND_HEADER_OVERHEAD,
+        COMPOUND_PART_OVERHEAD,
+        n,
+        MAX_COMPOUND_PARTS,
+      );
+      if (parts.length === 0) break;
+      this.send(hostPort(target.addr, target.port), encodePacket(parts));
+    }
+  }
+
+  /** Sends `msgs` in one packet, filling the remaining budget with pending broadcasts. */
+  private sendWithPiggyback(to: string, msgs: Uint8Array[]): void {
+    let used = COMPOUND_HEADER_OVERHEAD;
+    for (const m of msgs) used += m.length + COMPOUND_PART_OVERHEAD;
+    const extra = this.broadcasts.take(
+      this.cfg.packetBudget - used,
+      COMPOUND_PART_OVERHEAD,
+      this.states.size,
+      MAX_COMPOUND_PARTS - msgs.length,
+    );
+    this.send(to, encodePacket([...msgs, ...extra]));
+  }
+
+  private send(to: string, data: Uint8Array): void {
+    this.counters['packets.out']!++;
+    this.counters['bytes.out']! += data.length;
+    this.outputs.push({ type: 'send', to, data });
+  }
+
+  private flushPendingSends(now: number): void {
+    if (this.pendingSends.length === 0) return;
+    const due = this.pendingSends.filter((s) => s.at <= now);
+    if (due.length === 0) return;
+    this.pendingSends = this.pendingSends.filter((s) => s.at > now);
+    for (const s of due) this.send(s.to, s.data);
+  }
+
+  /** Up to k distinct random members (never this node) that pass `filter`. */
+  private randomMembers(k: number, filter: (m: Member) => boolean): Member[] {
+    const candidates: Member[] = [];
+    for (const st of this.states.values()) if (st.m.name !== this.name && filter(st.m)) candidates.push(st.m);
+    // Partial Fisher-Yates: only the first k positions need to be random.
+    const n = Math.min(k, candidates.length);
+    for (let i = 0; i < n; i++) {
+      const j = i + this.rng.int(candidates.length - i);
+      const tmp = candidates[i] as Member;
+      candidates[i] = candidates[j] as Member;
+      candidates[j] = tmp;
+    }
+    return candidates.slice(0, n);
+  }
+
+  // ---------------------------------------------------------------- push/pull, reconnect, reaping
+
+  private openStream(to: string, msg: PushPullMsg | Uint8Array, pending: PendingStream): number {
+    const data = msg instanceof Uint8Array ? msg : encodeStream(msg);
+    const id = this.nextStreamId++;
+    this.streams.set(id, pending);
+    this.counters['streams.out']!++;
+    this.counters['bytes.out']! += data.length;
+    this.outputs.push({ type: 'stream', id, to, data });
+    return id;
+  }
+
+  private localState(join: boolean): PushPullMsg {
+    return {
+      type: 'pushPull',
+      join,
+      memberLtime: this.memberClock.time(),
+      eventLtime: this.eventClock.time(),
+      queryLtime: this.queryClock.time(),
+      members: [...this.states.values()].map(({ m }) => ({
+        name: m.name,
+        addr: m.addr,
+        port: m.port,
+        tags: m.tags,
+        incarnation: m.incarnation,
+        status: m.status,
+      })),
+    };
+  }
+
+  private mergeState(pp: PushPullMsg, now: number): void {
+    this.memberClock.witness(pp.memberLtime);
+    this.eventClock.witness(pp.eventLtime);
+    this.queryClock.witness(pp.queryLtime);
+    for (const r of pp.members) {
+      switch (r.status) {
+        case 'alive':
+          this.aliveNode(
+            {
+              type: 'alive',
+              node: r.name,
+              addr: r.addr,
+              port: r.port,
+              tags: r.tags,
+              incarnation: r.incarnation,
+            },
+            now,
+          );
+          break;
+        case 'left':
+          this.deadNode(
+            { type: 'dead', node: r.name, incarnation: r.incarnation, from: r.name, left: true },
+            now,
+          );
+          break;
+        case 'suspect':
+        case 'failed':
+          // Second-hand full state never declares death here: at most we start suspecting, and our
+          // own timer (and the member's chance to refute) decides.
+          this.suspectNode(
+            { type: 'suspect', node: r.name, incarnation: r.incarnation, from: this.name },
+            now,
+          );
+          break;
+      }
+    }
+  }
+
+  private pushPull(now: number): void {
+    const [peer] = this.randomMembers(1, (m) => m.status === 'alive');
+    if (!peer) return;
+    const to = hostPort(peer.addr, peer.port);
+    this.openStream(to, this.localState(false), { kind: 'pushPull', to, join: false, at: now });
+  }
+
+  /**
+   * serf's reconnect: try one random failed member, with a probability that makes the cluster as a
+   * whole try each failed member about once per interval. A reply revives it through the usual
+   * alive path; this is how the two halves of a healed partition find each other again.
+   */
+  private reconnect(now: number): void {
+    let failed = 0;
+    let left = 0;
+    for (const st of this.states.values()) {
+      if (st.m.status === 'failed') failed++;
+      else if (st.m.status === 'left') left++;
+    }
+    if (failed === 0) return;
+    const alive = Math.max(1, this.states.size - failed - left);
+    if (this.rng.next() > failed / alive) return;
+    const [peer] = this.randomMembers(1, (m) => m.status === 'failed');
+    if (!peer) return;
+    const to = hostPort(peer.addr, peer.port);
+    this.openStream(to, this.localState(true), { kind: 'pushPull', to, join: true, at: now });
+  }
+
+  private reap(now: number): void {
+    for (const [name, st] of this.states) {
+      if (name === this.name) continue;
+      const m = st.m;
+      const expired =
+        (m.status === 'failed' && now >= m.since + this.t.reconnectTimeoutMs) ||
+        (m.status === 'left' && now >= m.since + this.t.tombstoneTimeoutMs);
+      if (!expired) continue;
+      this.states.delete(name);
+      this.emitMember('reap', m);
+    }
+  }
+
+  private expireBookkeeping(now: number): void {
+    for (const [id, q] of this.pendingQueries) if (now >= q.expires) this.pendingQueries.delete(id);
+    for (const [id, s] of this.streams) if (now - s.at >= STREAM_EXPIRY_MS) this.streams.delete(id);
+    if (this.conflictWarned.size > 1024) {
+      for (const [k, at] of this.conflictWarned)
+        if (now - at >= CONFLICT_WARN_INTERVAL_MS) this.conflictWarned.delete(k);
+    }
+    if (this.tcpWarned.size > 1024) this.tcpWarned.clear();
+  }
+
+  // ---------------------------------------------------------------- user events and queries
+
+  private handleUser(ev: UserMsg, now: number): void {
+    void now;
+    this.eventClock.witness(ev.ltime);
+    if (this.tooOld(ev.ltime, this.eventClock)) {
+      this.counters['dropped.oldEvent']!++;
+      return;
+    }
+    if (this.seenEvents.has(ev.id)) {
+      this.counters['events.duplicate']!++;
+      return;
+    }
+    remember(this.seenEvents, ev.id, ev.ltime, this.cfg.recentEvents);
+    const event: UserEvent = {
+      ltime: ev.ltime,
+      name: ev.name,
+      payload: ev.payload,
+      id: ev.id,
+      origin: ev.origin,
+    };
+    this.outputs.push({ type: 'user', event });
+    this.broadcasts.enqueue(`e:${ev.id}`, encodeMessage(ev));
+  }
+
+  private handleQuery(q: QueryMsg, now: number): void {
+    void now;
+    this.queryClock.witness(q.ltime);
+    if (this.tooOld(q.ltime, this.queryClock)) {
+      this.counters['dropped.oldEvent']!++;
+      return;
+    }
+    const key = queryKey(q.origin, q.id);
+    if (this.seenQueries.has(key)) {
+      this.counters['queries.duplicate']!++;
+      return;
+    }
+    remember(this.seenQueries, key, { addr: q.addr, port: q.port }, this.cfg.recentEvents);
+    const query: QueryRequest = {
+      id: q.id,
+      ltime: q.ltime,
+      name: q.name,
+      payload: q.payload,
+      origin: q.origin,
+    };
+    this.outputs.push({ type: 'query', query });
+    this.broadcasts.enqueue(`q:${key}`, encodeMessage(q));
+  }
+
+  private handleResponse(r: ResponseMsg): void {
+    const q = this.pendingQueries.get(r.id);
+    if (!q || q.ltime !== r.ltime) {
+      this.counters['dropped.unknownQuery']!++;
+      return;
+    }
+    if (q.responders.has(r.from)) {
+      this.counters['responses.duplicate']!++;
+      return;
+    }
+    q.responders.add(r.from);
+    this.outputs.push({ type: 'queryResponse', id: r.id, from: r.from, payload: r.payload });
+  }
+
+  /** serf drops events older than its recent-event window: they may have been delivered and forgotten. */
+  private tooOld(ltime: number, clock: LamportClock): boolean {
+    const window = Math.max(1, this.cfg.recentEvents);
+    const cur = clock.time();
+    return cur > window && ltime < cur - window;
+  }
+
+  private queryTimeout(): number {
+    const n = this.states.size;
+    return this.t.gossipIntervalMs * QUERY_TIMEOUT_MULT * Math.max(1, Math.ceil(Math.log10(n + 1)));
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  private emitMember(event: MemberEventType, m: Member): void {
+    this.outputs.push({ type: 'member', event, member: copyMember(m) });
+  }
+
+  private log(level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void {
+    this.outputs.push(fields ? { type: 'log', level, msg, fields } : { type: 'log', level, msg });
+  }
+}
+
+function queryKey(origin: string, id: number): string {
+  return `${origin}\u0000${id}`;
+}
+
+/** Inserts into an insertion-ordered map used as a bounded "recently seen" set. */
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.set(key, value);
+  const limit = Math.max(1, max);
+  while (map.size > limit) {
+    const oldest = map.keys().next().value as string;
+    map.delete(oldest);
+  }
+}
+
+function nameProblem(name: string, what = 'name'): string | null {
+  if (typeof name !== 'string' || name.length === 0) return `${what} is empty`;
+  if (name.length > MAX_NAME_CHARS) return `${what} is longer than ${MAX_NAME_CHARS} characters`;
+  return null;
+}
