@@ -304,9 +304,14 @@ describe('catalog and health', () => {
     const nodes = await json<
       { Node: string; Address: string; Datacenter: string; Meta: Record<string, string> }[]
     >(req('GET', '/v1/catalog/nodes'));
-    expect(nodes.map((n) => n.Node)).toEqual(['node-1', 'node-2', 'node-3']);
+    // The agent's own node (registered by the leader from gossip, with the `consul` service) is there too.
+    expect(nodes.map((n) => n.Node)).toEqual(['node-1', 'node-2', 'node-3', 'test-node']);
     expect(nodes[0]).toMatchObject({ Address: '10.0.0.1', Datacenter: 'dc1', Meta: { rack: 'r1' } });
-    expect(await json(req('GET', '/v1/catalog/services'))).toEqual({ db: [], web: ['primary', 'v1', 'v2'] });
+    expect(await json(req('GET', '/v1/catalog/services'))).toEqual({
+      consul: [],
+      db: [],
+      web: ['primary', 'v1', 'v2'],
+    });
   });
 
   it('lists a service with tag filters (repeatable tags must all match)', async () => {

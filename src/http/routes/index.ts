@@ -3,6 +3,7 @@
 import type { Route } from '../app.js';
 import * as agent from './agent.js';
 import { eventFire, eventList } from './event.js';
+import * as keyring from './keyring.js';
 import * as catalog from './catalog.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as status from './status.js';
@@ -30,6 +31,15 @@ export const routes: Route[] = [
   { path: '/v1/status/peers', methods: { GET: status.statusPeers } },
   { path: '/v1/operator/raft/configuration', methods: { GET: status.raftConfiguration } },
   { path: '/v1/operator/raft/peer', methods: { DELETE: status.raftRemovePeer } },
+  {
+    path: '/v1/operator/keyring',
+    methods: {
+      GET: keyring.keyringList,
+      POST: keyring.keyringInstall,
+      PUT: keyring.keyringUse,
+      DELETE: keyring.keyringRemove,
+    },
+  },
   { path: '/v1/agent/self', methods: { GET: agent.agentSelf } },
   { path: '/v1/agent/members', methods: { GET: agent.agentMembers } },
   { path: '/v1/agent/join/:address', methods: { PUT: agent.agentJoin } },
