@@ -41,10 +41,13 @@ function humanStream(out: NodeJS.WritableStream): DestinationStream {
           const fields = Object.entries(rest)
             .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`)
             .join(' ');
+          // Call sites pass either an Error (pino serialises it) or its message as a string.
           const errText =
             err && typeof err === 'object'
               ? ` error="${String((err as { message?: unknown }).message)}"`
-              : '';
+              : typeof err === 'string'
+                ? ` error=${JSON.stringify(err)}`
+                : '';
           out.write(
             `${new Date(time as number).toISOString()} [${lvl}]${' '.repeat(6 - lvl.length)}${typeof component === 'string' ? component : 'agent'}: ${typeof msg === 'string' ? msg : ''}${fields ? `: ${fields}` : ''}${errText}\n`,
           );
