@@ -8,6 +8,8 @@ export interface Broadcast {
   key: string;
   msg: Uint8Array;
   transmits: number;
+  /** This item's retransmit limit is multiplied by this. */
+  weight: number;
   /** Insertion order: among equally transmitted items the newest goes first. */
   id: number;
 }
@@ -34,10 +36,13 @@ export class BroadcastQueue {
     return this.items.size;
   }
 
-  /** Queues `msg`, replacing any queued item with the same key. */
-  enqueue(key: string, msg: Uint8Array): void {
+  /**
+   * Queues `msg`, replacing any queued item with the same key. `weight` multiplies its retransmit
+   * limit, for news that nothing else repairs if a member misses it.
+   */
+  enqueue(key: string, msg: Uint8Array, weight = 1): void {
     this.items.delete(key);
-    this.items.set(key, { key, msg, transmits: 0, id: ++this.nextId });
+    this.items.set(key, { key, msg, transmits: 0, weight, id: ++this.nextId });
     if (this.items.size > this.maxQueued) this.prune();
   }
 
@@ -53,7 +58,10 @@ export class BroadcastQueue {
   take(budget: number, overhead: number, n: number, maxCount = Infinity): Uint8Array[] {
     if (this.items.size === 0 || budget <= overhead || maxCount <= 0) return [];
     const limit = retransmitLimit(this.retransmitMult, n);
-    const ordered = [...this.items.values()].sort((a, b) => a.transmits - b.transmits || b.id - a.id);
+    // Fewest transmissions relative to the item's own limit first, then the newest.
+    const ordered = [...this.items.values()].sort(
+      (a, b) => a.transmits / a.weight - b.transmits / b.weight || b.id - a.id,
+    );
     const out: Uint8Array[] = [];
     let room = budget;
     for (const b of ordered) {
@@ -63,7 +71,7 @@ export class BroadcastQueue {
       room -= cost;
       out.push(b.msg);
       b.transmits++;
-      if (b.transmits >= limit) this.items.delete(b.key);
+      if (b.transmits >= limit * b.weight) this.items.delete(b.key);
     }
     return out;
   }

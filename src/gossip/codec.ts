@@ -24,6 +24,8 @@ export const MAX_EVENT_BYTES = 512;
 export const MAX_QUERY_BYTES = 1024;
 export const MAX_COMPOUND_PARTS = 64;
 export const MAX_PUSH_PULL_MEMBERS = 100_000;
+/** Recent user events carried in push/pull (serf's event buffer), at most. */
+export const MAX_PUSH_PULL_EVENTS = 1024;
 /** Bytes a compound packet spends on its header (type byte + array header), at most. */
 export const COMPOUND_HEADER_OVERHEAD = 4;
 /** Bytes a compound packet spends per part (a MessagePack bin header), at most. */
@@ -148,7 +150,14 @@ export interface PushPullMember {
   status: MemberStatus;
 }
 
-/** Full state exchange over TCP, with the Lamport clocks so a new member starts from the cluster's time. */
+/** A recent user event as carried in push/pull. */
+export type PushPullEvent = Omit<UserMsg, 'type'>;
+
+/**
+ * Full state exchange over TCP: every member, the Lamport clocks (so a new member starts from the
+ * cluster's time), and the recent user events (serf's event buffer: a member that missed an event's
+ * gossip gets it here).
+ */
 export interface PushPullMsg {
   type: 'pushPull';
   join: boolean;
@@ -156,6 +165,7 @@ export interface PushPullMsg {
   eventLtime: number;
   queryLtime: number;
   members: PushPullMember[];
+  events: PushPullEvent[];
 }
 
 /** What travels over TCP: push/pull, and the fallback probe (a ping answered by an ack). */
@@ -226,7 +236,8 @@ export function encodeStream(m: StreamMessage): Uint8Array {
     x.incarnation,
     STATUS_CODES[x.status],
   ]);
-  return frame(MsgType.PushPull, [m.join, m.memberLtime, m.eventLtime, m.queryLtime, members]);
+  const events = m.events.map((e) => [e.ltime, e.name, e.payload, e.id, e.origin]);
+  return frame(MsgType.PushPull, [m.join, m.memberLtime, m.eventLtime, m.queryLtime, members, events]);
 }
 
 /** One packet carrying every encoded message in `parts` (a compound one when there are several). */
@@ -367,6 +378,19 @@ function unpack(data: Uint8Array, what: string): unknown {
   }
 }
 
+function parseEvent(v: unknown, what: string): PushPullEvent {
+  const f = fields(v, 5, what);
+  const ev: PushPullEvent = {
+    ltime: counter(f[0], `${what} ltime`),
+    name: name(f[1], `${what} name`),
+    payload: bytes(f[2], MAX_EVENT_BYTES, `${what} payload`),
+    id: name(f[3], `${what} id`),
+    origin: name(f[4], `${what} origin`),
+  };
+  if (byteLength(ev.name) + ev.payload.length > MAX_EVENT_BYTES) fail(`${what}: event too large`);
+  return ev;
+}
+
 function parseMessage(type: number, body: unknown): Message {
   switch (type) {
     case MsgType.Ping: {
@@ -424,19 +448,8 @@ function parseMessage(type: number, body: unknown): Message {
         left: bool(f[3], 'dead left'),
       };
     }
-    case MsgType.User: {
-      const f = fields(body, 5, 'user');
-      const ev: UserMsg = {
-        type: 'user',
-        ltime: counter(f[0], 'user ltime'),
-        name: name(f[1], 'user name'),
-        payload: bytes(f[2], MAX_EVENT_BYTES, 'user payload'),
-        id: name(f[3], 'user id'),
-        origin: name(f[4], 'user origin'),
-      };
-      if (byteLength(ev.name) + ev.payload.length > MAX_EVENT_BYTES) fail('user: event too large');
-      return ev;
-    }
+    case MsgType.User:
+      return { type: 'user', ...parseEvent(body, 'user') };
     case MsgType.Query: {
       const f = fields(body, 7, 'query');
       return {
@@ -533,10 +546,13 @@ export function decodeStream(data: Uint8Array): Decoded<StreamMessage> {
       return parseMessage(type, unpack(data.subarray(1), 'frame')) as PingMsg | AckMsg;
     }
     if (type !== MsgType.PushPull) fail(`frame type ${type} is not a stream message`);
-    const f = fields(unpack(data.subarray(1), 'pushPull'), 5, 'pushPull');
+    const f = fields(unpack(data.subarray(1), 'pushPull'), 6, 'pushPull');
     const list = f[4];
     if (!Array.isArray(list) || list.length > MAX_PUSH_PULL_MEMBERS) fail('pushPull: bad member list');
     const members = list.map(parsePushPullMember);
+    const evList = f[5];
+    if (!Array.isArray(evList) || evList.length > MAX_PUSH_PULL_EVENTS) fail('pushPull: bad event list');
+    const events = evList.map((e: unknown, i) => parseEvent(e, `event ${i}`));
     const names = new Set(members.map((m) => m.name));
     if (names.size !== members.length) fail('pushPull: a member is listed twice');
     return {
@@ -546,6 +562,7 @@ export function decodeStream(data: Uint8Array): Decoded<StreamMessage> {
       eventLtime: counter(f[2], 'pushPull eventLtime'),
       queryLtime: counter(f[3], 'pushPull queryLtime'),
       members,
+      events,
     };
   });
 }

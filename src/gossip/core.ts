@@ -16,6 +16,7 @@ import {
   MAX_EVENT_BYTES,
   MAX_NAME_CHARS,
   MAX_ADDR_CHARS,
+  MAX_PUSH_PULL_EVENTS,
   MAX_QUERY_BYTES,
   decodePacket,
   decodeStream,
@@ -27,6 +28,7 @@ import {
   type AliveMsg,
   type DeadMsg,
   type Message,
+  type PushPullEvent,
   type PushPullMsg,
   type QueryMsg,
   type ResponseMsg,
@@ -62,6 +64,14 @@ const RESPONSE_RESENDS = 2;
 /** memberlist's pushPullScaleThreshold: the push/pull interval doubles per doubling beyond this. */
 const PUSH_PULL_SCALE_THRESHOLD = 32;
 const MAX_PENDING_SENDS = 1024;
+/**
+ * User events and queries are retransmitted twice as often as membership news: a member that
+ * misses a state change hears it again at the next probe or push/pull, but a member that misses a
+ * query never answers it, and a missed event waits for push/pull. At retransmitMult 4 and 10% loss,
+ * about one member in 1,500 misses a given broadcast; twice the transmissions make that one in
+ * millions, for little traffic (events and queries are rare and small).
+ */
+const EVENT_BROADCAST_WEIGHT = 2;
 
 /** Serf's Lamport clock: time() is the next time to use; witness() moves past a time seen remotely. */
 class LamportClock {
@@ -106,7 +116,8 @@ interface Relay {
 }
 
 type PendingStream =
-  | { kind: 'pushPull'; to: string; join: boolean; at: number }
+  /** ignoreOld: a join by the operator; like Consul's, it does not replay events from before it. */
+  | { kind: 'pushPull'; to: string; join: boolean; ignoreOld: boolean; at: number }
   | { kind: 'ping'; to: string; seq: number; target: string; at: number };
 
 interface PendingQuery {
@@ -205,7 +216,10 @@ export class GossipCore {
   private readonly memberClock = new LamportClock();
   private readonly eventClock = new LamportClock();
   private readonly queryClock = new LamportClock();
-  private readonly seenEvents = new Map<string, number>();
+  /** Recent user events by id: to drop duplicates, and to hand on in push/pull. */
+  private readonly seenEvents = new Map<string, PushPullEvent>();
+  /** Events older than this are from before our join and are not delivered. */
+  private eventMinTime = 0;
   private readonly seenQueries = new Map<string, SeenQuery>();
   private readonly pendingQueries = new Map<number, PendingQuery>();
   private nextQueryId: number;
@@ -253,7 +267,13 @@ export class GossipCore {
   /** Push/pull join with each address ("host:port"); returns the stream id of each. */
   join(addrs: string[], now: number): number[] {
     return addrs.map((to) =>
-      this.openStream(to, this.localState(true), { kind: 'pushPull', to, join: true, at: now }),
+      this.openStream(to, this.localState(true), {
+        kind: 'pushPull',
+        to,
+        join: true,
+        ignoreOld: true,
+        at: now,
+      }),
     );
   }
 
@@ -372,7 +392,7 @@ export class GossipCore {
         this.counters['dropped.malformed']!++;
         return false;
       }
-      this.mergeState(msg, now);
+      this.mergeState(msg, now, p.ignoreOld);
       return true;
     }
     if (msg.type !== 'ack' || msg.seq !== p.seq) {
@@ -1047,13 +1067,18 @@ export class GossipCore {
         incarnation: m.incarnation,
         status: m.status,
       })),
+      events: [...this.seenEvents.values()].slice(-MAX_PUSH_PULL_EVENTS),
     };
   }
 
-  private mergeState(pp: PushPullMsg, now: number): void {
-    this.memberClock.witness(pp.memberLtime);
-    this.eventClock.witness(pp.eventLtime);
-    this.queryClock.witness(pp.queryLtime);
+  /** `ignoreOld`: the reply to an operator's join, whose events predate us and are not delivered. */
+  private mergeState(pp: PushPullMsg, now: number, ignoreOld = false): void {
+    // A clock's time is the next one to be used: nothing has been sent at it yet (serf's rule).
+    if (pp.memberLtime > 0) this.memberClock.witness(pp.memberLtime - 1);
+    if (pp.eventLtime > 0) this.eventClock.witness(pp.eventLtime - 1);
+    if (pp.queryLtime > 0) this.queryClock.witness(pp.queryLtime - 1);
+    if (ignoreOld) this.eventMinTime = Math.max(this.eventMinTime, pp.eventLtime);
+    else for (const ev of pp.events) this.handleUser({ type: 'user', ...ev }, now);
     for (const r of pp.members) {
       switch (r.status) {
         case 'alive':
@@ -1092,7 +1117,13 @@ export class GossipCore {
     const [peer] = this.randomMembers(1, (m) => m.status === 'alive');
     if (!peer) return;
     const to = hostPort(peer.addr, peer.port);
-    this.openStream(to, this.localState(false), { kind: 'pushPull', to, join: false, at: now });
+    this.openStream(to, this.localState(false), {
+      kind: 'pushPull',
+      to,
+      join: false,
+      ignoreOld: false,
+      at: now,
+    });
   }
 
   /**
@@ -1113,7 +1144,13 @@ export class GossipCore {
     const [peer] = this.randomMembers(1, (m) => m.status === 'failed');
     if (!peer) return;
     const to = hostPort(peer.addr, peer.port);
-    this.openStream(to, this.localState(true), { kind: 'pushPull', to, join: true, at: now });
+    this.openStream(to, this.localState(true), {
+      kind: 'pushPull',
+      to,
+      join: true,
+      ignoreOld: false,
+      at: now,
+    });
   }
 
   private reap(now: number): void {
@@ -1144,7 +1181,7 @@ export class GossipCore {
   private handleUser(ev: UserMsg, now: number): void {
     void now;
     this.eventClock.witness(ev.ltime);
-    if (this.tooOld(ev.ltime, this.eventClock)) {
+    if (ev.ltime < this.eventMinTime || this.tooOld(ev.ltime, this.eventClock)) {
       this.counters['dropped.oldEvent']!++;
       return;
     }
@@ -1152,7 +1189,12 @@ export class GossipCore {
       this.counters['events.duplicate']!++;
       return;
     }
-    remember(this.seenEvents, ev.id, ev.ltime, this.cfg.recentEvents);
+    remember(
+      this.seenEvents,
+      ev.id,
+      { ltime: ev.ltime, name: ev.name, payload: ev.payload, id: ev.id, origin: ev.origin },
+      this.cfg.recentEvents,
+    );
     const event: UserEvent = {
       ltime: ev.ltime,
       name: ev.name,
@@ -1161,7 +1203,7 @@ export class GossipCore {
       origin: ev.origin,
     };
     this.outputs.push({ type: 'user', event });
-    this.broadcasts.enqueue(`e:${ev.id}`, encodeMessage(ev));
+    this.broadcasts.enqueue(`e:${ev.id}`, encodeMessage(ev), EVENT_BROADCAST_WEIGHT);
   }
 
   private handleQuery(q: QueryMsg, now: number): void {
@@ -1185,7 +1227,7 @@ export class GossipCore {
       origin: q.origin,
     };
     this.outputs.push({ type: 'query', query });
-    this.broadcasts.enqueue(`q:${key}`, encodeMessage(q));
+    this.broadcasts.enqueue(`q:${key}`, encodeMessage(q), EVENT_BROADCAST_WEIGHT);
   }
 
   private handleResponse(r: ResponseMsg): void {

@@ -120,6 +120,8 @@ export interface SimNode {
   inboundDelayMs: number;
   /** Join targets of join streams in flight, retried when they fail (like retry_join). */
   joins: Map<number, string>;
+  /** join() was called and no join has succeeded yet. */
+  joining: boolean;
 }
 
 export interface Observed {
@@ -172,6 +174,7 @@ export class GossipSim {
       inbox: [],
       inboundDelayMs: 0,
       joins: new Map(),
+      joining: false,
     };
     this.nodes.push(n);
     this.start(n);
@@ -190,6 +193,7 @@ export class GossipSim {
     n.stalledUntil = null;
     n.inbox = [];
     n.joins.clear();
+    n.joining = false;
     n.core = new GossipCore(
       {
         name: n.name,
@@ -212,6 +216,7 @@ export class GossipSim {
     const core = n.core;
     if (!core) return;
     const to = addrOf(target);
+    n.joining = true;
     for (const id of core.join([to], this.now)) n.joins.set(id, to);
     this.pump(n);
   }
@@ -228,6 +233,15 @@ export class GossipSim {
     this.kill(n);
     if (newAddress) n.host = this.newHost();
     this.start(n);
+  }
+
+  /** Calls into a member's core from outside (an operator, an API call) and carries out its outputs. */
+  act<T>(n: SimNode, fn: (core: GossipCore, now: number) => T): T {
+    const core = n.core;
+    if (!core) throw new Error(`${n.name} is not running`);
+    const result = fn(core, this.now);
+    this.pump(n);
+    return result;
   }
 
   leave(n: SimNode): void {
@@ -414,7 +428,8 @@ export class GossipSim {
         const joinTarget = src.joins.get(id);
         if (joinTarget === undefined) return;
         src.joins.delete(id);
-        if (!ok) this.retryJoin(src, joinTarget);
+        if (ok) src.joining = false;
+        else this.retryJoin(src, joinTarget);
       });
     };
     // The driver's timeout: whatever happens below, no reply by then is a failure.
@@ -473,6 +488,11 @@ export class GossipSim {
         return seen !== undefined && isUp(seen) && seen.addr === m.host && seen.port === m.port;
       }),
     );
+  }
+
+  /** Every member that was asked to join has joined (its join push/pull succeeded). */
+  joined(): boolean {
+    return this.live().every((n) => !n.joining);
   }
 
   /** Every live member other than `target` sees it with status `status`. */
