@@ -26,9 +26,12 @@ export class BroadcastQueue {
   private nextId = 0;
   private readonly retransmitMult: number;
   private readonly maxQueued: number;
+  private readonly maxMessageBytes: number;
 
-  constructor(retransmitMult: number, maxQueued = MAX_QUEUED_BROADCASTS) {
+  /** `maxMessageBytes`: the most a message can take and still fit in a packet on its own. */
+  constructor(retransmitMult: number, maxMessageBytes = Infinity, maxQueued = MAX_QUEUED_BROADCASTS) {
     this.retransmitMult = retransmitMult;
+    this.maxMessageBytes = maxMessageBytes;
     this.maxQueued = maxQueued;
   }
 
@@ -40,10 +43,13 @@ export class BroadcastQueue {
    * Queues `msg`, replacing any queued item with the same key. `weight` multiplies its retransmit
    * limit, for news that nothing else repairs if a member misses it.
    */
-  enqueue(key: string, msg: Uint8Array, weight = 1): void {
+  enqueue(key: string, msg: Uint8Array, weight = 1): boolean {
+    // It could never be sent, and would sit in the queue forever.
+    if (msg.length > this.maxMessageBytes) return false;
     this.items.delete(key);
     this.items.set(key, { key, msg, transmits: 0, weight, id: ++this.nextId });
     if (this.items.size > this.maxQueued) this.prune();
+    return true;
   }
 
   has(key: string): boolean {

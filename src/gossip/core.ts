@@ -64,6 +64,8 @@ const RESPONSE_RESENDS = 2;
 /** memberlist's pushPullScaleThreshold: the push/pull interval doubles per doubling beyond this. */
 const PUSH_PULL_SCALE_THRESHOLD = 32;
 const MAX_PENDING_SENDS = 1024;
+/** The largest messages (a query, an alive with full tags) must fit in one packet. */
+const MIN_PACKET_BUDGET = 1200;
 /**
  * User events and queries are retransmitted twice as often as membership news: a member that
  * misses a state change hears it again at the next probe or push/pull, but a member that misses a
@@ -179,6 +181,7 @@ export class GossipCore {
     'dropped.oldEvent': 0,
     'dropped.unknownQuery': 0,
     'dropped.overload': 0,
+    'dropped.oversize': 0,
     'events.duplicate': 0,
     'queries.duplicate': 0,
     'responses.duplicate': 0,
@@ -232,14 +235,19 @@ export class GossipCore {
       nameProblem(config.name) ??
       (config.addr.length === 0 || config.addr.length > MAX_ADDR_CHARS ? 'bad address' : null) ??
       (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535 ? 'bad port' : null) ??
-      tagsProblem(config.tags);
+      tagsProblem(config.tags) ??
+      timingsProblem(config.timings) ??
+      (!(config.packetBudget >= MIN_PACKET_BUDGET) ? `packet budget below ${MIN_PACKET_BUDGET} bytes` : null);
     if (problem) throw badRequest(`invalid gossip config: ${problem}`);
     this.cfg = config;
     this.t = config.timings;
     this.rng = rng;
     this.name = config.name;
     this.awareness = new Awareness(this.t.awarenessMaxMultiplier);
-    this.broadcasts = new BroadcastQueue(this.t.retransmitMult);
+    this.broadcasts = new BroadcastQueue(
+      this.t.retransmitMult,
+      config.packetBudget - COMPOUND_HEADER_OVERHEAD - COMPOUND_PART_OVERHEAD,
+    );
     this.self = {
       name: config.name,
       addr: config.addr,
@@ -956,7 +964,7 @@ export class GossipCore {
   // ---------------------------------------------------------------- dissemination
 
   private broadcastAlive(m: Member): void {
-    this.broadcasts.enqueue(
+    this.queueBroadcast(
       `m:${m.name}`,
       encodeMessage({
         type: 'alive',
@@ -970,11 +978,15 @@ export class GossipCore {
   }
 
   private broadcastSuspect(s: SuspectMsg): void {
-    this.broadcasts.enqueue(`m:${s.node}`, encodeMessage(s));
+    this.queueBroadcast(`m:${s.node}`, encodeMessage(s));
   }
 
   private broadcastDead(d: DeadMsg): void {
-    this.broadcasts.enqueue(`m:${d.node}`, encodeMessage(d));
+    this.queueBroadcast(`m:${d.node}`, encodeMessage(d));
+  }
+
+  private queueBroadcast(key: string, msg: Uint8Array, weight = 1): void {
+    if (!this.broadcasts.enqueue(key, msg, weight)) this.counters['dropped.oversize']!++;
   }
 
   /** Sends pending broadcasts to a few random members that can still use them. */
@@ -1203,7 +1215,7 @@ export class GossipCore {
       origin: ev.origin,
     };
     this.outputs.push({ type: 'user', event });
-    this.broadcasts.enqueue(`e:${ev.id}`, encodeMessage(ev), EVENT_BROADCAST_WEIGHT);
+    this.queueBroadcast(`e:${ev.id}`, encodeMessage(ev), EVENT_BROADCAST_WEIGHT);
   }
 
   private handleQuery(q: QueryMsg, now: number): void {
@@ -1227,7 +1239,7 @@ export class GossipCore {
       origin: q.origin,
     };
     this.outputs.push({ type: 'query', query });
-    this.broadcasts.enqueue(`q:${key}`, encodeMessage(q), EVENT_BROADCAST_WEIGHT);
+    this.queueBroadcast(`q:${key}`, encodeMessage(q), EVENT_BROADCAST_WEIGHT);
   }
 
   private handleResponse(r: ResponseMsg): void {
@@ -1279,6 +1291,22 @@ function remember<V>(map: Map<string, V>, key: string, value: V, max: number): v
     const oldest = map.keys().next().value as string;
     map.delete(oldest);
   }
+}
+
+/** Intervals that must be positive, or the core would have work due at every instant. */
+function timingsProblem(t: GossipTimings): string | null {
+  const positive: (keyof GossipTimings)[] = [
+    'probeIntervalMs',
+    'probeTimeoutMs',
+    'gossipIntervalMs',
+    'pushPullIntervalMs',
+    'reconnectIntervalMs',
+    'retransmitMult',
+    'awarenessMaxMultiplier',
+    'suspicionMult',
+  ];
+  for (const k of positive) if (!(t[k] > 0)) return `${k} must be positive`;
+  return null;
 }
 
 function nameProblem(name: string, what = 'name'): string | null {
