@@ -142,6 +142,8 @@ export class GossipSim {
   readonly observed: Observed[] = [];
   private readonly byAddr = new Map<string, SimNode>();
   private readonly group = new Map<string, number>();
+  /** Members whose UDP traffic (both ways) is dropped while TCP still works: a bad firewall. */
+  private readonly udpBlocked = new Set<string>();
   private hostCounter = 0;
   private coreSeeds = 0;
   private nextCheck = 0;
@@ -274,6 +276,11 @@ export class GossipSim {
 
   heal(): void {
     this.group.clear();
+  }
+
+  blockUdp(n: SimNode, blocked = true): void {
+    if (blocked) this.udpBlocked.add(n.name);
+    else this.udpBlocked.delete(n.name);
   }
 
   private blocked(a: SimNode, b: SimNode): boolean {
@@ -412,6 +419,7 @@ export class GossipSim {
     this.q.schedule(this.delay(), () => {
       const dst = this.byAddr.get(to);
       if (!dst || this.blocked(src, dst)) return;
+      if (this.udpBlocked.has(src.name) || this.udpBlocked.has(dst.name)) return;
       this.input(dst, dst.life, (core) => core.receivePacket(from, data, this.now));
     });
   }

@@ -2,6 +2,7 @@
 // under loss, delay, reordering, partitions, kills, restarts, stalls and slow members. Each seed fixes
 // everything; a failure prints its seed. Replay one with
 //   GOSSIP_SEED=<seed> npx vitest run test/sim/gossip.test.ts -t "<test name>"
+// and soak with GOSSIP_SEEDS=<n> (n seeds per scenario).
 // Times below are simulated milliseconds at Consul's LAN timings (probe every 1 s).
 import { describe, expect, it } from 'vitest';
 import { lanTimings } from '../../src/gossip/types.js';
@@ -16,10 +17,14 @@ import {
 } from './gossip-harness.js';
 
 const only = process.env['GOSSIP_SEED'];
+/** GOSSIP_SEEDS=n runs every scenario over n seeds instead of its defaults (a longer soak). */
+const many = Number(process.env['GOSSIP_SEEDS'] ?? 0);
 const PROBE = lanTimings.probeIntervalMs;
 
 function seeds(defaults: number[]): number[] {
-  return only ? [Number(only)] : defaults;
+  if (only) return [Number(only)];
+  const first = defaults[0] ?? 1;
+  return many > 0 ? Array.from({ length: many }, (_, i) => first + i * 100) : defaults;
 }
 
 function sim(seed: number, over: Partial<GossipSimOptions> = {}): GossipSim {
@@ -196,9 +201,13 @@ describe('gossip simulation', () => {
           `seed ${seed}: ${x.name} restarted ${oldHost} -> ${x.host}, alive there everywhere after ${took} ms`,
         );
         expect(took).toBeLessThanOrEqual(5 * PROBE);
-        // Nobody declared the member failed in between: the refutation beat the suspicion.
         s.run(30_000);
         expect(s.allSee(x.name, (m) => isUp(m) && m?.addr === x.host)).toBe(true);
+        // Nobody declared it failed in between: the refutation beat every suspicion of the old address.
+        const failedX = s
+          .outputsOf('member')
+          .filter((o) => o.out.member.name === x.name && o.out.event === 'failed');
+        expect(failedX).toEqual([]);
 
         // An impostor: same name as a running member, another node ID, another address.
         const victim = pick(
@@ -235,6 +244,22 @@ describe('gossip simulation', () => {
           lastWarn.set(w.by, w.at);
         }
         report(`seed ${seed}: impostor for ${victim.name} refused by all; ${warns.length} conflict warnings`);
+
+        // Once the original is dead, the new node (new ID) may take the name.
+        s.kill(victim);
+        const taken = s.runUntil(
+          `the new ${victim.name} is taken everywhere`,
+          () =>
+            s.allSee(
+              victim.name,
+              (m) => isUp(m) && m?.tags['id'] === 'impostor-id' && m.addr === impostor.host,
+            ),
+          120_000,
+          200,
+        );
+        report(
+          `seed ${seed}: after ${victim.name} died, the new node took its name everywhere in ${taken} ms`,
+        );
       });
     }
   });
@@ -371,6 +396,29 @@ describe('gossip simulation', () => {
         // Scaled probe intervals: the slow member probed (and so blamed) far less often.
         expect(probes).toBeLessThan(120);
         expect(recovered).toBeLessThanOrEqual(1);
+        expect(s.outputsOf('member').filter((o) => o.out.event === 'failed')).toEqual([]);
+      });
+    }
+  });
+
+  const T9 = 'UDP blocked but TCP open: the member is kept alive by the TCP fallback, with a warning';
+  it(T9, () => {
+    for (const seed of seeds([91])) {
+      withSeed(seed, T9, () => {
+        const s = sim(seed, { forbidFalseFailures: true, lossRate: 0 });
+        const nodes = startCluster(s, 20);
+        s.runUntil('convergence', () => s.joined() && s.converged(), 120_000, 100);
+        const walled = pick(s, nodes);
+        s.blockUdp(walled);
+        s.run(180_000);
+        const warnings = s
+          .outputsOf('log')
+          .filter((o) => o.out.level === 'warn' && o.out.msg.includes('over TCP but UDP probes failed'));
+        report(
+          `seed ${seed}: ${walled.name} behind a UDP-dropping firewall for 180 s: never failed, ${warnings.length} warnings`,
+        );
+        expect(warnings.length).toBeGreaterThan(0);
+        expect(s.allSee(walled.name, (m) => m?.status === 'alive')).toBe(true);
         expect(s.outputsOf('member').filter((o) => o.out.event === 'failed')).toEqual([]);
       });
     }
