@@ -3,7 +3,8 @@
 // ports, graceful leave, user events, and gossip encryption.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeValue } from '../../src/client/client.js';
@@ -134,6 +135,27 @@ describe('a LAN gossip pool of servers and clients', () => {
     await eventually(async () => (await serfHealth(c1, c2.name))?.Status === 'passing', 15_000, 'passing');
     // Start-up of a Node process included; Consul's default would wait for the old name to be reaped.
     expect(back).toBeLessThan(10_000);
+  });
+
+  it('refuses a second node (another node ID) under a live name, with one clear log line', async () => {
+    cluster = await TestCluster.start({ servers: 3, clients: 1, joinThroughFirst: true });
+    await allAlive(cluster);
+    const s1 = cluster.servers[0] as ServerProc;
+    const c1 = cluster.clients[0] as ServerProc;
+    const original = (await members(s1)).find((m) => m.Name === c1.name);
+    // Same name, its own data dir: a new node ID.
+    const imposter = await cluster.add(c1.name, false);
+    imposter.dataDir = join(cluster.root, 'imposter');
+    imposter.logFile = join(cluster.root, 'imposter.log');
+    cluster.spawn(imposter);
+    await eventually(
+      async () => readFileSync(s1.logFile, 'utf8').includes('member name conflict'),
+      15_000,
+      'the conflict in the log',
+    );
+    const now = (await members(s1)).filter((m) => m.Name === c1.name);
+    expect(now).toHaveLength(1);
+    expect(now[0]).toMatchObject({ Port: original?.Port, Status: 1, Tags: { id: original?.Tags['id'] } });
   });
 
   it('keeps serving clients when a server they use is killed -9', async () => {
