@@ -71,7 +71,7 @@ export function unpackEnvelope(data: Uint8Array): Envelope | null {
   if (typeof o['n'] !== 'string' || typeof o['s'] !== 'string' || typeof o['t'] !== 'string') return null;
   const p = o['p'];
   if (p !== null && p !== undefined && !(p instanceof Uint8Array)) return null;
-  return { p: (p as Uint8Array | null | undefined) ?? null, n: o['n'], s: o['s'], t: o['t'] };
+  return { p: p ?? null, n: o['n'], s: o['s'], t: o['t'] };
 }
 
 /** A local service as the filters see it. */

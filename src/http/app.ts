@@ -4,7 +4,6 @@
 
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
-import type { AgentConfig } from '../config/config.js';
 import { ConsulError, ErrorCode, httpStatusOf, toConsulError } from '../core/errors.js';
 import type { Agent } from '../agent/agent.js';
 import { routes } from './routes/index.js';
