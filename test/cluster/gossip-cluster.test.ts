@@ -177,6 +177,36 @@ describe('a LAN gossip pool of servers and clients', () => {
     expect(keys).toHaveLength(20);
   });
 
+  it('replaces a dead server: autopilot removes it from Raft once a new server has joined', async () => {
+    cluster = await TestCluster.start({ servers: 3, joinThroughFirst: true });
+    const leader = await cluster.waitForLeader();
+    const dead = cluster.servers.find((s) => s !== leader && s !== cluster!.servers[0]) as ServerProc;
+    const raftNodes = async (): Promise<string[]> =>
+      (
+        await leader.client.json<{ Servers: { Node: string }[] }>('GET', '/v1/operator/raft/configuration')
+      ).Servers.map((s) => s.Node).sort();
+    await cluster.kill9(dead);
+    await eventually(
+      async () => (await statusOf(leader, dead.name)) === 4,
+      15_000,
+      'the server marked failed',
+    );
+    // Three voters with one dead: removing it would leave fewer than bootstrap_expect, so it stays.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await raftNodes()).toEqual(['server-1', 'server-2', 'server-3']);
+    const fresh = await cluster.add('server-4', true);
+    cluster.spawn(fresh, ['-bootstrap-expect=3']);
+    await eventually(
+      async () => {
+        const nodes = await raftNodes();
+        return nodes.includes('server-4') && !nodes.includes(dead.name) && nodes.length === 3;
+      },
+      20_000,
+      'server-4 in and the dead server out of the Raft configuration',
+    );
+    expect(await fresh.client.kvPut('after-replacement', 'ok')).toBe(true);
+  });
+
   it('leaves gracefully (consulate leave): left, not failed, and out of the catalog', async () => {
     cluster = await TestCluster.start({ servers: 3, clients: 2, joinThroughFirst: true });
     await cluster.waitForLeader();
