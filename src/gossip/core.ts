@@ -229,6 +229,9 @@ export class GossipCore {
   private pendingSends: { at: number; to: string; data: Uint8Array }[] = [];
   private readonly conflictWarned = new Map<string, number>();
   private readonly tcpWarned = new Map<string, number>();
+  /** When we last told an address that it is alive / failed in our eyes (rate limit). */
+  private readonly told = new Map<string, number>();
+  private failedAddrs: Map<string, string> | null = null;
 
   constructor(config: GossipConfig, rng: Rng, now: number) {
     const problem =
@@ -342,6 +345,7 @@ export class GossipCore {
       return;
     }
     for (const msg of decoded.value) this.handle(from, msg, now);
+    if (this.failedIndex().size > 0) this.tellFailed(from, now);
   }
 
   /** An incoming TCP frame (push/pull request or fallback ping); returns the reply frame or null. */
@@ -592,10 +596,10 @@ export class GossipCore {
         this.aliveNode(msg, now);
         return;
       case 'suspect':
-        this.suspectNode(msg, now);
+        this.suspectNode(msg, now, from);
         return;
       case 'dead':
-        this.deadNode(msg, now);
+        this.deadNode(msg, now, from);
         return;
       case 'user':
         this.handleUser(msg, now);
@@ -863,7 +867,12 @@ export class GossipCore {
     this.refute(a.incarnation);
   }
 
-  private suspectNode(s: SuspectMsg, now: number): void {
+  /** `sender`: the address the message came from, when it came in a packet. */
+  private suspectNode(s: SuspectMsg, now: number, sender?: string): void {
+    if (s.node === this.name) {
+      this.accused(s.incarnation, sender, now);
+      return;
+    }
     const st = this.states.get(s.node);
     if (!st) return;
     const m = st.m;
@@ -878,10 +887,6 @@ export class GossipCore {
       return;
     }
     if (m.status !== 'alive') return;
-    if (s.node === this.name) {
-      this.refute(s.incarnation);
-      return;
-    }
     m.incarnation = s.incarnation;
     this.setStatus(m, 'suspect', now);
     st.suspicion = new Suspicion(s.from, suspicionParams(this.t, this.liveCount()), now);
@@ -889,16 +894,16 @@ export class GossipCore {
     this.broadcastSuspect(s);
   }
 
-  private deadNode(d: DeadMsg, now: number): void {
+  private deadNode(d: DeadMsg, now: number, sender?: string): void {
+    if (d.node === this.name) {
+      this.accused(d.incarnation, sender, now);
+      return;
+    }
     const st = this.states.get(d.node);
     if (!st) return;
     const m = st.m;
     if (d.incarnation < m.incarnation) {
       this.counters['dropped.stale']!++;
-      return;
-    }
-    if (d.node === this.name) {
-      if (this.self.status !== 'left') this.refute(d.incarnation);
       return;
     }
     if (m.status === 'left') return;
@@ -908,6 +913,63 @@ export class GossipCore {
     this.setStatus(m, d.left ? 'left' : 'failed', now);
     this.emitMember(d.left ? 'leave' : 'failed', m);
     this.broadcastDead(d);
+  }
+
+  /** Someone believes this node suspect or dead (at `incarnation`). */
+  private accused(incarnation: number, sender: string | undefined, now: number): void {
+    if (this.self.status === 'left') return; // leaving: let them believe it
+    if (incarnation >= this.self.incarnation) this.refute(incarnation);
+    else this.counters['dropped.stale']!++;
+    // Whoever sent it still holds the accusation (it would have dropped it for our newer alive):
+    // answer it directly, so that our refutation does not depend on gossip alone reaching it. One
+    // missed broadcast would otherwise let its suspicion timer run out, or leave it believing us
+    // dead until its next push/pull.
+    if (sender !== undefined) this.tellAlive(sender, now);
+  }
+
+  private tellAlive(to: string, now: number): void {
+    const last = this.told.get(`a:${to}`);
+    if (last !== undefined && now - last < this.t.probeIntervalMs) return;
+    this.told.set(`a:${to}`, now);
+    const m = this.self;
+    this.sendWithPiggyback(to, [
+      encodeMessage({
+        type: 'alive',
+        node: m.name,
+        addr: m.addr,
+        port: m.port,
+        tags: m.tags,
+        incarnation: m.incarnation,
+      }),
+    ]);
+  }
+
+  /**
+   * A packet from the address of a member we hold as failed: it runs after all (a healed partition,
+   * a missed refutation). Tell it directly that we believe it dead, so that it answers with its
+   * current incarnation (see accused()) instead of waiting for a push/pull to come by.
+   */
+  private tellFailed(from: string, now: number): void {
+    const name = this.failedIndex().get(from);
+    const m = name === undefined ? undefined : this.states.get(name)?.m;
+    if (!m || m.status !== 'failed') return;
+    const last = this.told.get(`d:${from}`);
+    if (last !== undefined && now - last < this.t.probeIntervalMs) return;
+    this.told.set(`d:${from}`, now);
+    this.send(
+      from,
+      encodeMessage({ type: 'dead', node: m.name, incarnation: m.incarnation, from: this.name, left: false }),
+    );
+  }
+
+  /** Failed members by address, rebuilt after any status change. */
+  private failedIndex(): Map<string, string> {
+    if (this.failedAddrs) return this.failedAddrs;
+    const index = new Map<string, string>();
+    for (const { m } of this.states.values())
+      if (m.status === 'failed') index.set(hostPort(m.addr, m.port), m.name);
+    this.failedAddrs = index;
+    return index;
   }
 
   private refute(incarnation: number): void {
@@ -950,8 +1012,10 @@ export class GossipCore {
   }
 
   private setStatus(m: Member, status: Member['status'], now: number): void {
-    if (m.status !== status) m.since = now;
+    if (m.status === status) return;
+    m.since = now;
     m.status = status;
+    this.failedAddrs = null;
   }
 
   /** Members that count for timeouts and retransmits: the ones that can still confirm and forward. */
@@ -1174,6 +1238,7 @@ export class GossipCore {
         (m.status === 'left' && now >= m.since + this.t.tombstoneTimeoutMs);
       if (!expired) continue;
       this.states.delete(name);
+      this.failedAddrs = null;
       this.emitMember('reap', m);
     }
   }
@@ -1186,6 +1251,9 @@ export class GossipCore {
         if (now - at >= CONFLICT_WARN_INTERVAL_MS) this.conflictWarned.delete(k);
     }
     if (this.tcpWarned.size > 1024) this.tcpWarned.clear();
+    if (this.told.size > 1024) {
+      for (const [k, at] of this.told) if (now - at >= this.t.probeIntervalMs) this.told.delete(k);
+    }
   }
 
   // ---------------------------------------------------------------- user events and queries
