@@ -231,7 +231,7 @@ export class GossipCore {
   private readonly tcpWarned = new Map<string, number>();
   /** When we last told an address that it is alive / failed in our eyes (rate limit). */
   private readonly told = new Map<string, number>();
-  private failedAddrs: Map<string, string> | null = null;
+  private doubtedAddrs: Map<string, string> | null = null;
 
   constructor(config: GossipConfig, rng: Rng, now: number) {
     const problem =
@@ -345,7 +345,7 @@ export class GossipCore {
       return;
     }
     for (const msg of decoded.value) this.handle(from, msg, now);
-    if (this.failedIndex().size > 0) this.tellFailed(from, now);
+    if (this.doubtedIndex().size > 0) this.tellDoubted(from, now);
   }
 
   /** An incoming TCP frame (push/pull request or fallback ping); returns the reply frame or null. */
@@ -878,6 +878,7 @@ export class GossipCore {
     const m = st.m;
     if (s.incarnation < m.incarnation) {
       this.counters['dropped.stale']!++;
+      this.correct(sender, m, now);
       return;
     }
     if (st.suspicion) {
@@ -904,6 +905,7 @@ export class GossipCore {
     const m = st.m;
     if (d.incarnation < m.incarnation) {
       this.counters['dropped.stale']!++;
+      this.correct(sender, m, now);
       return;
     }
     if (m.status === 'left') return;
@@ -945,30 +947,58 @@ export class GossipCore {
   }
 
   /**
-   * A packet from the address of a member we hold as failed: it runs after all (a healed partition,
-   * a missed refutation). Tell it directly that we believe it dead, so that it answers with its
-   * current incarnation (see accused()) instead of waiting for a push/pull to come by.
+   * `sender` spreads an old suspicion or death of `m`, whom we know alive at a newer incarnation:
+   * it missed the refutation. Tell it, so that its own suspicion timer cannot run out on a live
+   * member (anti-entropy for the one rumor that matters most).
    */
-  private tellFailed(from: string, now: number): void {
-    const name = this.failedIndex().get(from);
-    const m = name === undefined ? undefined : this.states.get(name)?.m;
-    if (!m || m.status !== 'failed') return;
-    const last = this.told.get(`d:${from}`);
+  private correct(sender: string | undefined, m: Member, now: number): void {
+    if (sender === undefined || m.status !== 'alive') return;
+    const key = `c:${sender}:${m.name}`;
+    const last = this.told.get(key);
     if (last !== undefined && now - last < this.t.probeIntervalMs) return;
-    this.told.set(`d:${from}`, now);
+    this.told.set(key, now);
     this.send(
-      from,
-      encodeMessage({ type: 'dead', node: m.name, incarnation: m.incarnation, from: this.name, left: false }),
+      sender,
+      encodeMessage({
+        type: 'alive',
+        node: m.name,
+        addr: m.addr,
+        port: m.port,
+        tags: m.tags,
+        incarnation: m.incarnation,
+      }),
     );
   }
 
-  /** Failed members by address, rebuilt after any status change. */
-  private failedIndex(): Map<string, string> {
-    if (this.failedAddrs) return this.failedAddrs;
+  /**
+   * A packet from the address of a member we hold as suspect or failed: it runs after all (a missed
+   * refutation, a healed partition). Tell it directly what we believe, so that it answers with its
+   * current incarnation (see accused()) instead of our waiting for gossip or push/pull to come by.
+   * Lifeguard's buddy system, the other way round.
+   */
+  private tellDoubted(from: string, now: number): void {
+    const name = this.doubtedIndex().get(from);
+    const m = name === undefined ? undefined : this.states.get(name)?.m;
+    if (!m || (m.status !== 'failed' && m.status !== 'suspect')) return;
+    const key = `d:${from}`;
+    const last = this.told.get(key);
+    if (last !== undefined && now - last < this.t.probeIntervalMs) return;
+    this.told.set(key, now);
+    const msg: Message =
+      m.status === 'suspect'
+        ? { type: 'suspect', node: m.name, incarnation: m.incarnation, from: this.name }
+        : { type: 'dead', node: m.name, incarnation: m.incarnation, from: this.name, left: false };
+    this.send(from, encodeMessage(msg));
+  }
+
+  /** Suspect and failed members by address, rebuilt after any status change. */
+  private doubtedIndex(): Map<string, string> {
+    if (this.doubtedAddrs) return this.doubtedAddrs;
     const index = new Map<string, string>();
-    for (const { m } of this.states.values())
-      if (m.status === 'failed') index.set(hostPort(m.addr, m.port), m.name);
-    this.failedAddrs = index;
+    for (const { m } of this.states.values()) {
+      if (m.status === 'failed' || m.status === 'suspect') index.set(hostPort(m.addr, m.port), m.name);
+    }
+    this.doubtedAddrs = index;
     return index;
   }
 
@@ -1015,7 +1045,7 @@ export class GossipCore {
     if (m.status === status) return;
     m.since = now;
     m.status = status;
-    this.failedAddrs = null;
+    this.doubtedAddrs = null;
   }
 
   /** Members that count for timeouts and retransmits: the ones that can still confirm and forward. */
@@ -1238,7 +1268,7 @@ export class GossipCore {
         (m.status === 'left' && now >= m.since + this.t.tombstoneTimeoutMs);
       if (!expired) continue;
       this.states.delete(name);
-      this.failedAddrs = null;
+      this.doubtedAddrs = null;
       this.emitMember('reap', m);
     }
   }
