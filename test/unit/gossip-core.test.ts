@@ -329,6 +329,62 @@ describe('gossip core: suspicion, refutation and incarnations', () => {
     expect(core.counters['refutes']).toBe(2);
   });
 
+  it('answers an accusation directly to whoever sent it, fresh or stale', () => {
+    const core = withMembers(['a', 'b']);
+    deliver(core, addrOf('a'), 10, { type: 'suspect', node: 'me', incarnation: 1, from: 'x' });
+    const toA = sent(core.drain()).filter((s) => s.to === addrOf('a') && s.msg.type === 'alive');
+    expect(toA.map((s) => s.msg)).toContainEqual(expect.objectContaining({ node: 'me', incarnation: 2 }));
+    // b still spreads the old suspicion: it gets our current incarnation, and we do not bump it again.
+    deliver(core, addrOf('b'), 11, { type: 'suspect', node: 'me', incarnation: 1, from: 'x' });
+    const toB = sent(core.drain()).filter((s) => s.to === addrOf('b') && s.msg.type === 'alive');
+    expect(toB.map((s) => s.msg)).toContainEqual(expect.objectContaining({ node: 'me', incarnation: 2 }));
+    expect(core.local().incarnation).toBe(2);
+    // At most once per probe interval per sender.
+    deliver(core, addrOf('b'), 12, { type: 'dead', node: 'me', incarnation: 1, from: 'x', left: false });
+    expect(sent(core.drain()).filter((s) => s.to === addrOf('b'))).toEqual([]);
+  });
+
+  it('corrects a member that spreads an old suspicion of someone it knows alive', () => {
+    const core = withMembers(['a', 'b']);
+    deliver(core, addrOf('a'), 5, alive('a', 3));
+    core.drain();
+    deliver(core, addrOf('b'), 10, { type: 'suspect', node: 'a', incarnation: 1, from: 'b' });
+    expect(core.member('a')).toMatchObject({ status: 'alive', incarnation: 3 });
+    expect(sent(core.drain())).toContainEqual({ to: addrOf('b'), msg: alive('a', 3) });
+    deliver(core, addrOf('b'), 11, { type: 'dead', node: 'a', incarnation: 2, from: 'b', left: false });
+    expect(sent(core.drain())).toEqual([]); // rate-limited
+    deliver(core, addrOf('b'), 10 + T.probeIntervalMs, {
+      type: 'dead',
+      node: 'a',
+      incarnation: 2,
+      from: 'b',
+      left: false,
+    });
+    expect(sent(core.drain())).toContainEqual({ to: addrOf('b'), msg: alive('a', 3) });
+  });
+
+  it('tells a member it holds as suspect or failed, when that member talks to it', () => {
+    const core = withMembers(['a', 'b', 'c']);
+    deliver(core, addrOf('b'), 10, { type: 'suspect', node: 'a', incarnation: 1, from: 'b' });
+    deliver(core, addrOf('b'), 10, { type: 'dead', node: 'c', incarnation: 1, from: 'b', left: false });
+    core.drain();
+    deliver(core, addrOf('a'), 20, { type: 'ping', seq: 1, node: 'me', from: 'a' });
+    expect(sent(core.drain())).toContainEqual({
+      to: addrOf('a'),
+      msg: { type: 'suspect', node: 'a', incarnation: 1, from: 'me' },
+    });
+    deliver(core, addrOf('c'), 21, { type: 'ack', seq: 5 });
+    expect(sent(core.drain())).toContainEqual({
+      to: addrOf('c'),
+      msg: { type: 'dead', node: 'c', incarnation: 1, from: 'me', left: false },
+    });
+    // Its answer (a newer incarnation) clears it.
+    deliver(core, addrOf('a'), 22, alive('a', 2));
+    deliver(core, addrOf('c'), 23, alive('c', 2));
+    expect(core.member('a')?.status).toBe('alive');
+    expect(core.member('c')?.status).toBe('alive');
+  });
+
   it('after a restart, takes over from its previous life (old address, higher incarnation)', () => {
     const core = withMembers(['a']);
     deliver(core, addrOf('a'), 10, alive('me', 9, { addr: '10.0.0.99', id: 'id-me' }));
