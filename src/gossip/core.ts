@@ -580,7 +580,23 @@ export class GossipCore {
           this.counters['dropped.wrongNode']!++;
           return;
         }
-        this.sendWithPiggyback(from, [encodeMessage({ type: 'ack', seq: msg.seq })]);
+        this.sendWithPiggyback(from, [
+          encodeMessage({ type: 'ack', seq: msg.seq }),
+          // Still answering while we leave: make sure whoever probes us knows we are leaving.
+          ...(this.self.status === 'left'
+            ? [
+                encodeMessage({
+                  type: 'dead',
+                  node: this.name,
+                  incarnation: this.self.incarnation,
+                  from: this.name,
+                  left: true,
+                }),
+              ]
+            : []),
+        ]);
+        // A member we have never heard of (it missed our gossip, or we missed its join): ask.
+        if (msg.from !== this.name && !this.states.has(msg.from)) this.tellUnknown(from, msg.from, now);
         return;
       case 'pingReq':
         this.relayProbe(from, msg.seq, msg.node, hostPort(msg.addr, msg.port), msg.nack, now);
@@ -947,39 +963,41 @@ export class GossipCore {
   }
 
   /**
-   * `sender` spreads an old suspicion or death of `m`, whom we know alive at a newer incarnation:
-   * it missed the refutation. Tell it, so that its own suspicion timer cannot run out on a live
-   * member (anti-entropy for the one rumor that matters most).
+   * `sender` spreads an old suspicion or death of `m`, whom we know at a newer incarnation as alive
+   * (it missed the refutation) or as left (it missed the leave). Tell it, so that its suspicion
+   * timer cannot run out on a live member, nor declare failed a member that left: anti-entropy
+   * for the rumors that end in false failures.
    */
   private correct(sender: string | undefined, m: Member, now: number): void {
-    if (sender === undefined || m.status !== 'alive') return;
+    if (sender === undefined || (m.status !== 'alive' && m.status !== 'left')) return;
     const key = `c:${sender}:${m.name}`;
     const last = this.told.get(key);
     if (last !== undefined && now - last < this.t.probeIntervalMs) return;
     this.told.set(key, now);
-    this.send(
-      sender,
-      encodeMessage({
-        type: 'alive',
-        node: m.name,
-        addr: m.addr,
-        port: m.port,
-        tags: m.tags,
-        incarnation: m.incarnation,
-      }),
-    );
+    const msg: Message =
+      m.status === 'alive'
+        ? {
+            type: 'alive',
+            node: m.name,
+            addr: m.addr,
+            port: m.port,
+            tags: m.tags,
+            incarnation: m.incarnation,
+          }
+        : { type: 'dead', node: m.name, incarnation: m.incarnation, from: m.name, left: true };
+    this.send(sender, encodeMessage(msg));
   }
 
   /**
-   * A packet from the address of a member we hold as suspect or failed: it runs after all (a missed
-   * refutation, a healed partition). Tell it directly what we believe, so that it answers with its
+   * A packet from the address of a member we hold as suspect, failed or left: it runs after all (a
+   * missed refutation, a healed partition, a restart after leaving). Tell it directly what we believe, so that it answers with its
    * current incarnation (see accused()) instead of our waiting for gossip or push/pull to come by.
    * Lifeguard's buddy system, the other way round.
    */
   private tellDoubted(from: string, now: number): void {
     const name = this.doubtedIndex().get(from);
     const m = name === undefined ? undefined : this.states.get(name)?.m;
-    if (!m || (m.status !== 'failed' && m.status !== 'suspect')) return;
+    if (!m || m.status === 'alive') return;
     const key = `d:${from}`;
     const last = this.told.get(key);
     if (last !== undefined && now - last < this.t.probeIntervalMs) return;
@@ -987,16 +1005,35 @@ export class GossipCore {
     const msg: Message =
       m.status === 'suspect'
         ? { type: 'suspect', node: m.name, incarnation: m.incarnation, from: this.name }
-        : { type: 'dead', node: m.name, incarnation: m.incarnation, from: this.name, left: false };
+        : {
+            type: 'dead',
+            node: m.name,
+            incarnation: m.incarnation,
+            from: this.name,
+            left: m.status === 'left',
+          };
     this.send(from, encodeMessage(msg));
   }
 
-  /** Suspect and failed members by address, rebuilt after any status change. */
+  /**
+   * `name` pings us from `from` but we have no record of it (its join's gossip never reached us, or
+   * we reaped it long ago). For us it is dead at incarnation 0: saying so makes it answer with its
+   * alive (see accused()), which adds it here, rather than waiting for the next push/pull.
+   */
+  private tellUnknown(from: string, name: string, now: number): void {
+    const key = `d:${from}`;
+    const last = this.told.get(key);
+    if (last !== undefined && now - last < this.t.probeIntervalMs) return;
+    this.told.set(key, now);
+    this.send(from, encodeMessage({ type: 'suspect', node: name, incarnation: 0, from: this.name }));
+  }
+
+  /** Suspect, failed and left members by address, rebuilt after any status change. */
   private doubtedIndex(): Map<string, string> {
     if (this.doubtedAddrs) return this.doubtedAddrs;
     const index = new Map<string, string>();
     for (const { m } of this.states.values()) {
-      if (m.status === 'failed' || m.status === 'suspect') index.set(hostPort(m.addr, m.port), m.name);
+      if (m.status !== 'alive' && m.name !== this.name) index.set(hostPort(m.addr, m.port), m.name);
     }
     this.doubtedAddrs = index;
     return index;
@@ -1076,7 +1113,9 @@ export class GossipCore {
   }
 
   private broadcastDead(d: DeadMsg): void {
-    this.queueBroadcast(`m:${d.node}`, encodeMessage(d));
+    // A missed leave is repaired by nothing quick, and ends as a member shown failed instead of
+    // left (what Consul users see as "left nodes reported failed"): spread leaves like events.
+    this.queueBroadcast(`m:${d.node}`, encodeMessage(d), d.left ? EVENT_BROADCAST_WEIGHT : 1);
   }
 
   private queueBroadcast(key: string, msg: Uint8Array, weight = 1): void {
