@@ -385,6 +385,36 @@ describe('gossip core: suspicion, refutation and incarnations', () => {
     expect(core.member('c')?.status).toBe('alive');
   });
 
+  it('asks a member it never heard of, when that member pings it, and learns it from the answer', () => {
+    const core = withMembers(['a']);
+    deliver(core, addrOf('z'), 10, { type: 'ping', seq: 3, node: 'me', from: 'z' });
+    const out = sent(core.drain());
+    expect(out).toContainEqual({ to: addrOf('z'), msg: { type: 'ack', seq: 3 } });
+    expect(out).toContainEqual({
+      to: addrOf('z'),
+      msg: { type: 'suspect', node: 'z', incarnation: 0, from: 'me' },
+    });
+    // What z does with that: it answers with its alive, which adds it here.
+    const z = makeCore();
+    z.drain();
+    deliver(z, ME, 11, { type: 'suspect', node: 'me', incarnation: 0, from: 'me' });
+    expect(sent(z.drain()).some((s) => s.to === ME && s.msg.type === 'alive' && s.msg.node === 'me')).toBe(
+      true,
+    );
+    expect(z.local().incarnation).toBe(1);
+  });
+
+  it('tells those who still spread old news of a member that left', () => {
+    const core = withMembers(['a', 'b']);
+    deliver(core, addrOf('a'), 10, { type: 'dead', node: 'a', incarnation: 2, from: 'a', left: true });
+    core.drain();
+    deliver(core, addrOf('b'), 11, { type: 'suspect', node: 'a', incarnation: 1, from: 'b' });
+    expect(sent(core.drain())).toContainEqual({
+      to: addrOf('b'),
+      msg: { type: 'dead', node: 'a', incarnation: 2, from: 'a', left: true },
+    });
+  });
+
   it('after a restart, takes over from its previous life (old address, higher incarnation)', () => {
     const core = withMembers(['a']);
     deliver(core, addrOf('a'), 10, alive('me', 9, { addr: '10.0.0.99', id: 'id-me' }));
@@ -452,6 +482,12 @@ describe('gossip core: leaving', () => {
     expect(sent(outs).some((s) => s.msg.type === 'dead' && s.msg.node === 'me' && s.msg.left)).toBe(true);
     deliver(core, addrOf('a'), 101, { type: 'suspect', node: 'me', incarnation: 5, from: 'a' });
     expect(core.local()).toMatchObject({ status: 'left', incarnation: 2 });
+    // Whoever probes it while it is leaving hears that it left, with the ack.
+    deliver(core, addrOf('a'), 102, { type: 'ping', seq: 4, node: 'me', from: 'a' });
+    expect(sent(core.drain())).toContainEqual({
+      to: addrOf('a'),
+      msg: { type: 'dead', node: 'me', incarnation: 2, from: 'me', left: true },
+    });
     // And it stops probing.
     expect(sent(runTo(core, 101, 1000)).filter((s) => s.msg.type === 'ping')).toEqual([]);
   });
