@@ -249,13 +249,6 @@ export function encodePacket(parts: Uint8Array[]): Uint8Array {
   return frame(MsgType.Compound, parts);
 }
 
-/** Upper bound of the size of a compound packet holding `parts`. */
-export function compoundSize(parts: Uint8Array[]): number {
-  let size = COMPOUND_HEADER_OVERHEAD;
-  for (const p of parts) size += p.length + COMPOUND_PART_OVERHEAD;
-  return size;
-}
-
 /**
  * Packs encoded messages into as few packets as fit in `budget` bytes each, in order. A message
  * that alone exceeds the budget still goes, in a packet of its own: splitting one is impossible.
