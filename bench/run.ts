@@ -4,7 +4,8 @@
 //   3. a bare Hono server answering ~1 KB of JSON (../shared/bench/anchors/http_bench.sh) against
 //      Consulate's /v1/catalog/service/web, both pinned to CPU 0 with wrk on CPU 1
 //   4. one server holding 100,000 keys of 256 bytes: RSS, and the time to restart and serve
-// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory),
+//   5. LAN gossip against serf: join, events, failure detection, idle cost (bench/gossip.ts)
+// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip),
 // ANCHORS (default ../shared/bench/anchors).
 
 import { execFile, spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TestCluster, freePort, type ServerProc } from '../test/cluster/harness.js';
+import { runGossip } from './gossip.js';
 import { httpRequest, runLoad, type LoadResult, type LoadTarget } from './load.js';
 
 const execP = promisify(execFile);
@@ -377,6 +379,7 @@ const etcd = await runEtcd();
 await runCluster(etcd);
 await runHttpCeiling();
 await runMemory();
+if (!SKIP.has('gossip')) rows.push(...(await runGossip()));
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const table = [
