@@ -16,6 +16,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -324,58 +325,86 @@ async function runSerfAnchor(): Promise<Map<number, SerfFigures> | string> {
   return figures;
 }
 
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      res(true);
+    });
+    sock.once('error', () => res(false));
+  });
+}
+
+/** Starts a serf agent on fresh ports and waits until its gossip port accepts; new ports if it dies. */
+async function startSerf(name: string): Promise<{ proc: ChildProcess; bind: number; rpc: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const bind = await freePort();
+    const rpc = await freePort();
+    const proc = track(
+      spawn(
+        'serf',
+        [
+          'agent',
+          `-node=${name}`,
+          `-bind=127.0.0.1:${bind}`,
+          `-rpc-addr=127.0.0.1:${rpc}`,
+          '-profile=lan',
+          '-log-level=err',
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
+    const deadline = now() + 20_000;
+    while (now() < deadline && proc.exitCode === null && proc.signalCode === null) {
+      if ((await tcpOpen(bind)) && (await tcpOpen(rpc))) return { proc, bind, rpc };
+      await sleep(50);
+    }
+    await killAndWait([proc]);
+    if (attempt >= 3) throw new Error(`serf agent ${name} did not start (exit ${proc.exitCode})`);
+  }
+}
+
+async function serfAlive(rpc: number): Promise<number> {
+  return execP('serf', ['members', `-rpc-addr=127.0.0.1:${rpc}`, '-status=alive', '-format=json'])
+    .then((r) => (JSON.parse(r.stdout) as { members: unknown[] }).members.length)
+    .catch(() => 0);
+}
+
 /** N serf agents of our own, joined and left idle: CPU per agent and RSS (serf has no byte counters). */
 async function serfIdle(n: number): Promise<IdleFigures | string> {
-  const procs: ChildProcess[] = [];
+  const agents: Array<{ proc: ChildProcess; bind: number; rpc: number }> = [];
   try {
-    const ports: Array<{ bind: number; rpc: number }> = [];
-    for (let i = 0; i < n; i++) ports.push({ bind: await freePort(), rpc: await freePort() });
-    for (let i = 0; i < n; i++) {
-      const p = ports[i] as { bind: number; rpc: number };
-      procs.push(
-        track(
-          spawn(
-            'serf',
-            [
-              'agent',
-              `-node=idle-${i}`,
-              `-bind=127.0.0.1:${p.bind}`,
-              `-rpc-addr=127.0.0.1:${p.rpc}`,
-              '-profile=lan',
-              '-log-level=err',
-            ],
-            { stdio: 'ignore' },
-          ),
-        ),
-      );
+    for (let b = 0; b < n; b += BATCH) {
+      const batch = Array.from({ length: Math.min(BATCH, n - b) }, (_, k) => startSerf(`idle-${b + k}`));
+      agents.push(...(await Promise.all(batch)));
     }
-    const rpc0 = `-rpc-addr=127.0.0.1:${ports[0]?.rpc}`;
-    const addrs = ports.slice(1).map((p) => `127.0.0.1:${p.bind}`);
-    let joined = false;
-    for (let t = 0; t < 50 && !joined; t++) {
-      await sleep(200);
-      joined = await execP('serf', ['join', rpc0, ...addrs], { timeout: 30_000 })
-        .then(() => true)
-        .catch(() => false);
+    const first = agents[0] as { rpc: number };
+    const last = agents[n - 1] as { rpc: number };
+    // Agent 0 joins every other one; serf join succeeds if any one answers, so it must name n-1.
+    const addrs = agents.slice(1).map((a) => `127.0.0.1:${a.bind}`);
+    let joinOut = '';
+    for (let t = 0; t < 3; t++) {
+      joinOut = await execP('serf', ['join', `-rpc-addr=127.0.0.1:${first.rpc}`, ...addrs], {
+        timeout: 60_000,
+      })
+        .then((r) => r.stdout.trim())
+        .catch((e: Error) => e.message);
+      if (new RegExp(`contacting ${n - 1} nodes`).test(joinOut)) break;
     }
-    if (!joined) return 'serf join failed';
-    const last = `-rpc-addr=127.0.0.1:${ports[n - 1]?.rpc}`;
     const deadline = now() + 60_000;
-    let converged = false;
-    while (!converged && now() < deadline) {
-      const counts = await Promise.all(
-        [rpc0, last].map((a) =>
-          execP('serf', ['members', a, '-status=alive', '-format=json'])
-            .then((r) => (JSON.parse(r.stdout) as { members: unknown[] }).members.length)
-            .catch(() => 0),
-        ),
-      );
-      converged = counts.every((c) => c === n);
-      if (!converged) await sleep(200);
+    let counts = [0, 0];
+    while (now() < deadline) {
+      counts = await Promise.all([serfAlive(first.rpc), serfAlive(last.rpc)]);
+      if (counts.every((c) => c === n)) break;
+      await sleep(200);
     }
-    if (!converged) return 'serf pool did not converge in 60 s';
+    if (!counts.every((c) => c === n)) {
+      return `serf pool did not converge in 60 s (agent 0 / ${n - 1} list ${counts.join(' / ')} alive; join said: ${joinOut.split('\n')[0]})`;
+    }
     await sleep(SETTLE_MS);
-    const pids = procs.map((p) => p.pid ?? 0);
+    const pids = agents.map((a) => a.proc.pid ?? 0);
     const cpu = await cpuOver(pids, IDLE_S);
     const rss = pids.map(rssMb);
     return {
@@ -388,7 +417,7 @@ async function serfIdle(n: number): Promise<IdleFigures | string> {
       note: '',
     };
   } finally {
-    await killAndWait(procs);
+    await killAndWait(agents.map((a) => a.proc));
   }
 }
 
