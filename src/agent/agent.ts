@@ -3,14 +3,13 @@
 // the router that sends every request to a server found through gossip.
 
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/config.js';
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import { cryptoRng, type Rng } from '../core/rng.js';
 import { GossipAgent } from '../gossip/driver.js';
-import { openKeyring } from '../gossip/keyring.js';
+import { keyringPath, openKeyring } from '../gossip/keyring.js';
 import { registerKeyringHandlers } from '../gossip/keyring-ops.js';
 import type { Member, MemberEventType, UserEvent } from '../gossip/types.js';
 import { createApp } from '../http/app.js';
@@ -29,7 +28,7 @@ import {
   type EventFilters,
 } from './event-log.js';
 import { loadNodeId } from './identity.js';
-import { lanGossipConfig, lanTags, retryJoin, serverPeer, withGossipPort } from './lan.js';
+import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
 import { ServerRouter } from './server-router.js';
 
 export interface AgentAddresses {
@@ -82,7 +81,7 @@ export class Agent {
       this.forwarder = this.server.forwarder;
     }
 
-    const keyringFile = c.dev ? null : join(c.dataDir, 'serf', 'local.keyring');
+    const keyringFile = c.dev ? null : keyringPath(c.dataDir);
     const keyring = await openKeyring({
       file: keyringFile,
       encrypt: c.encrypt,
@@ -215,7 +214,8 @@ export class Agent {
   // ---------------------------------------------------------------- membership
 
   join(addrs: string[]): Promise<number> {
-    return this.lan.join(addrs.map(withGossipPort));
+    // The gossip driver resolves host names and adds the default port 8301.
+    return this.lan.join(addrs);
   }
 
   /** Graceful leave (/v1/agent/leave, consul leave): tell the pool, then shut down. */

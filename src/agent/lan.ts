@@ -10,8 +10,6 @@ import type { GossipConfig, Member } from '../gossip/types.js';
 import type { PeerInfo } from '../rpc/codec.js';
 import { VERSION } from '../version.js';
 
-export const DEFAULT_SERF_LAN_PORT = 8301;
-
 /** Consul's LAN tags: role, dc, id, protocol versions, build; servers add port, expect, raft_vsn. */
 export function lanTags(c: AgentConfig, nodeId: string, rpcPort: number): Record<string, string> {
   const t: Record<string, string> = {
@@ -51,7 +49,7 @@ export function lanGossipConfig(
 }
 
 /** A server of `dc` as server discovery knows it, from its gossip member; null for anything else. */
-export function serverPeer(m: Member, dc: string): PeerInfo | null {
+export function serverPeer(m: Pick<Member, 'name' | 'addr' | 'tags'>, dc: string): PeerInfo | null {
   const t = m.tags;
   if (t['role'] !== 'consul' || t['dc'] !== dc || !t['id'] || !t['port']) return null;
   return {
@@ -62,12 +60,6 @@ export function serverPeer(m: Member, dc: string): PeerInfo | null {
     server: true,
     expect: Number(t['expect'] ?? 0) || 0,
   };
-}
-
-/** "host" or "host:port" with the LAN gossip port as default. */
-export function withGossipPort(addr: string): string {
-  if (/^\[.*\]:\d+$/.test(addr) || /^[^:]+:\d+$/.test(addr)) return addr;
-  return `${addr}:${DEFAULT_SERF_LAN_PORT}`;
 }
 
 export interface JoinLoopDeps {
@@ -85,14 +77,13 @@ export interface JoinLoopDeps {
  * seconds; after that, retry_interval.
  */
 export async function retryJoin(d: JoinLoopDeps): Promise<boolean> {
-  const addrs = d.addrs.map(withGossipPort);
   for (let attempt = 1; !d.stopped(); attempt++) {
     try {
-      const n = await d.join(addrs);
-      d.logger.info({ addrs, joined: n }, 'join completed');
+      const n = await d.join(d.addrs);
+      d.logger.info({ addrs: d.addrs, joined: n }, 'join completed');
       return true;
     } catch (err) {
-      d.logger.warn({ addrs, err: (err as Error).message, attempt }, 'join failed; will retry');
+      d.logger.warn({ addrs: d.addrs, err: (err as Error).message, attempt }, 'join failed; will retry');
     }
     if (d.max > 0 && attempt >= d.max) {
       d.logger.error({ attempts: attempt }, 'giving up joining (retry_max reached)');

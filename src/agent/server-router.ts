@@ -5,7 +5,7 @@
 // is harmless (reads), or when the server said no leader yet (nothing was applied).
 
 import type { Logger } from 'pino';
-import { sleep } from '../core/clock.js';
+import { retryBackoffMs, sleep } from '../core/clock.js';
 import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import { endpoints, type EndpointName } from '../rpc/endpoints/index.js';
@@ -56,8 +56,7 @@ export class ServerRouter {
           ? new ConsulError(ErrorCode.NoLeader, `${messages.noLeader}: no known Consul servers`)
           : new ConsulError(ErrorCode.NoLeader, messages.noLeader);
       }
-      const wait = Math.min(500, 20 * 2 ** Math.min(attempt, 5)) * (0.5 + this.d.rng.next());
-      await sleep(Math.min(wait, Math.max(1, deadline - Date.now())), signal);
+      await sleep(Math.min(retryBackoffMs(attempt, this.d.rng), Math.max(1, deadline - Date.now())), signal);
     }
   }
 

@@ -3,6 +3,7 @@
 // anything unknown or invalid is refused with one clear line.
 
 import { ConsulError, ErrorCode } from '../core/errors.js';
+import { decodeKey } from '../gossip/keyring.js';
 import { fastTimings, lanTimings, type GossipTimings } from '../gossip/types.js';
 import type { RaftTimings } from '../raft/driver.js';
 
@@ -183,10 +184,11 @@ export function validateConfig(c: AgentConfig): string[] {
     );
   }
   if (c.encrypt !== '') {
-    const key = Buffer.from(c.encrypt, 'base64');
-    if (![16, 24, 32].includes(key.length) || key.toString('base64') !== c.encrypt.replace(/\s/g, '')) {
+    try {
+      decodeKey(c.encrypt);
+    } catch (err) {
       throw configError(
-        'encrypt: the gossip key must be base64 of 16, 24 or 32 bytes (consulate keygen makes one)',
+        `encrypt: the gossip key must be base64 of 16, 24 or 32 bytes (consulate keygen makes one): ${(err as Error).message}`,
       );
     }
   }

@@ -1,5 +1,7 @@
 // Time as a dependency. Drivers take a Clock so tests can run them on simulated time.
 
+import type { Rng } from './rng.js';
+
 export interface Clock {
   /** Milliseconds, monotonic. */
   now(): number;
@@ -51,4 +53,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * How long to wait before retry `attempt` (0-based) of a request that found no leader or no server:
+ * doubling from 10 ms to at most 500 ms (an election takes a few hundred), jittered by ±50% so
+ * callers that failed together do not retry together.
+ */
+export function retryBackoffMs(attempt: number, rng: Rng): number {
+  return Math.min(500, 10 * 2 ** Math.min(attempt, 6)) * (0.5 + rng.next());
 }

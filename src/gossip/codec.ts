@@ -6,7 +6,7 @@
 // whatever arrives (memberlist shipped several crash fixes for short or malformed packets).
 
 import { Packr } from 'msgpackr';
-import type { MemberStatus } from './types.js';
+import type { Member, MemberStatus } from './types.js';
 
 /** memberlist's UDP budget (1400 bytes, safe under common MTUs) minus AES-GCM overhead (29 bytes). */
 export const DEFAULT_PACKET_BUDGET = 1400 - 29;
@@ -141,14 +141,8 @@ export type Message =
   | ResponseMsg
   | RelayMsg;
 
-export interface PushPullMember {
-  name: string;
-  addr: string;
-  port: number;
-  tags: Record<string, string>;
-  incarnation: number;
-  status: MemberStatus;
-}
+/** A member as push/pull carries it: everything but the local time of its last change. */
+export type PushPullMember = Omit<Member, 'since'>;
 
 /** A recent user event as carried in push/pull. */
 export type PushPullEvent = Omit<UserMsg, 'type'>;

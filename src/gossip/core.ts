@@ -884,19 +884,35 @@ export class GossipCore {
   }
 
   /** `sender`: the address the message came from, when it came in a packet. */
-  private suspectNode(s: SuspectMsg, now: number, sender?: string): void {
-    if (s.node === this.name) {
-      this.accused(s.incarnation, sender, now);
-      return;
+  /**
+   * What a suspect or dead message starts with: about this node, a refutation; about a member we do
+   * not know, nothing; older than what we know, a correction to the sender. Otherwise the member's
+   * state, for the caller to act on.
+   */
+  private accusedMember(
+    node: string,
+    incarnation: number,
+    sender: string | undefined,
+    now: number,
+  ): MemberState | null {
+    if (node === this.name) {
+      this.accused(incarnation, sender, now);
+      return null;
     }
-    const st = this.states.get(s.node);
+    const st = this.states.get(node);
+    if (!st) return null;
+    if (incarnation < st.m.incarnation) {
+      this.counters['dropped.stale']!++;
+      this.correct(sender, st.m, now);
+      return null;
+    }
+    return st;
+  }
+
+  private suspectNode(s: SuspectMsg, now: number, sender?: string): void {
+    const st = this.accusedMember(s.node, s.incarnation, sender, now);
     if (!st) return;
     const m = st.m;
-    if (s.incarnation < m.incarnation) {
-      this.counters['dropped.stale']!++;
-      this.correct(sender, m, now);
-      return;
-    }
     if (st.suspicion) {
       // Already suspect: an independent confirmation shortens the timer, and is worth spreading.
       if (s.incarnation > m.incarnation) m.incarnation = s.incarnation;
@@ -912,18 +928,9 @@ export class GossipCore {
   }
 
   private deadNode(d: DeadMsg, now: number, sender?: string): void {
-    if (d.node === this.name) {
-      this.accused(d.incarnation, sender, now);
-      return;
-    }
-    const st = this.states.get(d.node);
+    const st = this.accusedMember(d.node, d.incarnation, sender, now);
     if (!st) return;
     const m = st.m;
-    if (d.incarnation < m.incarnation) {
-      this.counters['dropped.stale']!++;
-      this.correct(sender, m, now);
-      return;
-    }
     if (m.status === 'left') return;
     if (m.status === 'failed' && !d.left) return;
     st.suspicion = null;

@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
-import { ConsulError, ErrorCode } from '../core/errors.js';
+import { ConsulError, ErrorCode, badRequest } from '../core/errors.js';
 import { readBody } from './body.js';
 
 interface NodeEnv {
@@ -73,4 +73,11 @@ export async function bodyOf(c: Context, limit: number, what = 'Request body'): 
     chunks.push(b);
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
+
+/** A path parameter (Hono has already percent-decoded it); a missing one is a 400. */
+export function pathParam(c: Context, name: string, missing = `Missing ${name} name`): string {
+  const v = c.req.param(name);
+  if (!v) throw badRequest(missing);
+  return v;
 }

@@ -3,7 +3,7 @@
 // With no leader the request waits up to rpc_hold_timeout for one, then fails as Consul does.
 
 import type { Logger } from 'pino';
-import { sleep } from '../core/clock.js';
+import { retryBackoffMs, sleep } from '../core/clock.js';
 import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { RaftDriver } from '../raft/driver.js';
@@ -140,9 +140,7 @@ export class Forwarder {
         }
       }
       if (Date.now() >= deadline) throw new ConsulError(ErrorCode.NoLeader, messages.noLeader);
-      // Back off with jitter: elections take a few hundred milliseconds.
-      const wait = Math.min(500, 10 * 2 ** Math.min(attempt, 6)) * (0.5 + this.d.rng.next());
-      await sleep(Math.min(wait, Math.max(1, deadline - Date.now())), signal);
+      await sleep(Math.min(retryBackoffMs(attempt, this.d.rng), Math.max(1, deadline - Date.now())), signal);
     }
   }
 }

@@ -130,7 +130,7 @@ export class LeaderLoop {
   /** Alive servers join the Raft configuration; servers that left (or were reaped) leave it. */
   private async reconcileRaft(m: ReconcileMember): Promise<void> {
     if (m.status === 'reaped' || !this.d.raftHasState()) return;
-    const peer = serverPeer({ ...m, port: 0, incarnation: 0, since: 0, status: 'alive' }, this.d.dc);
+    const peer = serverPeer(m, this.d.dc);
     if (!peer || peer.id === this.d.self.id) return;
     const entry = this.d.raftServers().find((s) => s.id === peer.id);
     if ((m.status === 'alive' || m.status === 'suspect') && !entry?.voter) {

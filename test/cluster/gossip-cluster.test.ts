@@ -275,8 +275,26 @@ describe('a LAN gossip pool of servers and clients', () => {
     const { stdout } = await run(process.execPath, [BIN, 'keyring', '-list', `-http-addr=${s1.http}`]);
     expect(stdout).toContain(`${key} [4/4]`);
 
+    // Rotation, as an operator does it: install a new key everywhere, use it, remove the old one.
+    const next = randomBytes(32).toString('base64');
+    const keyring = (...a: string[]) =>
+      run(process.execPath, [BIN, 'keyring', ...a, `-http-addr=${s1.http}`]);
+    await keyring(`-install=${next}`);
+    await keyring(`-use=${next}`);
+    await keyring(`-remove=${key}`);
+    const after = (await keyring('-list')).stdout;
+    expect(after).toContain(`${next} [4/4]`);
+    expect(after).not.toContain(key);
+    // Removing the key in use is refused, with Consul's message, and a malformed request is a 400.
+    const refused = await keyring(`-remove=${next}`).catch((e: { code: number; stderr: string }) => e);
+    expect((refused as { code: number }).code).toBe(1);
+    expect((refused as { stderr: string }).stderr).toContain('Removing the primary key is not allowed');
+    expect((await s1.client.request('POST', '/v1/operator/keyring', { body: '{}' })).status).toBe(400);
+    expect((await s1.client.request('GET', '/v1/operator/keyring?relay-factor=9')).status).toBe(400);
+
     const intruder = await cluster.add('intruder', false);
-    cluster.spawn(intruder, [`-encrypt=${randomBytes(32).toString('base64')}`]);
+    // Its own key, which is also no longer the pool's old one.
+    cluster.spawn(intruder, [`-encrypt=${key}`]);
     await eventually(async () => (await members(intruder)).length === 1, 10_000, 'the intruder up, alone');
     // It keeps trying (retry-join), and keeps failing: nobody lets it in.
     await new Promise((r) => setTimeout(r, 3000));

@@ -161,7 +161,7 @@ describe('agent configuration', () => {
   });
 });
 
-describe('kv and operator commands', () => {
+describe('kv, operator and gossip commands', () => {
   let dev: DevAgent;
   let io: Io & { stdout: string; stderr: string };
   const cli = async (...args: string[]): Promise<number> => {
@@ -223,6 +223,35 @@ describe('kv and operator commands', () => {
     const lines = io.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^Node\s+ID\s+Address\s+State\s+Voter\s+RaftProtocol$/);
     expect(lines[1]).toMatch(/^test-node\s+\S+\s+127\.0\.0\.1:\d+\s+leader\s+true\s+3$/);
+  });
+
+  it('lists members, plain and -detailed, and filters them by -status', async () => {
+    expect(await cli('members')).toBe(0);
+    expect(io.stdout.trim().split('\n')[1]).toMatch(/^test-node\s+127\.0\.0\.1:\d+\s+alive\s+server\s+/);
+    expect(await cli('members', '-detailed')).toBe(0);
+    expect(io.stdout).toMatch(/^Node\s+Address\s+Status\s+Tags\n/);
+    expect(io.stdout).toContain('role=consul');
+    expect(await cli('members', '-status=failed')).toBe(2); // Consul's code when nothing matches
+  });
+
+  it('fails join, force-leave and event with one line and exit 1 when they cannot be done', async () => {
+    expect(await cli('join', '127.0.0.1:1')).toBe(1);
+    expect(io.stderr.trim().split('\n').at(-1)).toBe('Failed to join any nodes.');
+    expect(await cli('force-leave', 'nobody')).toBe(1);
+    expect(io.stderr.trim().split('\n')).toHaveLength(1);
+    expect(io.stderr).toContain("No node found with name 'nobody'");
+    expect(await cli('event', '-tag=v1', '-name=x')).toBe(1);
+    expect(io.stderr).toBe('Cannot provide tag filter without service filter.\n');
+    expect(await cli('event', '-name=deploy', 'v1')).toBe(0);
+    expect(io.stdout).toMatch(/^Event ID: [0-9a-f-]{36}\n$/);
+  });
+
+  it('makes gossip keys, and refuses a keyring operation without exactly one action', async () => {
+    expect(await cli('keygen')).toBe(0);
+    expect(Buffer.from(io.stdout.trim(), 'base64')).toHaveLength(32);
+    expect(await cli('keyring')).toBe(1);
+    expect(await cli('keyring', '-list', '-install=x')).toBe(1);
+    expect(io.stderr).toContain('Exactly one operation');
   });
 
   it('rejects unknown commands and flags with exit 1', async () => {

@@ -1,7 +1,7 @@
 // consulate keygen, and consulate keyring -list | -install KEY | -use KEY | -remove KEY over
 // /v1/operator/keyring (every member of the pool answers for its own keyring).
 
-import { randomBytes } from 'node:crypto';
+import { generateKey } from '../../gossip/keyring.js';
 import { clientFrom, flagBool, flagString, parseArgs, UsageError, type Io } from '../common.js';
 
 interface KeyringResponse {
@@ -16,7 +16,7 @@ interface KeyringResponse {
 
 export async function keygenCommand(argv: string[], io: Io): Promise<number> {
   if (argv.length > 0) throw new UsageError('keygen takes no arguments');
-  io.out(`${randomBytes(32).toString('base64')}\n`);
+  io.out(`${generateKey()}\n`);
   return 0;
 }
 

@@ -5,7 +5,7 @@ import { ConsulError, ErrorCode } from '../../core/errors.js';
 import type { Member } from '../../gossip/types.js';
 import { VERSION } from '../../version.js';
 import type { HttpDeps } from '../app.js';
-import { urlOf } from '../request.js';
+import { pathParam, urlOf } from '../request.js';
 import { json } from '../respond.js';
 
 /** serf's MemberStatus numbers, as Consul reports them (a suspect member is still alive). */
@@ -27,15 +27,6 @@ export function memberJson(m: Member): Record<string, unknown> {
   };
 }
 
-function param(c: Context, name: string): string {
-  const v = c.req.param(name);
-  try {
-    return decodeURIComponent(v ?? '');
-  } catch {
-    return v ?? '';
-  }
-}
-
 export function agentMembers(c: Context, d: HttpDeps): Response {
   // The WAN pool arrives with multiple datacenters; until then no agent is in one.
   if (urlOf(c).searchParams.has('wan')) return json(c, []);
@@ -46,7 +37,7 @@ export function agentMembers(c: Context, d: HttpDeps): Response {
 export async function agentJoin(c: Context, d: HttpDeps): Promise<Response> {
   if (urlOf(c).searchParams.has('wan'))
     throw new ConsulError(ErrorCode.BadRequest, 'WAN join is not available: this agent has no WAN pool');
-  await d.agent.join([param(c, 'address')]);
+  await d.agent.join([pathParam(c, 'address', 'Missing address to join')]);
   return new Response(null, { status: 200 });
 }
 
@@ -56,7 +47,7 @@ export async function agentLeave(_c: Context, d: HttpDeps): Promise<Response> {
 }
 
 export function agentForceLeave(c: Context, d: HttpDeps): Response {
-  const node = param(c, 'node');
+  const node = pathParam(c, 'node');
   if (!d.agent.lan.forceLeave(node)) {
     throw new ConsulError(ErrorCode.NotFound, `agent: No node found with name '${node}'`);
   }

@@ -5,18 +5,12 @@ import { badRequest } from '../../core/errors.js';
 import type { EndpointName } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
-import { bodyOf, signalOf, urlOf } from '../request.js';
+import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { has, parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
 
 const MAX_REGISTER_BODY = 512 * 1024;
-
-function pathParam(c: Context, name: string): string {
-  const v = c.req.param(name);
-  if (!v) throw badRequest(`Missing ${name} name`);
-  return v;
-}
 
 async function query(
   c: Context,

@@ -3,7 +3,7 @@
 import type { Context } from 'hono';
 import { badRequest } from '../../core/errors.js';
 import type { HttpDeps } from '../app.js';
-import { bodyOf, signalOf, urlOf } from '../request.js';
+import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { json } from '../respond.js';
 import { parseQueryOptions } from '../query.js';
 
@@ -12,13 +12,7 @@ const MAX_EVENT_BODY = 512;
 
 export async function eventFire(c: Context, d: HttpDeps): Promise<Response> {
   const url = urlOf(c);
-  let name: string;
-  try {
-    name = decodeURIComponent(c.req.param('name') ?? '');
-  } catch {
-    throw badRequest('Invalid event name: malformed escape');
-  }
-  if (name === '') throw badRequest('Missing name');
+  const name = pathParam(c, 'name', 'Missing name');
   const dc = url.searchParams.get('dc');
   if (dc && dc !== d.agent.config.datacenter)
     throw badRequest(`Cannot fire events into datacenter "${dc}" yet`);
