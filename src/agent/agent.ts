@@ -30,6 +30,7 @@ import {
 import { loadNodeId } from './identity.js';
 import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
 import { ServerRouter } from './server-router.js';
+import { startWatches, type WatchSet } from '../watch/runner.js';
 
 export interface AgentAddresses {
   http: string | null;
@@ -53,6 +54,7 @@ export class Agent {
   private router: ServerRouter | null = null;
   private clientNet: RpcNetwork | null = null;
   private http: ServerType | null = null;
+  private watches: WatchSet | null = null;
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (a signal, or /v1/agent/leave). */
@@ -111,6 +113,7 @@ export class Agent {
     else this.startClientRouting();
 
     if (c.ports.http >= 0) await this.startHttp();
+    this.watches = startWatches(c.watches, this.httpAddr, log.child({ component: 'agent.watch' }));
 
     if (c.retryJoin.length > 0) {
       void retryJoin({
@@ -226,6 +229,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.watches?.stop();
       if (this.http) {
         const h = this.http as unknown as { closeAllConnections?: () => void };
         h.closeAllConnections?.();

@@ -1,12 +1,14 @@
 // The consulate command: dispatches subcommands (Consul's command/ tree).
 
 import { agentCommand } from './commands/agent.js';
+import { catalogCommand } from './commands/catalog.js';
 import { eventCommand } from './commands/event.js';
 import { keygenCommand, keyringCommand } from './commands/keyring.js';
 import { forceLeaveCommand, joinCommand, leaveCommand, membersCommand } from './commands/members.js';
 import { kvCommand } from './commands/kv.js';
 import { localClusterCommand } from './commands/local-cluster.js';
 import { operatorCommand } from './commands/operator.js';
+import { watchCommand } from './commands/watch.js';
 import { errorExit, processIo, UsageError, type Io } from './common.js';
 import { VERSION } from '../version.js';
 
@@ -14,6 +16,7 @@ const USAGE = `Usage: consulate <command> [args]
 
 Commands:
     agent       Runs a Consulate agent (Consul's flags: -server, -bootstrap-expect, -retry-join, -data-dir ...)
+    catalog     Lists datacenters, nodes and services (catalog datacenters | nodes | services)
     event       Fires a user event (-name, -node, -service, -tag, payload)
     force-leave Forces a failed member to leave the pool
     join        Tells the local agent to join a gossip pool through an address
@@ -25,10 +28,12 @@ Commands:
     operator    Raft peer operations (operator raft list-peers | remove-peer)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
     version     Prints the version
+    watch       Watches a key, prefix, service, nodes, checks or events and runs a handler on changes
 `;
 
 const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   agent: agentCommand,
+  catalog: catalogCommand,
   event: eventCommand,
   'force-leave': forceLeaveCommand,
   join: joinCommand,
@@ -39,6 +44,7 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   members: membersCommand,
   'local-cluster': localClusterCommand,
   operator: operatorCommand,
+  watch: watchCommand,
   version: async (_argv, io) => {
     io.out(`Consulate v${VERSION}\nProtocol 2 spoken by default (Consul-compatible HTTP API)\n`);
     return 0;

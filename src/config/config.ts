@@ -6,6 +6,7 @@ import { ConsulError, ErrorCode } from '../core/errors.js';
 import { decodeKey } from '../gossip/keyring.js';
 import { fastTimings, lanTimings, type GossipTimings } from '../gossip/types.js';
 import type { RaftTimings } from '../raft/driver.js';
+import type { WatchPlan } from '../watch/plan.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
@@ -78,6 +79,8 @@ export interface AgentConfig {
   kvMaxValueSize: number;
   /** Largest transaction body (Consul's txn_max_req_len). */
   txnMaxReqLen: number;
+  /** Consul's `watches` block, parsed and checked at load; run against the agent's own HTTP API. */
+  watches: WatchPlan[];
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -120,6 +123,7 @@ export function defaultConfig(): AgentConfig {
     autopilot: { cleanupDeadServers: true, minQuorum: 0 },
     kvMaxValueSize: 512 * 1024,
     txnMaxReqLen: 512 * 1024,
+    watches: [],
   };
 }
 

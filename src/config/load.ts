@@ -6,6 +6,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration } from '../core/duration.js';
+import { parsePlan } from '../watch/plan.js';
 import {
   applyDev,
   configError,
@@ -140,6 +141,17 @@ const FILE_KEYS: Record<string, Setter> = {
     reconnect_interval: (c, v, w) => (c.gossipLan.reconnectIntervalMs = asDuration(v, w)),
     gossip_to_the_dead_time: (c, v, w) => (c.gossipLan.gossipToTheDeadMs = asDuration(v, w)),
   }),
+  // Appended across files, as Consul merges lists; every plan is checked here, not when it runs.
+  watches: (c, v, w) => {
+    if (!Array.isArray(v)) throw configError(`${w}: expected a list of watch objects`);
+    v.forEach((plan, i) => {
+      try {
+        c.watches.push(parsePlan(plan, true));
+      } catch (err) {
+        throw configError(`${w}[${i}]: ${(err as Error).message}`);
+      }
+    });
+  },
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),
