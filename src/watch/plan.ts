@@ -198,7 +198,7 @@ export function parsePlan(raw: unknown, requireHandler: boolean): WatchPlan {
     if (hasArgs) {
       if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string'))
         throw watchError('Watch args must be a non-empty list of strings');
-      handler = { kind: 'args', args: args as string[] };
+      handler = { kind: 'args', args };
     } else if (hasScript) {
       if (typeof script !== 'string' || script.trim() === '')
         throw watchError('Watch handler must be a string');

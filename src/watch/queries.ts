@@ -11,6 +11,8 @@ export interface WatchQuery {
   query: Record<string, string | boolean | undefined>;
   /** KV answers 404 when nothing matches; the handler then gets null, as Consul's does. */
   notFoundIsNull: boolean;
+  /** /v1/kv/<key> answers a list of one; Consul's key watch hands over the pair itself. */
+  single?: boolean;
 }
 
 export function queryFor(t: WatchTarget): WatchQuery {
@@ -18,7 +20,7 @@ export function queryFor(t: WatchTarget): WatchQuery {
     list.length === 0 ? '' : '?' + list.map((x) => `tag=${encodeURIComponent(x)}`).join('&');
   switch (t.type) {
     case 'key':
-      return { path: `/v1/kv/${encodeKey(t.key)}`, query: {}, notFoundIsNull: true };
+      return { path: `/v1/kv/${encodeKey(t.key)}`, query: {}, notFoundIsNull: true, single: true };
     case 'keyprefix':
       return { path: `/v1/kv/${encodeKey(t.prefix)}`, query: { recurse: true }, notFoundIsNull: true };
     case 'services':
@@ -66,7 +68,8 @@ export function httpFetcher(client: ConsulClient, t: WatchTarget): WatchFetch {
     if (r.status === 404 && q.notFoundIsNull) return { index: r.index, value: null };
     if (r.status < 200 || r.status >= 300)
       throw new ApiError(r.status, `Unexpected response code: ${r.status} (${r.body.toString().trim()})`);
-    return { index: r.index, value: JSON.parse(r.body.toString('utf8')) as unknown };
+    const value = JSON.parse(r.body.toString('utf8')) as unknown;
+    return { index: r.index, value: q.single ? ((value as unknown[])[0] ?? null) : value };
   };
 }
 
