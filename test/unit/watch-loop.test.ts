@@ -1,9 +1,11 @@
 // The watch loop's rules with a fake fetch (no sockets, no clock), and plan parsing.
 
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { clientForPlan } from '../../src/watch/runner.js';
 import { backoffMs, CONSUL_BACKOFF, nextIndex, WatchLoop } from '../../src/watch/loop.js';
 import { parsePlan } from '../../src/watch/plan.js';
-import { deltaFor, queryFor, type FetchResult } from '../../src/watch/queries.js';
+import { deltaFor, httpFetcher, queryFor, type FetchResult } from '../../src/watch/queries.js';
 
 /** A loop over scripted answers; records the index each query asked for and every handler call. */
 function scripted(answers: (FetchResult | Error)[], type: 'key' | 'event' = 'key') {
@@ -252,5 +254,49 @@ describe('watch plans', () => {
     ],
   ])('refuses %j: %s', (raw, msg) => {
     expect(() => parsePlan(raw, true)).toThrow(msg);
+  });
+});
+
+describe('the HTTP side of a plan', () => {
+  it('sends ?dc=, X-Consul-Token, ?stale, ?index= and repeated tags; a missing key is null', async () => {
+    const seen: { url: string; headers: IncomingHttpHeaders }[] = [];
+    const srv = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', headers: req.headers });
+      res.setHeader('X-Consul-Index', '42');
+      if ((req.url ?? '').startsWith('/v1/kv/')) {
+        res.statusCode = 404;
+        res.end();
+      } else res.end('[]');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const a = srv.address();
+      const addr = `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+      const signal = new AbortController().signal;
+      const svc = parsePlan(
+        { type: 'service', service: 'web', tag: ['a', 'b'], datacenter: 'dc2', token: 'tok', stale: true },
+        false,
+      );
+      expect(await httpFetcher(clientForPlan(addr, svc), svc.target)(7, signal)).toEqual({
+        index: 42,
+        value: [],
+      });
+      const key = parsePlan({ type: 'key', key: 'app/x' }, false);
+      expect(await httpFetcher(clientForPlan(addr, key), key.target)(0, signal)).toEqual({
+        index: 42,
+        value: null,
+      });
+      const u = new URL(`http://h${seen[0]!.url}`);
+      expect(u.pathname).toBe('/v1/health/service/web');
+      expect(u.searchParams.getAll('tag')).toEqual(['a', 'b']);
+      expect(u.searchParams.get('dc')).toBe('dc2');
+      expect(u.searchParams.get('index')).toBe('7');
+      expect(u.searchParams.has('stale')).toBe(true);
+      expect(seen[0]!.headers['x-consul-token']).toBe('tok');
+      expect(seen[1]!.url).toBe('/v1/kv/app/x'); // index 0: a plain read, no ?index
+      expect(seen[1]!.headers['x-consul-token']).toBeUndefined();
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
   });
 });
