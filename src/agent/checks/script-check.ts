@@ -50,10 +50,13 @@ export function runScriptCheck(def: CheckDefinition, signal: AbortSignal): Promi
     child.stdout.on('data', (c: Buffer) => output.write(c));
     child.stderr.on('data', (c: Buffer) => output.write(c));
     child.once('error', (err: NodeJS.ErrnoException) => {
+      // Go's words: a bare name is looked up in PATH, a path is run as it is.
       const msg =
-        err.code === 'ENOENT'
-          ? `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`
-          : err.message;
+        err.code !== 'ENOENT'
+          ? err.message
+          : cmd.includes('/')
+            ? `fork/exec ${cmd}: no such file or directory`
+            : `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`;
       finish({ status: 'critical', output: msg });
     });
     // 'close' comes once the process has exited and its pipes are drained: the output is complete.
