@@ -52,6 +52,12 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
       case '/keep-method':
         res.writeHead(307, { Location: '/echo' }).end();
         return;
+      case '/elsewhere':
+        // The same server under another host name: credentials must not follow.
+        res
+          .writeHead(307, { Location: `http://localhost:${(server.address() as AddressInfo).port}/echo` })
+          .end();
+        return;
       case '/loop':
         res.writeHead(302, { Location: '/loop' }).end();
         return;
@@ -176,6 +182,25 @@ describe('HTTP checks', () => {
       ['PUT', '/keep-method', 'data'],
       ['PUT', '/echo', 'data'],
     ]);
+  });
+
+  it('drops the body on a 302 and credentials on a redirect to another host, as Go’s client', async () => {
+    seen.length = 0;
+    expect((await first(httpCheck('/moved', { Method: 'POST', Body: 'data' }))).status).toBe('passing');
+    expect(seen.map((s) => [s.method, s.url, s.body])).toEqual([
+      ['POST', '/moved', 'data'],
+      ['GET', '/ok', ''],
+    ]);
+
+    seen.length = 0;
+    const auth = { Header: { Authorization: ['Bearer secret'], 'X-Keep': ['yes'] } };
+    await first(httpCheck('/keep-method', auth));
+    expect(seen[1]?.headers['authorization']).toBe('Bearer secret');
+    seen.length = 0;
+    await first(httpCheck('/elsewhere', auth));
+    expect(seen.map((s) => s.url)).toEqual(['/elsewhere', '/echo']);
+    expect(seen[1]?.headers['authorization']).toBeUndefined();
+    expect(seen[1]?.headers['x-keep']).toBe('yes');
   });
 
   it('caps the body in the output at OutputMaxSize', async () => {

@@ -101,6 +101,18 @@ describe('TTL checks', () => {
     check.stop();
   });
 
+  it('holds TTLs longer than setTimeout can (24.8 days)', () => {
+    vi.useFakeTimers();
+    const { got, check } = start('720h');
+    vi.advanceTimersByTime(1000);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(29 * 24 * 3_600_000);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(24 * 3_600_000);
+    expect(got).toEqual([{ status: 'critical', output: 'TTL expired' }]);
+    check.stop();
+  });
+
   it('does nothing after stop()', () => {
     vi.useFakeTimers();
     const { got, check } = start('1s');

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { formatDuration } from '../../core/duration.js';
 import type { CheckDefinition } from './definition.js';
 import { TailBuffer } from './output.js';
+import { setLongTimeout } from './timers.js';
 import type { CheckResult } from './runner.js';
 
 /** SIGKILL to the child's process group (it leads one: detached), so grandchildren die too. */
@@ -35,15 +36,14 @@ export function runScriptCheck(def: CheckDefinition, signal: AbortSignal): Promi
     const finish = (result: CheckResult): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.clear();
       signal.removeEventListener('abort', onAbort);
       resolve(result);
     };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       timedOut = true;
       killGroup(child.pid);
     }, def.TimeoutMs);
-    timer.unref();
     const onAbort = (): void => killGroup(child.pid);
     signal.addEventListener('abort', onAbort, { once: true });
 
