@@ -217,6 +217,7 @@ describe('check definitions', () => {
     });
     expect(healthCheckDefinition(d)).toEqual({
       HTTP: 'http://127.0.0.1/health',
+      DisableRedirects: true,
       Interval: '10s',
       Timeout: '10s',
       OutputMaxSize: 4096,

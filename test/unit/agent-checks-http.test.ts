@@ -137,17 +137,18 @@ describe('HTTP checks', () => {
     });
   });
 
-  it('follows redirects like Consul (Go’s client), and lets the 3xx decide with DisableRedirects', async () => {
+  it('lets the 3xx decide by default, and follows redirects like Go’s client with DisableRedirects false', async () => {
     expect(await first(httpCheck('/moved'))).toEqual({
-      status: 'passing',
-      output: `HTTP GET ${base}/moved: 200 OK Output: all good`,
-    });
-    expect((await first(httpCheck('/moved-to-fail'))).status).toBe('critical');
-    expect(await first(httpCheck('/moved', { DisableRedirects: true }))).toEqual({
       status: 'critical',
       output: `HTTP GET ${base}/moved: 302 Found Output: `,
     });
-    const loop = await first(httpCheck('/loop'));
+    const follow = { DisableRedirects: false };
+    expect(await first(httpCheck('/moved', follow))).toEqual({
+      status: 'passing',
+      output: `HTTP GET ${base}/moved: 200 OK Output: all good`,
+    });
+    expect((await first(httpCheck('/moved-to-fail', follow))).status).toBe('critical');
+    const loop = await first(httpCheck('/loop', follow));
     expect(loop.status).toBe('critical');
     expect(loop.output).toContain('stopped after 10 redirects');
   });
@@ -176,7 +177,9 @@ describe('HTTP checks', () => {
 
   it('keeps the method and body through a 307', async () => {
     seen.length = 0;
-    const r = await first(httpCheck('/keep-method', { Method: 'PUT', Body: 'data' }));
+    const r = await first(
+      httpCheck('/keep-method', { Method: 'PUT', Body: 'data', DisableRedirects: false }),
+    );
     expect(r.status).toBe('passing');
     expect(seen.map((s) => [s.method, s.url, s.body])).toEqual([
       ['PUT', '/keep-method', 'data'],
@@ -186,14 +189,16 @@ describe('HTTP checks', () => {
 
   it('drops the body on a 302 and credentials on a redirect to another host, as Go’s client', async () => {
     seen.length = 0;
-    expect((await first(httpCheck('/moved', { Method: 'POST', Body: 'data' }))).status).toBe('passing');
+    expect(
+      (await first(httpCheck('/moved', { Method: 'POST', Body: 'data', DisableRedirects: false }))).status,
+    ).toBe('passing');
     expect(seen.map((s) => [s.method, s.url, s.body])).toEqual([
       ['POST', '/moved', 'data'],
       ['GET', '/ok', ''],
     ]);
 
     seen.length = 0;
-    const auth = { Header: { Authorization: ['Bearer secret'], 'X-Keep': ['yes'] } };
+    const auth = { Header: { Authorization: ['Bearer secret'], 'X-Keep': ['yes'] }, DisableRedirects: false };
     await first(httpCheck('/keep-method', auth));
     expect(seen[1]?.headers['authorization']).toBe('Bearer secret');
     seen.length = 0;

@@ -101,9 +101,9 @@ function str(o: Obj, key: string, field: string): string {
   return v;
 }
 
-function bool(o: Obj, key: string, field: string): boolean {
+function bool(o: Obj, key: string, field: string, absent = false): boolean {
   const v = o[key];
-  if (!present(v)) return false;
+  if (!present(v)) return absent;
   if (typeof v !== 'boolean') throw badRequest(`Request decode failed: ${field} must be a boolean`);
   return v;
 }
@@ -227,7 +227,8 @@ export function parseCheckDefinition(raw: unknown, ctx: ParseContext = {}): Chec
     Body: str(o, 'body', 'Body'),
     TLSSkipVerify: bool(o, 'tlsskipverify', 'TLSSkipVerify'),
     TLSServerName: str(o, 'tlsservername', 'TLSServerName'),
-    DisableRedirects: bool(o, 'disableredirects', 'DisableRedirects'),
+    // Ours differs from Consul on purpose: a redirect is reported, not followed, unless asked for.
+    DisableRedirects: bool(o, 'disableredirects', 'DisableRedirects', true),
     TCP: tcp,
     Args: args,
     TTLMs: kind === 'ttl' ? ttl : 0,
@@ -253,7 +254,8 @@ export function healthCheckDefinition(def: CheckDefinition): Record<string, unkn
   put('Header', def.Header, Object.keys(def.Header).length > 0);
   put('Method', def.Method, def.Method !== '');
   put('Body', def.Body, def.Body !== '');
-  put('DisableRedirects', def.DisableRedirects, def.DisableRedirects);
+  // Shown for every HTTP check, false included: absent means true here (see parseCheckDefinition).
+  put('DisableRedirects', def.DisableRedirects, def.HTTP !== '');
   put('TCP', def.TCP, def.TCP !== '');
   put('Interval', formatDuration(def.IntervalMs), def.IntervalMs > 0);
   put('OutputMaxSize', def.OutputMaxSize, def.OutputMaxSize > 0);

@@ -1,6 +1,9 @@
 // One HTTP check run, as Consul's: method (GET by default), headers, body, one deadline for the
-// whole exchange; 2xx passing, 429 warning, anything else critical. Redirects are followed (Go's
-// client does, up to 10) unless DisableRedirects, when the 3xx answer itself decides. Output is
+// whole exchange; 2xx passing, 429 warning, anything else critical. A redirect is not followed by
+// default (DisableRedirects, true unless set false): the 3xx answer itself decides, so it is
+// critical. A health endpoint that redirects is misconfigured or moved, and following it could
+// report another host's health as this instance's. With DisableRedirects false, redirects are
+// followed as Go's client does (up to 10), which is Consul's default. Output is
 // "HTTP <METHOD> <url>: <code> <reason> Output: <body>", the body cut at OutputMaxSize bytes.
 
 import * as http from 'node:http';
