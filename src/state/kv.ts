@@ -102,6 +102,34 @@ export class KvTable {
     return this.set(index, key, value, flags);
   }
 
+  /**
+   * Consul's kvsLockTxn: `session` (which the caller checked exists) takes the lock on `key`, setting
+   * its value. A new holder bumps LockIndex (1 for a new key), the holder re-acquiring keeps it;
+   * null when another session holds the lock. LockIndex is the lock's fencing token.
+   */
+  lock(index: number, key: string, value: Uint8Array | null, flags: number, session: string): KVEntry | null {
+    const prev = this.tree.get(key);
+    if (prev?.Session && prev.Session !== session) return null;
+    const lockIndex = prev ? (prev.Session === session ? prev.LockIndex : prev.LockIndex + 1) : 1;
+    return this.set(index, key, value, flags, { session, lockIndex });
+  }
+
+  /** Consul's kvsUnlockTxn: only the holder releases (null otherwise); LockIndex stays. */
+  unlock(index: number, key: string, value: Uint8Array | null, flags: number, session: string): KVEntry | null {
+    const prev = this.tree.get(key);
+    if (!prev || prev.Session !== session) return null;
+    return this.set(index, key, value, flags, { session: '' });
+  }
+
+  /** The keys a session holds, in key order (a scan: only an invalidation needs it). */
+  heldBy(session: string): KVEntry[] {
+    const out: KVEntry[] = [];
+    this.tree.forEach((e) => {
+      if (e.Session === session) out.push(e);
+    });
+    return out;
+  }
+
   /** Deletes one key, leaving a tombstone; false if it did not exist (then nothing changes). */
   delete(index: number, key: string): boolean {
     if (!this.tree.has(key)) return false;
