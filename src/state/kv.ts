@@ -115,7 +115,13 @@ export class KvTable {
   }
 
   /** Consul's kvsUnlockTxn: only the holder releases (null otherwise); LockIndex stays. */
-  unlock(index: number, key: string, value: Uint8Array | null, flags: number, session: string): KVEntry | null {
+  unlock(
+    index: number,
+    key: string,
+    value: Uint8Array | null,
+    flags: number,
+    session: string,
+  ): KVEntry | null {
     const prev = this.tree.get(key);
     if (!prev || prev.Session !== session) return null;
     return this.set(index, key, value, flags, { session: '' });

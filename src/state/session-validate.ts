@@ -8,7 +8,6 @@ import {
   DEFAULT_LOCK_DELAY_NS,
   SESSION_TTL_MAX_MS,
   SESSION_TTL_MIN_MS,
-  type SessionBehavior,
   type SessionInput,
 } from './sessions.js';
 
@@ -32,7 +31,8 @@ export function sessionTtlMs(ttl: string): number {
 
 /** Fills defaults and checks every field's policy; returns the request as the FSM will store it. */
 export function validateSessionRequest(raw: unknown): SessionRequest {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badRequest('Must provide a session');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw badRequest('Must provide a session');
   const r = raw as Partial<Record<keyof SessionRequest, unknown>>;
   const str = (v: unknown, what: string): string => {
     if (v === undefined || v === null) return '';
@@ -68,10 +68,10 @@ export function validateSessionRequest(raw: unknown): SessionRequest {
   return {
     Name: str(r.Name, 'Name'),
     Node: node,
-    NodeChecks: [...new Set(nodeChecks as string[])],
+    NodeChecks: [...new Set(nodeChecks)],
     ServiceChecks: serviceChecks,
     LockDelay: lockDelay,
-    Behavior: behavior as SessionBehavior,
+    Behavior: behavior,
     TTL: ttl,
   };
 }

@@ -205,7 +205,9 @@ export class StateStore {
    */
   private invalidateSessionsOfTouchedNodes(index: number): void {
     const prefix = topic.node('');
-    const nodes = [...this.ctx.touched].filter((t) => t.startsWith(prefix)).map((t) => t.slice(prefix.length));
+    const nodes = [...this.ctx.touched]
+      .filter((t) => t.startsWith(prefix))
+      .map((t) => t.slice(prefix.length));
     for (const node of nodes) {
       for (const s of this.sessions.onNode(node)) {
         if (!this.sessionStillBound(s)) this.destroySession(index, s.ID);

@@ -209,7 +209,12 @@ function runOp(
 export type SessionExists = (id: string) => boolean;
 
 /** Runs every operation, collecting results and errors (Consul's txnDispatch). */
-export function dispatchTxn(kv: KvTable, sessionExists: SessionExists, index: number, ops: TxnOp[]): TxnResult {
+export function dispatchTxn(
+  kv: KvTable,
+  sessionExists: SessionExists,
+  index: number,
+  ops: TxnOp[],
+): TxnResult {
   const results: { KV: KVEntry }[] = [];
   const errors: TxnError[] = [];
   ops.forEach((op, i) => {

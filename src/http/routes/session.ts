@@ -137,10 +137,8 @@ export async function sessionNode(c: Context, d: HttpDeps): Promise<Response> {
 
 export async function sessionList(c: Context, d: HttpDeps): Promise<Response> {
   const q = parseQueryOptions(urlOf(c));
-  const r = (await d.agent.forwarder.call(
-    'Session.List',
-    { q },
-    signalOf(c, q.minIndex > 0),
-  )) as QueryResult<Session[]>;
+  const r = (await d.agent.forwarder.call('Session.List', { q }, signalOf(c, q.minIndex > 0))) as QueryResult<
+    Session[]
+  >;
   return json(c, r.value.map(sessionJson), { meta: r.meta });
 }

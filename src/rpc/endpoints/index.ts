@@ -111,7 +111,8 @@ async function sessionApply(c: EndpointContext, a: SessionApplyArgs): Promise<un
     c.sessions.clearTimer(a.id);
     return a.id;
   }
-  if (a.op !== 'create') throw badRequest(`Invalid session operation ${JSON.stringify((a as { op: unknown }).op)}`);
+  if (a.op !== 'create')
+    throw badRequest(`Invalid session operation ${JSON.stringify((a as { op: unknown }).op)}`);
   const req = validateSessionRequest(a.session);
   c.store.checkSessionBinding(req);
   let id = c.sessions.newId();
