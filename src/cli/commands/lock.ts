@@ -49,9 +49,9 @@ export async function lockCommand(argv: string[], io: Io): Promise<number> {
     if (lost !== null || stop.signal.aborted) return;
     lost = why;
     io.err(`Lock lost (${why}); killing child\n`);
-    childProc?.kill('SIGTERM');
     const c = childProc;
-    setTimeout(() => c?.kill('SIGKILL'), 5000).unref();
+    killGroup(c, 'SIGTERM');
+    setTimeout(() => killGroup(c, 'SIGKILL'), 5000).unref();
   };
   const renewing = renewLoop(client, session, stop.signal, loseLock);
   try {
@@ -63,10 +63,11 @@ export async function lockCommand(argv: string[], io: Io): Promise<number> {
     }
     say(`Lock acquired on ${key}; running: ${script}`);
     const watching = watchLock(client, key, session, stop.signal, loseLock);
+    // A process group of its own, so a lost lock stops the shell and everything it started.
     childProc = useShell
-      ? spawn('/bin/sh', ['-c', script], { stdio: 'inherit' })
-      : spawn(child[0] as string, child.slice(1), { stdio: 'inherit' });
-    const forward = (sig: NodeJS.Signals): void => void childProc?.kill(sig);
+      ? spawn('/bin/sh', ['-c', script], { stdio: 'inherit', detached: true })
+      : spawn(child[0] as string, child.slice(1), { stdio: 'inherit', detached: true });
+    const forward = (sig: NodeJS.Signals): void => killGroup(childProc, sig);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
     const code = await exitCodeOf(childProc);
@@ -94,18 +95,25 @@ async function acquire(
 ): Promise<boolean> {
   const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
   let index = 0;
+  let free = false;
   while (!signal.aborted && Date.now() < deadline) {
     const ok = await client.json<boolean>('PUT', `/v1/kv/${encodeKey(key)}`, { query: { acquire: session } });
     if (ok) return true;
-    // Held by another: wait for the key to change, then try again.
+    // Held by another: wait (a blocking read) for the key to change, then try again. Seen free, it
+    // is read again at once: an acquire refused on a free key is the lock delay, retried each second.
     const left = deadline - Date.now();
+    const wait = left < 10_000 ? `${Math.max(1, Math.floor(left))}ms` : WATCH_WAIT;
     const r = await client.request('GET', `/v1/kv/${encodeKey(key)}`, {
-      query: { index, wait: left < 10_000 ? `${Math.max(1, Math.floor(left))}ms` : WATCH_WAIT },
+      query: free ? {} : { index, wait },
     });
     const holder = r.status === 200 ? (JSON.parse(r.body.toString()) as KVPair[])[0]?.Session : undefined;
     if (r.index > 0) index = r.index;
-    // Free (or just released): the lock delay may still refuse us for a while.
-    if (!holder) await pause(Math.min(RETRY_MS, Math.max(0, deadline - Date.now())), signal);
+    if (holder) {
+      free = false;
+      continue;
+    }
+    if (free) await pause(Math.min(RETRY_MS, Math.max(0, deadline - Date.now())), signal);
+    free = true;
   }
   return false;
 }
@@ -176,6 +184,15 @@ async function cleanUp(client: ConsulClient, key: string, session: string): Prom
     await client.request('PUT', `/v1/session/destroy/${session}`);
   } catch {
     // The TTL invalidates it within 2×15 s.
+  }
+}
+
+function killGroup(p: ChildProcess | null, sig: NodeJS.Signals): void {
+  if (!p?.pid || p.exitCode !== null) return;
+  try {
+    process.kill(-p.pid, sig);
+  } catch {
+    p.kill(sig); // the group is gone already; try the process itself
   }
 }
 
