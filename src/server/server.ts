@@ -28,6 +28,9 @@ import { sessionTtlMs } from '../state/session-validate.js';
 import { TombstoneGc } from './tombstone-gc.js';
 import { advertiseAddress } from './net.js';
 
+/** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
+const SESSION_SWEEP_MS = 5000;
+
 /** What the server needs from the LAN gossip pool. */
 export interface LanMembership {
   members(): Member[];
@@ -50,6 +53,7 @@ export class ServerAgent {
   private stopping = false;
   /** Keys in a lock delay after their session was invalidated (every server records them). */
   readonly lockDelays = new LockDelays(systemClock);
+  private sessionSweep: NodeJS.Timeout | null = null;
   /** TTL timers of every session, armed while this server leads. */
   readonly sessionTimers = new SessionTimers(systemClock, (id) => this.expireSession(id));
 
@@ -217,7 +221,7 @@ export class ServerAgent {
     this.stopping = true;
     this.leaderLoop?.stop();
     this.tombstones?.stop();
-    this.sessionTimers.clearAll();
+    this.sessionLeadership(false);
     await this.driver?.stop();
     await this.network?.close();
   }
@@ -227,22 +231,34 @@ export class ServerAgent {
     return this.driver.propose(encodeCommand(cmd));
   }
 
-  /** A new leader arms every TTL session at its full length; a former leader forgets its timers. */
+  /**
+   * A new leader arms every TTL session at its full length; a former leader forgets its timers.
+   * While leading, a sweep arms any TTL session that still has no timer: one whose create was
+   * proposed by the previous leader and applied here only after this server took office.
+   */
   private sessionLeadership(leader: boolean): void {
+    if (this.sessionSweep) clearInterval(this.sessionSweep);
+    this.sessionSweep = null;
     if (!leader) {
       this.sessionTimers.clearAll();
       return;
     }
-    const ttls: { id: string; ttlMs: number }[] = [];
+    this.sessionTimers.resetAll(this.ttlSessions());
+    this.sessionSweep = setInterval(() => this.sessionTimers.sync(this.ttlSessions()), SESSION_SWEEP_MS);
+    this.sessionSweep.unref();
+  }
+
+  private ttlSessions(): { id: string; ttlMs: number }[] {
+    const out: { id: string; ttlMs: number }[] = [];
     for (const s of this.fsm.store.sessionList().value) {
       if (s.TTL === '') continue;
       try {
-        ttls.push({ id: s.ID, ttlMs: sessionTtlMs(s.TTL) });
+        out.push({ id: s.ID, ttlMs: sessionTtlMs(s.TTL) });
       } catch {
         // Checked at create; a TTL that no longer parses has no timer.
       }
     }
-    this.sessionTimers.resetAll(ttls);
+    return out;
   }
 
   /** A TTL ran out: the leader destroys the session through Raft, retrying while it leads. */

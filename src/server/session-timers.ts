@@ -50,6 +50,21 @@ export class SessionTimers {
     for (const s of sessions) this.reset(s.id, s.ttlMs);
   }
 
+  /**
+   * Brings the timers in line with the sessions that exist: a TTL session without a timer gets one
+   * at full length (one whose create committed after this leader took office), a timer whose
+   * session is gone is dropped. Timers already running are left alone (renews keep resetting them).
+   */
+  sync(sessions: Iterable<{ id: string; ttlMs: number }>): void {
+    const present = new Set<string>();
+    for (const s of sessions) {
+      if (s.ttlMs <= 0) continue;
+      present.add(s.id);
+      if (!this.timers.has(s.id)) this.reset(s.id, s.ttlMs);
+    }
+    for (const id of [...this.timers.keys()]) if (!present.has(id)) this.clear(id);
+  }
+
   clearAll(): void {
     for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.timers.clear();

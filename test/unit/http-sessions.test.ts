@@ -153,6 +153,10 @@ describe('session create, info, list, node, destroy', () => {
     expect(text).toMatch(/^Request decode failed/);
     expect((await error(req('PUT', '/v1/session/create', '[1]')))[0]).toBe(400);
     expect((await error(req('PUT', '/v1/session/create', { TTL: 10 })))[0]).toBe(400);
+    expect(await error(req('GET', '/v1/session/info/'))).toEqual([400, 'Missing session']);
+    expect(await error(req('PUT', '/v1/session/destroy/'))).toEqual([400, 'Missing session']);
+    expect(await error(req('PUT', '/v1/session/renew/'))).toEqual([400, 'Missing session']);
+    expect(await error(req('GET', '/v1/session/node/'))).toEqual([400, 'Missing node name']);
     expect((await req('GET', '/v1/session/create')).status).toBe(405);
     expect((await req('PUT', '/v1/session/list')).status).toBe(405);
   });

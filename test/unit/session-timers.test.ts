@@ -91,6 +91,24 @@ describe('session TTL timers', () => {
     expect(expired).toEqual(['old', 'long']);
   });
 
+  it('sync arms TTL sessions without a timer, leaves running timers alone and drops the gone', () => {
+    const { clock, t, expired } = timers();
+    t.reset('running', 10_000);
+    t.reset('gone', 10_000);
+    clock.advance(15_000);
+    t.sync([
+      { id: 'running', ttlMs: 10_000 },
+      { id: 'late', ttlMs: 10_000 },
+      { id: 'no-ttl', ttlMs: 0 },
+    ]);
+    expect(t.has('gone')).toBe(false);
+    expect(t.has('no-ttl')).toBe(false);
+    clock.advance(5_000);
+    expect(expired).toEqual(['running']);
+    clock.advance(15_000);
+    expect(expired).toEqual(['running', 'late']);
+  });
+
   it('arm sets an exact delay (the retry after a failed invalidation)', () => {
     const { clock, t, expired } = timers();
     t.arm('s', 1000);

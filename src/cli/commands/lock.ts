@@ -70,9 +70,13 @@ export async function lockCommand(argv: string[], io: Io): Promise<number> {
     const forward = (sig: NodeJS.Signals): void => killGroup(childProc, sig);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
-    const code = await exitCodeOf(childProc);
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
+    let code: number;
+    try {
+      code = await exitCodeOf(childProc);
+    } finally {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+    }
     stop.abort();
     await watching;
     say(`Child exited with ${code}; releasing ${key}`);

@@ -15,10 +15,10 @@ export const routes: Route[] = [
   { path: '/v1/txn', methods: { PUT: txnPut } },
 
   { path: '/v1/session/create', methods: { PUT: session.sessionCreate } },
-  { path: '/v1/session/destroy/:id', methods: { PUT: session.sessionDestroy } },
-  { path: '/v1/session/renew/:id', methods: { PUT: session.sessionRenew } },
-  { path: '/v1/session/info/:id', methods: { GET: session.sessionInfo } },
-  { path: '/v1/session/node/:node', methods: { GET: session.sessionNode } },
+  { path: '/v1/session/destroy/*', methods: { PUT: session.sessionDestroy } },
+  { path: '/v1/session/renew/*', methods: { PUT: session.sessionRenew } },
+  { path: '/v1/session/info/*', methods: { GET: session.sessionInfo } },
+  { path: '/v1/session/node/*', methods: { GET: session.sessionNode } },
   { path: '/v1/session/list', methods: { GET: session.sessionList } },
 
   { path: '/v1/catalog/register', methods: { PUT: catalog.catalogRegister } },

@@ -10,7 +10,7 @@ import type { Session } from '../../state/sessions.js';
 import type { HttpDeps } from '../app.js';
 import { readJson } from '../body.js';
 import { parseQueryOptions } from '../query.js';
-import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
+import { bodyOf, signalOf, urlOf } from '../request.js';
 import { json } from '../respond.js';
 
 /** Consul's lockDelayMinThreshold: a LockDelay under 1000 (ns) is taken to mean seconds. */
@@ -72,6 +72,19 @@ export function parseSessionBody(body: unknown, agentNode: string): Record<strin
   return out;
 }
 
+/** What follows `prefix` in the path, as Consul takes it (TrimPrefix); empty is a 400. */
+function pathTail(c: Context, prefix: string, missing: string): string {
+  const path = urlOf(c).pathname;
+  let v: string;
+  try {
+    v = path.startsWith(prefix) ? decodeURIComponent(path.slice(prefix.length)) : '';
+  } catch {
+    throw badRequest(`${missing}: malformed escape`);
+  }
+  if (v === '') throw badRequest(missing);
+  return v;
+}
+
 export function sessionJson(s: Session): Record<string, unknown> {
   return {
     ID: s.ID,
@@ -100,20 +113,20 @@ export async function sessionCreate(c: Context, d: HttpDeps): Promise<Response> 
 }
 
 export async function sessionDestroy(c: Context, d: HttpDeps): Promise<Response> {
-  const id = pathParam(c, 'id', 'Missing session');
+  const id = pathTail(c, '/v1/session/destroy/', 'Missing session');
   await d.agent.forwarder.call('Session.Apply', { op: 'destroy', id }, signalOf(c, false));
   return json(c, true);
 }
 
 export async function sessionRenew(c: Context, d: HttpDeps): Promise<Response> {
-  const id = pathParam(c, 'id', 'Missing session');
+  const id = pathTail(c, '/v1/session/renew/', 'Missing session');
   const r = (await d.agent.forwarder.call('Session.Renew', { id }, signalOf(c, false))) as Session[] | null;
   if (!r) throw notFound(`Session id '${id}' not found`);
   return json(c, r.map(sessionJson));
 }
 
 export async function sessionInfo(c: Context, d: HttpDeps): Promise<Response> {
-  const id = pathParam(c, 'id', 'Missing session');
+  const id = pathTail(c, '/v1/session/info/', 'Missing session');
   const q = parseQueryOptions(urlOf(c));
   const r = (await d.agent.forwarder.call(
     'Session.Get',
@@ -125,7 +138,7 @@ export async function sessionInfo(c: Context, d: HttpDeps): Promise<Response> {
 }
 
 export async function sessionNode(c: Context, d: HttpDeps): Promise<Response> {
-  const node = pathParam(c, 'node');
+  const node = pathTail(c, '/v1/session/node/', 'Missing node name');
   const q = parseQueryOptions(urlOf(c));
   const r = (await d.agent.forwarder.call(
     'Session.NodeSessions',
