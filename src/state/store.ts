@@ -1,9 +1,11 @@
-// The state store: KV, catalog, health and session tables in memory, with the indexes that blocking queries
-// and X-Consul-Index are built on (the rules are at the top of kv.ts and catalog.ts). Only the FSM
-// writes, one Raft index per write; everything else reads. Reads take a WatchSet and record the
-// topics they depend on; each write notifies exactly the topics it touched, once it is complete.
-// Nothing here reads a clock or draws a random number: replicas that apply the same commands hold
-// the same state and dump the same bytes.
+// The state store: KV, catalog, health and session tables in memory, with the indexes that blocking
+// queries and X-Consul-Index are built on (the rules are at the top of kv.ts, catalog.ts and
+// sessions.ts). A session lives and dies with its node and checks: every catalog write ends by
+// invalidating the sessions it broke, in the same Raft entry. Only the FSM writes, one Raft index
+// per write; everything else reads. Reads take a WatchSet and record the topics they depend on;
+// each write notifies exactly the topics it touched, once it is complete. Nothing here reads a
+// clock or draws a random number: replicas that apply the same commands hold the same state and
+// dump the same bytes.
 
 import { badRequest, ConsulError, ErrorCode } from '../core/errors.js';
 import { Catalog, type CatalogDump } from './catalog.js';
