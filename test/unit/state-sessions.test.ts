@@ -344,6 +344,28 @@ describe('txn verbs with sessions', () => {
   });
 });
 
+describe('the held-keys index', () => {
+  it('follows txn locks, rollbacks, plain deletes and restores', () => {
+    const { fsm, s, next } = cluster();
+    next(create('a', { LockDelay: 0 }));
+    next({ type: 'txn', ops: [op('lock', 'by-txn', { Session: 'a' })] });
+    // A lock in a failed transaction is rolled back with everything else.
+    next({ type: 'txn', ops: [op('lock', 'rolled-back', { Session: 'a' }), op('get', 'absent')] });
+    next(lock('deleted', 'a'));
+    next({ type: 'kvDelete', key: 'deleted' });
+    next({ type: 'kvSet', key: 'deleted', value: bytes('again'), flags: 0 });
+    const restored = new Fsm('dc1');
+    restored.restore(fsm.snapshot(), 0);
+    for (const store of [s, restored.store]) {
+      store.sessionDestroy(100, 'a');
+      expect(store.kvGet('by-txn').value!.Session).toBeUndefined();
+      expect(store.kvGet('by-txn').value!.ModifyIndex).toBe(100);
+      expect(store.kvGet('rolled-back').value).toBeNull();
+      expect(store.kvGet('deleted').value!.ModifyIndex).toBeLessThan(100);
+    }
+  });
+});
+
 describe('snapshots', () => {
   it('carry sessions and the keys they hold; a restored replica dumps the same bytes', () => {
     const { fsm, next } = cluster();
