@@ -1,5 +1,6 @@
 // /v1/session/* and KV ?acquire / ?release through app.request() against an in-memory server:
 // shapes, defaults, status codes, Consul's messages, lock delay, TTL expiry and blocking reads.
+import fc from 'fast-check';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
@@ -159,6 +160,48 @@ describe('session create, info, list, node, destroy', () => {
     expect(await error(req('GET', '/v1/session/node/'))).toEqual([400, 'Missing node name']);
     expect((await req('GET', '/v1/session/create')).status).toBe(405);
     expect((await req('PUT', '/v1/session/list')).status).toBe(405);
+  });
+
+  it('never answers anything but 200 or 400 to any JSON body, and a 200 is a session that exists', async () => {
+    const field = fc.constantFrom(
+      'Name',
+      'Node',
+      'LockDelay',
+      'Behavior',
+      'TTL',
+      'NodeChecks',
+      'Checks',
+      'ServiceChecks',
+      'ID',
+    );
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.constantFrom(
+        '10s',
+        '15s',
+        'release',
+        'delete',
+        'test-node',
+        'serfHealth',
+        ['serfHealth'],
+        [],
+        5,
+        -5,
+        1e30,
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.dictionary(field, value), fc.jsonValue({ maxDepth: 2 })), async (body) => {
+        const r = await req('PUT', '/v1/session/create', JSON.stringify(body));
+        expect([200, 400]).toContain(r.status);
+        if (r.status === 200) {
+          const { ID } = (await r.json()) as { ID: string };
+          expect(await json<SessionJson[]>(req('GET', `/v1/session/info/${ID}`))).toHaveLength(1);
+          await req('PUT', `/v1/session/destroy/${ID}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('renews a session (200 with it) and answers 404 for an unknown one', async () => {
