@@ -100,6 +100,20 @@ describe('consulate lock', () => {
     expect(o.errors.join('')).toContain('Lock lost');
   });
 
+  it('runs the child without a shell with -shell=false, and cleans up when it cannot start', async () => {
+    expect(
+      await main(['lock', `-http-addr=${addr}`, '-shell=false', 'jobs/noshell', 'sh', '-c', 'exit 3'], io()),
+    ).toBe(3);
+    const o = io();
+    expect(
+      await main(['lock', `-http-addr=${addr}`, '-shell=false', 'jobs/noshell', '/nonexistent/cmd'], o),
+    ).toBe(1);
+    expect(o.errors.join('')).toContain('Error running child');
+    expect(await holder('jobs/noshell/.lock')).toBeUndefined();
+    const sessions = await client.json<{ Name: string }[]>('GET', '/v1/session/list');
+    expect(sessions.filter((x) => x.Name.includes('jobs/noshell'))).toEqual([]);
+  });
+
   it('gives up after -timeout when another holds the lock, and checks its arguments', async () => {
     const run = lock('jobs/busy', 'sleep 3');
     const deadline = Date.now() + 10_000;
