@@ -7,6 +7,7 @@ import { keygenCommand, keyringCommand } from './commands/keyring.js';
 import { forceLeaveCommand, joinCommand, leaveCommand, membersCommand } from './commands/members.js';
 import { kvCommand } from './commands/kv.js';
 import { localClusterCommand } from './commands/local-cluster.js';
+import { lockCommand } from './commands/lock.js';
 import { operatorCommand } from './commands/operator.js';
 import { watchCommand } from './commands/watch.js';
 import { errorExit, processIo, UsageError, type Io } from './common.js';
@@ -24,6 +25,7 @@ Commands:
     keyring     Lists, installs, uses and removes gossip keys on every member
     kv          Get, put and delete keys
     leave       Makes the local agent leave the pool gracefully and shut down
+    lock        Runs a command while holding a lock (-n=1, -name, -timeout, -shell)
     members     Lists the members of the gossip pool
     operator    Raft peer operations (operator raft list-peers | remove-peer)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
@@ -41,6 +43,7 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   keyring: keyringCommand,
   kv: kvCommand,
   leave: leaveCommand,
+  lock: lockCommand,
   members: membersCommand,
   'local-cluster': localClusterCommand,
   operator: operatorCommand,

@@ -2,6 +2,7 @@
 // RPC, server discovery from gossip, and the leader's membership work. The agent (agent/agent.ts)
 // owns identity, gossip and HTTP and hands this what it needs.
 
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
@@ -20,9 +21,15 @@ import { encodeCommand, type FsmCommand } from '../state/commands.js';
 import { Fsm } from '../state/fsm.js';
 import { Forwarder, type ForwardedCall } from './forward.js';
 import { LeaderLoop } from './leader-loop.js';
+import { LockDelays } from './lock-delay.js';
 import { Peers } from './peers.js';
+import { SessionTimers } from './session-timers.js';
+import { sessionTtlMs } from '../state/session-validate.js';
 import { TombstoneGc } from './tombstone-gc.js';
 import { advertiseAddress } from './net.js';
+
+/** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
+const SESSION_SWEEP_MS = 5000;
 
 /** What the server needs from the LAN gossip pool. */
 export interface LanMembership {
@@ -44,12 +51,19 @@ export class ServerAgent {
   private lan: LanMembership = { members: () => [] };
   private readonly rng = cryptoRng();
   private stopping = false;
+  /** Keys in a lock delay after their session was invalidated (every server records them). */
+  readonly lockDelays = new LockDelays(systemClock);
+  private sessionSweep: NodeJS.Timeout | null = null;
+  /** TTL timers of every session, armed while this server leads. */
+  readonly sessionTimers = new SessionTimers(systemClock, (id) => this.expireSession(id));
 
   constructor(config: AgentConfig, logger: Logger, nodeId: string) {
     this.config = config;
     this.logger = logger;
     this.nodeId = nodeId;
     this.fsm = new Fsm(config.datacenter);
+    // Before Raft replays anything: every release the FSM applies starts its lock delay here.
+    this.fsm.store.onLocksReleased = (r) => this.lockDelays.record(r.keys, r.lockDelayMs);
   }
 
   /** RPC port this server listens on (known after start). */
@@ -135,6 +149,7 @@ export class ServerAgent {
       if ((s.role === 'leader') !== wasLeader) {
         wasLeader = s.role === 'leader';
         this.leaderLoop.leadership(wasLeader);
+        this.sessionLeadership(wasLeader);
       }
       if (s.role === 'leader') log.info({ term: s.term }, 'this server is now the leader');
       else if (s.leader)
@@ -206,6 +221,7 @@ export class ServerAgent {
     this.stopping = true;
     this.leaderLoop?.stop();
     this.tombstones?.stop();
+    this.sessionLeadership(false);
     await this.driver?.stop();
     await this.network?.close();
   }
@@ -213,6 +229,46 @@ export class ServerAgent {
   /** Proposes a command on this server (which must be the leader). */
   apply(cmd: FsmCommand): Promise<unknown> {
     return this.driver.propose(encodeCommand(cmd));
+  }
+
+  /**
+   * A new leader arms every TTL session at its full length; a former leader forgets its timers.
+   * While leading, a sweep arms any TTL session that still has no timer: one whose create was
+   * proposed by the previous leader and applied here only after this server took office.
+   */
+  private sessionLeadership(leader: boolean): void {
+    if (this.sessionSweep) clearInterval(this.sessionSweep);
+    this.sessionSweep = null;
+    if (!leader) {
+      this.sessionTimers.clearAll();
+      return;
+    }
+    this.sessionTimers.resetAll(this.ttlSessions());
+    this.sessionSweep = setInterval(() => this.sessionTimers.sync(this.ttlSessions()), SESSION_SWEEP_MS);
+    this.sessionSweep.unref();
+  }
+
+  private ttlSessions(): { id: string; ttlMs: number }[] {
+    const out: { id: string; ttlMs: number }[] = [];
+    for (const s of this.fsm.store.sessionList().value) {
+      if (s.TTL === '') continue;
+      try {
+        out.push({ id: s.ID, ttlMs: sessionTtlMs(s.TTL) });
+      } catch {
+        // Checked at create; a TTL that no longer parses has no timer.
+      }
+    }
+    return out;
+  }
+
+  /** A TTL ran out: the leader destroys the session through Raft, retrying while it leads. */
+  private expireSession(id: string): void {
+    if (!this.driver?.isLeader() || this.stopping || !this.fsm.store.session(id)) return;
+    this.logger.info({ session: id }, 'session TTL expired; invalidating');
+    this.apply({ type: 'sessionDestroy', id }).catch((err: unknown) => {
+      this.logger.warn({ session: id, err: (err as Error).message }, 'session invalidation failed; retrying');
+      if (this.driver.isLeader() && !this.stopping) this.sessionTimers.arm(id, 1000);
+    });
   }
 
   addressOf(id: string): string | undefined {
@@ -255,6 +311,12 @@ export class ServerAgent {
         hasState: () => this.driver.hasState(),
         leaderAddress: () => this.leaderAddress(),
         peerAddresses: () => this.peerAddresses(),
+      },
+      sessions: {
+        lockDelayed: (key) => this.lockDelays.delayed(key),
+        resetTimer: (id, ttlMs) => this.sessionTimers.reset(id, ttlMs),
+        clearTimer: (id) => this.sessionTimers.clear(id),
+        newId: () => randomUUID(),
       },
       signal,
     };

@@ -2,11 +2,13 @@
 // msgpack (plain maps, no shared record structures, so any version can read any entry); the type
 // selects the handler in fsm.ts's table.
 //
-// Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap → true;
-// kvCas, kvDeleteCas → boolean; txn → TxnResult; a malformed command → an Error (never thrown).
+// Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy →
+// true; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean; txn → TxnResult; sessionCreate → the ID;
+// a malformed command → an Error (never thrown).
 
 import { Packr } from 'msgpackr';
 import { malformedOp, TXN_MAX_OPS, type TxnOp } from './txn.js';
+import type { SessionInput } from './sessions.js';
 import type { DeregisterRequest, RegisterRequest } from './types.js';
 
 export type FsmCommand =
@@ -17,6 +19,14 @@ export type FsmCommand =
   /** Consul's delete-cas: false only if the key exists with another ModifyIndex. */
   | { type: 'kvDeleteCas'; key: string; index: number }
   | { type: 'kvDeleteTree'; prefix: string }
+  /** ?acquire: `session` takes the lock (false if another holds it). */
+  | { type: 'kvLock'; key: string; value: Uint8Array | null; flags: number; session: string }
+  /** ?release: the holder lets go (false if it does not hold it). */
+  | { type: 'kvUnlock'; key: string; value: Uint8Array | null; flags: number; session: string }
+  /** The session's ID was drawn by the proposer, so replicas agree on it. */
+  | { type: 'sessionCreate'; session: SessionInput }
+  /** Explicit destroy and every invalidation the leader decides (TTL expiry). */
+  | { type: 'sessionDestroy'; id: string }
   | { type: 'txn'; ops: TxnOp[] }
   | { type: 'register'; req: RegisterRequest }
   | { type: 'deregister'; req: DeregisterRequest }
@@ -68,6 +78,10 @@ const shapes: Record<FsmCommandType, Shape> = {
     need(isStr(c['key']), 'key must be a string') ??
     need(isNat(c['index']), 'index must be a non-negative integer'),
   kvDeleteTree: (c) => need(isStr(c['prefix']), 'prefix must be a string'),
+  kvLock: (c) => shapes.kvSet(c) ?? need(isStr(c['session']), 'session must be a string'),
+  kvUnlock: (c) => shapes.kvSet(c) ?? need(isStr(c['session']), 'session must be a string'),
+  sessionCreate: (c) => malformedSession(c['session']),
+  sessionDestroy: (c) => need(isStr(c['id']), 'id must be a string'),
   txn: (c) => {
     const ops = c['ops'];
     if (!Array.isArray(ops)) return 'ops must be a list';
@@ -82,6 +96,26 @@ const shapes: Record<FsmCommandType, Shape> = {
   deregister: (c) => need(isObj(c['req']), 'req must be an object'),
   tombstoneReap: (c) => need(isNat(c['upTo']), 'upTo must be a non-negative integer'),
 };
+
+const isStrList = (v: unknown): boolean => Array.isArray(v) && v.every(isStr);
+
+function malformedSession(v: unknown): string | undefined {
+  if (!isObj(v)) return 'session must be an object';
+  const s = v as Record<string, unknown>;
+  const checks = s['ServiceChecks'];
+  return (
+    need(isStr(s['ID']) && s['ID'] !== '', 'session ID must be a non-empty string') ??
+    need(isStr(s['Name']) && isStr(s['Node']) && isStr(s['TTL']), 'Name, Node and TTL must be strings') ??
+    need(isStrList(s['NodeChecks']), 'NodeChecks must be a list of strings') ??
+    need(
+      checks === null ||
+        (Array.isArray(checks) && checks.every((c) => isObj(c) && isStr((c as { ID?: unknown }).ID))),
+      'ServiceChecks must be a list of {ID, Namespace}',
+    ) ??
+    need(isNat(s['LockDelay']), 'LockDelay must be a non-negative integer') ??
+    need(s['Behavior'] === 'release' || s['Behavior'] === 'delete', 'Behavior must be release or delete')
+  );
+}
 
 /** Why a decoded command cannot be applied (undefined when it is well-formed). */
 export function checkCommand(c: unknown): string | undefined {

@@ -1,9 +1,9 @@
-// What the KV and catalog tables share inside one store: the per-table max indexes and the topics
+// What the KV, catalog and session tables share inside one store: the per-table max indexes and the topics
 // the write in progress touched (notified by the store once the write is complete).
 
 import type { Watchers } from './watch.js';
 
-export const TABLES = ['kvs', 'tombstones', 'nodes', 'services', 'checks'] as const;
+export const TABLES = ['kvs', 'tombstones', 'nodes', 'services', 'checks', 'sessions'] as const;
 export type Table = (typeof TABLES)[number];
 export type TableIndexes = Record<Table, number>;
 
@@ -16,7 +16,7 @@ export interface StoreContext {
 }
 
 export function emptyTables(): TableIndexes {
-  return { kvs: 0, tombstones: 0, nodes: 0, services: 0, checks: 0 };
+  return { kvs: 0, tombstones: 0, nodes: 0, services: 0, checks: 0, sessions: 0 };
 }
 
 /** Code-unit order, the same for every replica (no locale). */

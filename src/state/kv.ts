@@ -9,7 +9,7 @@
 //               if that is 0, max(kvs, tombstones) table index
 
 import { BTree, forPrefix } from './btree.js';
-import { bytesEqual, type StoreContext, type TableIndexes } from './context.js';
+import { bytesEqual, cmp, type StoreContext, type TableIndexes } from './context.js';
 import { Graveyard } from './tombstones.js';
 import type { KVEntry } from './types.js';
 
@@ -17,6 +17,7 @@ import type { KVEntry } from './types.js';
 export interface KvSavepoint {
   tree: BTree<string, KVEntry>;
   graveyard: Graveyard;
+  locked: Map<string, string>;
   tables: TableIndexes;
 }
 
@@ -50,6 +51,11 @@ const POOLED_MAX = 4096;
 export class KvTable {
   private tree = new BTree<string, KVEntry>();
   private graveyard = new Graveyard();
+  /**
+   * Key → session for the keys a session holds, so invalidating a session finds its keys without a
+   * scan. Locks are few, so a transaction's savepoint copies it whole.
+   */
+  private locked = new Map<string, string>();
 
   constructor(private readonly ctx: StoreContext) {}
 
@@ -87,7 +93,10 @@ export class KvTable {
       ModifyIndex: index,
       LockIndex: lockIndex,
     };
-    if (session !== '') e.Session = session;
+    if (session !== '') {
+      e.Session = session;
+      this.locked.set(key, session);
+    } else this.locked.delete(key);
     this.tree.set(key, e);
     this.graveyard.remove(key);
     this.ctx.tables.kvs = index;
@@ -102,10 +111,43 @@ export class KvTable {
     return this.set(index, key, value, flags);
   }
 
+  /**
+   * Consul's kvsLockTxn: `session` (which the caller checked exists) takes the lock on `key`, setting
+   * its value. A new holder bumps LockIndex (1 for a new key), the holder re-acquiring keeps it;
+   * null when another session holds the lock. LockIndex is the lock's fencing token.
+   */
+  lock(index: number, key: string, value: Uint8Array | null, flags: number, session: string): KVEntry | null {
+    const prev = this.tree.get(key);
+    if (prev?.Session && prev.Session !== session) return null;
+    const lockIndex = prev ? (prev.Session === session ? prev.LockIndex : prev.LockIndex + 1) : 1;
+    return this.set(index, key, value, flags, { session, lockIndex });
+  }
+
+  /** Consul's kvsUnlockTxn: only the holder releases (null otherwise); LockIndex stays. */
+  unlock(
+    index: number,
+    key: string,
+    value: Uint8Array | null,
+    flags: number,
+    session: string,
+  ): KVEntry | null {
+    const prev = this.tree.get(key);
+    if (!prev || prev.Session !== session) return null;
+    return this.set(index, key, value, flags, { session: '' });
+  }
+
+  /** The entries a session holds, in key order. */
+  heldBy(session: string): KVEntry[] {
+    const keys: string[] = [];
+    for (const [k, s] of this.locked) if (s === session) keys.push(k);
+    return keys.sort(cmp).map((k) => this.tree.get(k) as KVEntry);
+  }
+
   /** Deletes one key, leaving a tombstone; false if it did not exist (then nothing changes). */
   delete(index: number, key: string): boolean {
     if (!this.tree.has(key)) return false;
     this.tree.delete(key);
+    this.locked.delete(key);
     this.graveyard.bury(key, index);
     this.ctx.tables.kvs = index;
     this.ctx.tables.tombstones = index;
@@ -214,12 +256,18 @@ export class KvTable {
   // ---------------------------------------------------------------- transactions
 
   savepoint(): KvSavepoint {
-    return { tree: this.tree.clone(), graveyard: this.graveyard.clone(), tables: { ...this.ctx.tables } };
+    return {
+      tree: this.tree.clone(),
+      graveyard: this.graveyard.clone(),
+      locked: new Map(this.locked),
+      tables: { ...this.ctx.tables },
+    };
   }
 
   rollback(sp: KvSavepoint): void {
     this.tree = sp.tree;
     this.graveyard = sp.graveyard;
+    this.locked = sp.locked;
     Object.assign(this.ctx.tables, sp.tables);
   }
 
@@ -250,6 +298,7 @@ export class KvTable {
 
   load(d: KvDump): void {
     const sessions = new Map(d.sessions);
+    this.locked = new Map();
     const pairs: [string, KVEntry][] = d.keys.map((k, i) => {
       const e: KVEntry = {
         Key: k,
@@ -260,7 +309,10 @@ export class KvTable {
         LockIndex: d.lock[i] ?? 0,
       };
       const s = sessions.get(i);
-      if (s) e.Session = s;
+      if (s) {
+        e.Session = s;
+        this.locked.set(k, s);
+      }
       return [k, e];
     });
     this.tree = new BTree<string, KVEntry>(pairs);

@@ -1,15 +1,18 @@
-// The state store: KV, catalog and health tables in memory, with the indexes that blocking queries
-// and X-Consul-Index are built on (the rules are at the top of kv.ts and catalog.ts). Only the FSM
-// writes, one Raft index per write; everything else reads. Reads take a WatchSet and record the
-// topics they depend on; each write notifies exactly the topics it touched, once it is complete.
-// Nothing here reads a clock or draws a random number: replicas that apply the same commands hold
-// the same state and dump the same bytes.
+// The state store: KV, catalog, health and session tables in memory, with the indexes that blocking
+// queries and X-Consul-Index are built on (the rules are at the top of kv.ts, catalog.ts and
+// sessions.ts). A session lives and dies with its node and checks: every catalog write ends by
+// invalidating the sessions it broke, in the same Raft entry. Only the FSM writes, one Raft index
+// per write; everything else reads. Reads take a WatchSet and record the topics they depend on;
+// each write notifies exactly the topics it touched, once it is complete. Nothing here reads a
+// clock or draws a random number: replicas that apply the same commands hold the same state and
+// dump the same bytes.
 
 import { badRequest, ConsulError, ErrorCode } from '../core/errors.js';
 import { Catalog, type CatalogDump } from './catalog.js';
 import { normalizeRegister } from './catalog-validate.js';
 import { emptyTables, TABLES, type StoreContext, type Table, type TableIndexes } from './context.js';
 import { KvTable, type KvDump } from './kv.js';
+import { MAX_LOCK_DELAY_NS, SessionTable, type Session, type SessionInput } from './sessions.js';
 import { dispatchTxn, isReadOnlyTxn, type TxnOp, type TxnResult } from './txn.js';
 import type {
   CheckServiceNode,
@@ -35,6 +38,21 @@ export interface StoreData {
   tables: TableIndexes;
   kv: KvDump;
   catalog: CatalogDump;
+  /** Absent in snapshots taken before sessions existed (they load as none). */
+  sessions?: Session[];
+}
+
+/**
+ * Keys an invalidated session held, released or deleted by the write at `index`. The store only
+ * reports them: the lock delay that follows is kept by the server with its own clock, outside the
+ * FSM, so replicas stay deterministic.
+ */
+export interface LockRelease {
+  session: string;
+  keys: string[];
+  /** The session's LockDelay, capped at Consul's 60 s, in milliseconds. */
+  lockDelayMs: number;
+  index: number;
 }
 
 export class StateStore {
@@ -48,13 +66,17 @@ export class StateStore {
   private readonly ctx: StoreContext;
   private readonly kv: KvTable;
   private readonly catalog: Catalog;
+  private readonly sessions: SessionTable;
   private writing = false;
+  /** Hears of every lock an invalidated session gave up (the server records the lock delay). */
+  onLocksReleased: ((r: LockRelease) => void) | null = null;
 
   constructor(datacenter: string) {
     this.datacenter = datacenter;
     this.ctx = { tables: emptyTables(), touched: new Set(), watchers: this.watchers };
     this.kv = new KvTable(this.ctx);
     this.catalog = new Catalog(this.ctx, datacenter);
+    this.sessions = new SessionTable(this.ctx);
   }
 
   // ================================================================ writes (FSM only)
@@ -110,7 +132,10 @@ export class StateStore {
   /** A catalog registration (defaults filled here too, so any well-formed request applies alike). */
   register(index: number, req: RegisterRequest): void {
     const normal = normalizeRegister(req);
-    this.write(index, () => this.catalog.register(index, normal));
+    this.write(index, () => {
+      this.catalog.register(index, normal);
+      this.invalidateSessionsOfTouchedNodes(index);
+    });
   }
 
   deregister(index: number, req: DeregisterRequest): void {
@@ -119,7 +144,109 @@ export class StateStore {
       const v: unknown = req[f];
       if (v !== undefined && v !== null && typeof v !== 'string') throw badRequest(`${f} must be a string`);
     }
-    this.write(index, () => this.catalog.deregister(index, req));
+    this.write(index, () => {
+      this.catalog.deregister(index, req);
+      this.invalidateSessionsOfTouchedNodes(index);
+    });
+  }
+
+  /**
+   * Consul's KVS lock (?acquire): false when another session holds the key; a missing or unknown
+   * session is a 400 (Consul: "missing session", "invalid session").
+   */
+  kvLock(index: number, key: string, value: Uint8Array | null, flags: number, session: string): boolean {
+    return this.write(index, () => {
+      if (session === '') throw badRequest('missing session');
+      if (!this.sessions.get(session)) throw badRequest(`invalid session ${JSON.stringify(session)}`);
+      return this.kv.lock(index, key, value, flags, session) !== null;
+    });
+  }
+
+  /** Consul's KVS unlock (?release): false unless `session` holds the key. */
+  kvUnlock(index: number, key: string, value: Uint8Array | null, flags: number, session: string): boolean {
+    return this.write(index, () => {
+      if (session === '') throw badRequest('missing session');
+      return this.kv.unlock(index, key, value, flags, session) !== null;
+    });
+  }
+
+  /**
+   * Consul's sessionCreateTxn: the node must exist and every check the session names must exist on
+   * it and not be critical. The ID comes with the command (the proposer drew it), so every replica
+   * creates the same session. Returns the ID.
+   */
+  sessionCreate(index: number, s: SessionInput): string {
+    return this.write(index, () => {
+      if (this.sessions.get(s.ID)) throw badRequest(`Session ID '${s.ID}' is already in use`);
+      this.checkSessionBinding(s);
+      this.sessions.insert(index, s);
+      return s.ID;
+    });
+  }
+
+  /** Destroys a session (idempotent: an unknown ID changes nothing), releasing its locks. */
+  sessionDestroy(index: number, id: string): boolean {
+    return this.write(index, () => (this.destroySession(index, id), true));
+  }
+
+  /** Throws Consul's error when `s` could not be created now (what create checks, without writing). */
+  checkSessionBinding(s: Pick<SessionInput, 'Node' | 'NodeChecks' | 'ServiceChecks'>): void {
+    if (this.catalog.nodeInfo(s.Node).value === null) throw badRequest('Missing node registration');
+    const checks = this.catalog.nodeChecks(s.Node).value;
+    for (const id of [...s.NodeChecks, ...(s.ServiceChecks ?? []).map((c) => c.ID)]) {
+      const c = checks.find((x) => x.CheckID.toLowerCase() === id.toLowerCase());
+      if (!c) throw badRequest(`Missing check '${id}' registration`);
+      if (c.Status === 'critical') throw badRequest(`Check '${id}' is in critical state`);
+    }
+  }
+
+  /**
+   * After a catalog write: every session on a node the write touched is invalidated if its node is
+   * gone or a check it names is gone or critical (Consul does this where the check changes; looking
+   * at the touched nodes' sessions covers node, service and check deregistration alike).
+   */
+  private invalidateSessionsOfTouchedNodes(index: number): void {
+    const prefix = topic.node('');
+    const nodes = [...this.ctx.touched]
+      .filter((t) => t.startsWith(prefix))
+      .map((t) => t.slice(prefix.length));
+    for (const node of nodes) {
+      for (const s of this.sessions.onNode(node)) {
+        if (!this.sessionStillBound(s)) this.destroySession(index, s.ID);
+      }
+    }
+  }
+
+  private sessionStillBound(s: Session): boolean {
+    try {
+      this.checkSessionBinding(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Consul's deleteSessionTxn: the session goes; its keys are released or deleted per Behavior. */
+  private destroySession(index: number, id: string): void {
+    const s = this.sessions.remove(index, id);
+    if (!s) return;
+    const held = this.kv.heldBy(id);
+    for (const e of held) {
+      if (s.Behavior === 'delete') this.kv.delete(index, e.Key);
+      else this.kv.set(index, e.Key, e.Value, e.Flags, { session: '' });
+    }
+    const listener = this.onLocksReleased;
+    if (held.length === 0 || s.LockDelay <= 0 || !listener) return;
+    try {
+      listener({
+        session: id,
+        keys: held.map((e) => e.Key),
+        lockDelayMs: Math.min(s.LockDelay, MAX_LOCK_DELAY_NS) / 1e6,
+        index,
+      });
+    } catch {
+      // The listener is the server's bookkeeping; the write itself stands on every replica.
+    }
   }
 
   /** An atomic KV transaction: every op applies, or none does and no watcher hears a thing. */
@@ -128,7 +255,7 @@ export class StateStore {
       const sp = this.kv.savepoint();
       const before = this.ctx.touched;
       this.ctx.touched = new Set(before);
-      const r = dispatchTxn(this.kv, index, ops);
+      const r = dispatchTxn(this.kv, (id) => this.sessions.get(id) !== undefined, index, ops);
       if (r.Errors) {
         this.kv.rollback(sp);
         this.ctx.touched = before;
@@ -157,7 +284,24 @@ export class StateStore {
   /** A read-only transaction (get, get-tree, check-*) against the current state, without Raft. */
   txnRead(ops: TxnOp[]): TxnResult {
     if (!isReadOnlyTxn(ops)) throw badRequest('transaction is not read-only');
-    return dispatchTxn(this.kv, 0, ops);
+    return dispatchTxn(this.kv, (id) => this.sessions.get(id) !== undefined, 0, ops);
+  }
+
+  sessionInfo(id: string, ws?: WatchSet): Indexed<Session | null> {
+    return this.sessions.info(id, ws);
+  }
+
+  sessionList(ws?: WatchSet): Indexed<Session[]> {
+    return this.sessions.list(ws);
+  }
+
+  nodeSessions(node: string, ws?: WatchSet): Indexed<Session[]> {
+    return this.sessions.nodeSessions(node, ws);
+  }
+
+  /** A session as it is now, without watching (the leader's timers and endpoints). */
+  session(id: string): Session | undefined {
+    return this.sessions.get(id);
   }
 
   nodes(ws?: WatchSet): Indexed<Node[]> {
@@ -259,6 +403,7 @@ export class StateStore {
       tables: { ...this.ctx.tables },
       kv: this.kv.dump(),
       catalog: this.catalog.dump(),
+      sessions: this.sessions.dump(),
     };
   }
 
@@ -274,12 +419,14 @@ export class StateStore {
       Array.isArray(d.kv.tombstones?.keys) &&
       Array.isArray(d.catalog?.nodes) &&
       Array.isArray(d.catalog.services) &&
-      Array.isArray(d.catalog.checks);
+      Array.isArray(d.catalog.checks) &&
+      (d.sessions === undefined || Array.isArray(d.sessions));
     if (!ok) throw new ConsulError(ErrorCode.Corrupt, 'snapshot: not a version 1 state store snapshot');
     const tables = emptyTables();
     for (const t of TABLES) tables[t] = d.tables[t] ?? 0;
     this.kv.load(d.kv);
     this.catalog.load(d.catalog);
+    this.sessions.load(d.sessions ?? []);
     Object.assign(this.ctx.tables, tables);
     this.lastIndex = d.lastIndex;
     this.restoreGeneration++;

@@ -116,7 +116,13 @@ function result(e: KVEntry, withValue: boolean): { KV: KVEntry } {
  * Runs one operation against the KV table at Raft index `index` (0 for a read-only transaction),
  * appending its results; returns Consul's error text, or null.
  */
-function runOp(kv: KvTable, index: number, op: TxnKVOp, out: { KV: KVEntry }[]): string | null {
+function runOp(
+  kv: KvTable,
+  sessionExists: SessionExists,
+  index: number,
+  op: TxnKVOp,
+  out: { KV: KVEntry }[],
+): string | null {
   if (op.Key === '' && op.Verb !== 'delete-tree') return 'Must provide key';
   const cur = kv.entry(op.Key);
   switch (op.Verb) {
@@ -129,18 +135,23 @@ function runOp(kv: KvTable, index: number, op: TxnKVOp, out: { KV: KVEntry }[]):
       out.push(result(e, false));
       return null;
     }
-    case 'lock':
-      // Sessions do not exist yet, so no session is valid (kvsLockTxn).
+    case 'lock': {
+      // Consul's kvsLockTxn: the session must exist; another holder makes the whole txn fail.
       if (op.Session === '') return 'missing session';
-      return `invalid session ${JSON.stringify(op.Session)}`;
-    case 'unlock':
-      // Only the holder may unlock, and with no sessions nobody holds a lock (kvsUnlockTxn).
-      if (op.Session === '') return 'missing session';
-      if (!cur || (cur.Session ?? '') !== op.Session) {
-        return `failed to unlock key "${op.Key}", lock isn't held, or is held by another session`;
-      }
-      out.push(result(kv.set(index, op.Key, op.Value, op.Flags, { session: '' }), false));
+      if (!sessionExists(op.Session)) return `invalid session ${JSON.stringify(op.Session)}`;
+      const e = kv.lock(index, op.Key, op.Value, op.Flags, op.Session);
+      if (!e) return `failed to lock key "${op.Key}", lock is already held`;
+      out.push(result(e, false));
       return null;
+    }
+    case 'unlock': {
+      // Only the holder may unlock (kvsUnlockTxn); the session need not exist any more.
+      if (op.Session === '') return 'missing session';
+      const e = kv.unlock(index, op.Key, op.Value, op.Flags, op.Session);
+      if (!e) return `failed to unlock key "${op.Key}", lock isn't held, or is held by another session`;
+      out.push(result(e, false));
+      return null;
+    }
     case 'get':
       if (!cur) return `key "${op.Key}" doesn't exist`;
       out.push(result(cur, true));
@@ -194,12 +205,20 @@ function runOp(kv: KvTable, index: number, op: TxnKVOp, out: { KV: KVEntry }[]):
   }
 }
 
+/** Whether a session exists in the store the transaction runs against (lock needs a live one). */
+export type SessionExists = (id: string) => boolean;
+
 /** Runs every operation, collecting results and errors (Consul's txnDispatch). */
-export function dispatchTxn(kv: KvTable, index: number, ops: TxnOp[]): TxnResult {
+export function dispatchTxn(
+  kv: KvTable,
+  sessionExists: SessionExists,
+  index: number,
+  ops: TxnOp[],
+): TxnResult {
   const results: { KV: KVEntry }[] = [];
   const errors: TxnError[] = [];
   ops.forEach((op, i) => {
-    const err = runOp(kv, index, op.KV, results);
+    const err = runOp(kv, sessionExists, index, op.KV, results);
     if (err !== null) errors.push({ OpIndex: i, What: err });
   });
   return errors.length > 0 ? { Results: null, Errors: errors } : { Results: results, Errors: null };

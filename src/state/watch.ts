@@ -22,6 +22,10 @@ export const topic = {
   nodes: 'nodes',
   services: 'services',
   checks: 'checks',
+  /** One session by ID (IDs are exact), the sessions on one node, and the whole session list. */
+  session: (id: string): string => `sess:${id}`,
+  sessionNode: (n: string): string => `sessnode:${n.toLowerCase()}`,
+  sessions: 'sessions',
 } as const;
 
 const PREFIX = 'p:';

@@ -6,12 +6,20 @@ import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
 import * as catalog from './catalog.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
+import * as session from './session.js';
 import * as status from './status.js';
 import { txnPut } from './txn.js';
 
 export const routes: Route[] = [
   { path: '/v1/kv/*', methods: { GET: kvGet, PUT: kvPut, DELETE: kvDelete } },
   { path: '/v1/txn', methods: { PUT: txnPut } },
+
+  { path: '/v1/session/create', methods: { PUT: session.sessionCreate } },
+  { path: '/v1/session/destroy/*', methods: { PUT: session.sessionDestroy } },
+  { path: '/v1/session/renew/*', methods: { PUT: session.sessionRenew } },
+  { path: '/v1/session/info/*', methods: { GET: session.sessionInfo } },
+  { path: '/v1/session/node/*', methods: { GET: session.sessionNode } },
+  { path: '/v1/session/list', methods: { GET: session.sessionList } },
 
   { path: '/v1/catalog/register', methods: { PUT: catalog.catalogRegister } },
   { path: '/v1/catalog/deregister', methods: { PUT: catalog.catalogDeregister } },

@@ -77,17 +77,19 @@ export async function kvPut(c: Context, d: HttpDeps): Promise<Response> {
   const url = urlOf(c);
   const key = kvKey(c);
   if (key === '') throw badRequest('Missing key name');
-  if (has(url, 'acquire') || has(url, 'release')) {
-    // Sessions arrive with the agent issue; until then no session can exist.
-    throw badRequest('Invalid session: sessions are not supported yet');
-  }
   const flags = uintParam(url, 'flags', 'flags') ?? 0;
   const limit = d.agent.config.kvMaxValueSize;
   const body = await bodyOf(c, limit, 'Value');
   const value = body.byteLength === 0 ? new Uint8Array(0) : body;
+  // As in Consul, ?release wins over ?acquire, which wins over ?cas.
+  const release = url.searchParams.get('release');
+  const acquire = url.searchParams.get('acquire');
   const cas = uintParam(url, 'cas', 'cas index');
-  const args: KVApplyArgs =
-    cas !== undefined ? { op: 'cas', key, value, flags, index: cas } : { op: 'set', key, value, flags };
+  let args: KVApplyArgs;
+  if (release !== null) args = { op: 'unlock', key, value, flags, session: release };
+  else if (acquire !== null) args = { op: 'lock', key, value, flags, session: acquire };
+  else if (cas !== undefined) args = { op: 'cas', key, value, flags, index: cas };
+  else args = { op: 'set', key, value, flags };
   const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c, false))) as boolean;
   return json(c, ok);
 }

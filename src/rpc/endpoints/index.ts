@@ -6,7 +6,9 @@
 import { ConsulError, ErrorCode, badRequest } from '../../core/errors.js';
 import type { FsmCommand } from '../../state/commands.js';
 import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
-import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp } from '../../state/txn.js';
+import { validateSessionRequest, sessionTtlMs } from '../../state/session-validate.js';
+import type { Session } from '../../state/sessions.js';
+import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from '../../state/txn.js';
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import type { QueryOptions } from './types.js';
@@ -29,6 +31,16 @@ export interface EndpointContext {
     leaderAddress(): string;
     /** RPC addresses of the voters. */
     peerAddresses(): string[];
+  };
+  /** The leader's session bookkeeping, kept outside the FSM (server/lock-delay, session-timers). */
+  sessions: {
+    /** True while `key` is in the lock delay of a session invalidated on this server's clock. */
+    lockDelayed(key: string): boolean;
+    /** Arms (or re-arms) a session's TTL timer at its full length. */
+    resetTimer(id: string, ttlMs: number): void;
+    clearTimer(id: string): void;
+    /** A fresh random UUID (session IDs are drawn before Raft so the FSM stays deterministic). */
+    newId(): string;
   };
   signal: AbortSignal;
 }
@@ -63,7 +75,11 @@ export type KVApplyArgs =
   | { op: 'cas'; key: string; value: Uint8Array; flags: number; index: number }
   | { op: 'delete'; key: string }
   | { op: 'delete-cas'; key: string; index: number }
-  | { op: 'delete-tree'; key: string };
+  | { op: 'delete-tree'; key: string }
+  | { op: 'lock'; key: string; value: Uint8Array; flags: number; session: string }
+  | { op: 'unlock'; key: string; value: Uint8Array; flags: number; session: string };
+
+export type SessionApplyArgs = { op: 'create'; session: unknown } | { op: 'destroy'; id: string };
 
 function kvCommand(a: KVApplyArgs): FsmCommand {
   switch (a.op) {
@@ -77,7 +93,51 @@ function kvCommand(a: KVApplyArgs): FsmCommand {
       return { type: 'kvDeleteCas', key: a.key, index: a.index };
     case 'delete-tree':
       return { type: 'kvDeleteTree', prefix: a.key };
+    case 'lock':
+      return { type: 'kvLock', key: a.key, value: a.value, flags: a.flags, session: a.session };
+    case 'unlock':
+      return { type: 'kvUnlock', key: a.key, value: a.value, flags: a.flags, session: a.session };
   }
+}
+
+/**
+ * Consul's Session.Apply: a create is checked (policy here, node and checks against this leader's
+ * state, so a bad request costs no Raft round), given a fresh UUID, and applied; its TTL timer starts.
+ */
+async function sessionApply(c: EndpointContext, a: SessionApplyArgs): Promise<unknown> {
+  if (a.op === 'destroy') {
+    if (typeof a.id !== 'string' || a.id === '') throw badRequest('Missing session');
+    await c.apply({ type: 'sessionDestroy', id: a.id });
+    c.sessions.clearTimer(a.id);
+    return a.id;
+  }
+  if (a.op !== 'create')
+    throw badRequest(`Invalid session operation ${JSON.stringify((a as { op: unknown }).op)}`);
+  const req = validateSessionRequest(a.session);
+  c.store.checkSessionBinding(req);
+  let id = c.sessions.newId();
+  while (c.store.session(id)) id = c.sessions.newId();
+  const created = await c.apply({ type: 'sessionCreate', session: { ID: id, ...req } });
+  if (req.TTL !== '') c.sessions.resetTimer(id, sessionTtlMs(req.TTL));
+  return created;
+}
+
+/** Consul's Session.Renew: runs on the leader, resets the timer, no Raft write; null when unknown. */
+function sessionRenew(c: EndpointContext, a: { id: string }): Session[] | null {
+  const s = c.store.session(a.id);
+  if (!s) return null;
+  c.sessions.resetTimer(s.ID, sessionTtlMs(s.TTL));
+  return [s];
+}
+
+/** Lock ops on keys still in a lock delay fail the transaction before it goes to Raft. */
+function lockDelayErrors(c: EndpointContext, ops: TxnOp[]): TxnResult | null {
+  const errors = ops.flatMap((op, i) =>
+    op.KV.Verb === 'lock' && c.sessions.lockDelayed(op.KV.Key)
+      ? [{ OpIndex: i, What: `failed to lock key "${op.KV.Key}", lock delay in effect` }]
+      : [],
+  );
+  return errors.length > 0 ? { Results: null, Errors: errors } : null;
 }
 
 const read = <A>(run: ReadEndpoint<A>['run']): ReadEndpoint<A> => ({ kind: 'read', run });
@@ -90,12 +150,22 @@ export const endpoints = {
   'KVS.ListKeys': read<ReadArgs & { prefix: string; separator: string }>((c, a, ws) =>
     c.store.kvKeys(a.prefix, a.separator, ws),
   ),
-  'KVS.Apply': write<KVApplyArgs>((c, a) => c.apply(kvCommand(a))),
-
-  'Txn.Apply': write<{ ops: TxnOp[] }>((c, a) => {
-    validateTxn(a.ops);
-    return c.apply({ type: 'txn', ops: a.ops });
+  'KVS.Apply': write<KVApplyArgs>(async (c, a) => {
+    // Consul's KVS.Apply: an acquire during the key's lock delay is refused with false, not queued.
+    if (a.op === 'lock' && c.sessions.lockDelayed(a.key)) return false;
+    return c.apply(kvCommand(a));
   }),
+
+  'Txn.Apply': write<{ ops: TxnOp[] }>(async (c, a) => {
+    validateTxn(a.ops);
+    return lockDelayErrors(c, a.ops) ?? c.apply({ type: 'txn', ops: a.ops });
+  }),
+
+  'Session.Apply': write<SessionApplyArgs>(sessionApply),
+  'Session.Renew': write<{ id: string }>(async (c, a) => sessionRenew(c, a)),
+  'Session.Get': read<ReadArgs & { id: string }>((c, a, ws) => c.store.sessionInfo(a.id, ws)),
+  'Session.List': read<ReadArgs>((c, _a, ws) => c.store.sessionList(ws)),
+  'Session.NodeSessions': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeSessions(a.node, ws)),
   'Txn.Read': read<ReadArgs & { ops: TxnOp[] }>((c, a) => {
     validateTxn(a.ops);
     if (!isReadOnlyTxn(a.ops)) throw badRequest('transaction is not read-only');
