@@ -65,7 +65,7 @@ export class LocalAgent {
     this.ae = new AntiEntropy({
       state: this.state,
       node: d.node,
-      call: d.call,
+      call: (method, args, signal) => d.call(method, args, signal),
       clusterSize: d.clusterSize,
       rng: d.rng,
       logger: d.logger.child({ component: 'agent.anti_entropy' }),
