@@ -162,23 +162,12 @@ function serviceChecks(o: Obj, s: LocalService): CheckDefinition[] {
     if (!Array.isArray(list)) throw badRequest('Request decode failed: Checks must be a list');
     raws.push(...(list as unknown[]));
   }
-  return raws.map((raw, i) => {
-    // Consul names an unnamed service check after its service, and numbers the default IDs of a
-    // service with more than one check (service:<id>:1, :2 ...).
-    const defaultCheckId = raws.length > 1 ? `service:${s.ID}:${i + 1}` : `service:${s.ID}`;
-    try {
-      return parseCheckDefinition(withDefaultName(raw, `Service '${s.Service}' check`), {
-        serviceId: s.ID,
-        defaultCheckId,
-      });
-    } catch (err) {
-      throw badRequest(`Invalid check: ${(err as Error).message}`);
-    }
-  });
-}
-
-function withDefaultName(raw: unknown, name: string): unknown {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
-  const hasName = Object.entries(raw).some(([k, v]) => k.toLowerCase() === 'name' && v !== '' && v != null);
-  return hasName ? raw : { ...raw, Name: name };
+  return raws.map((raw, i) =>
+    // Consul numbers the default IDs of a service with more than one check (service:<id>:1, :2 ...).
+    parseCheckDefinition(raw, {
+      serviceId: s.ID,
+      serviceName: s.Service,
+      defaultCheckId: raws.length > 1 ? `service:${s.ID}:${i + 1}` : `service:${s.ID}`,
+    }),
+  );
 }

@@ -10,11 +10,12 @@ import { ConsulError, ErrorCode, notFound } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
 import type { CheckStatus } from '../../state/types.js';
 import {
-  checkDefinitionJson,
   checkType,
+  healthCheckDefinition,
   parseCheckDefinition,
   type CheckDefinition,
 } from '../checks/definition.js';
+import { truncateTtlOutput } from '../checks/output.js';
 import { startCheck as defaultStartCheck, type CheckResult, type RunningCheck } from '../checks/runner.js';
 import type { NodeRecord } from './ae-plan.js';
 import { AntiEntropy } from './anti-entropy.js';
@@ -156,14 +157,9 @@ export class LocalAgent {
     if (!def || def.kind !== 'ttl') {
       throw new ConsulError(ErrorCode.Internal, `CheckID "${id}" does not have associated TTL`);
     }
-    const max = def.OutputMaxSize > 0 ? def.OutputMaxSize : DEFAULT_OUTPUT_MAX;
-    const bytes = Buffer.from(output);
-    const out =
-      bytes.length > max
-        ? `${bytes.subarray(0, max).toString()} ... (captured ${max} of ${bytes.length} bytes)`
-        : output;
+    const out = truncateTtlOutput(output, def.OutputMaxSize > 0 ? def.OutputMaxSize : DEFAULT_OUTPUT_MAX);
     this.clearRestoredExpiry(id);
-    this.runners.get(id)?.running.heartbeat();
+    this.runners.get(id)?.running.heartbeat(out);
     this.setStatus(id, status, out);
     this.store?.saveCheckState({ CheckID: id, Status: status, Output: out, Expires: this.now() + def.TTLMs });
   }
@@ -250,7 +246,7 @@ export class LocalAgent {
         ServiceName: '',
         ServiceTags: [],
         Type: checkType(def),
-        Definition: checkDefinitionJson(def),
+        Definition: healthCheckDefinition(def),
       },
       def,
       source,
