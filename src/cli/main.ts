@@ -6,7 +6,9 @@ import { keygenCommand, keyringCommand } from './commands/keyring.js';
 import { forceLeaveCommand, joinCommand, leaveCommand, membersCommand } from './commands/members.js';
 import { kvCommand } from './commands/kv.js';
 import { localClusterCommand } from './commands/local-cluster.js';
+import { maintCommand } from './commands/maint.js';
 import { operatorCommand } from './commands/operator.js';
+import { servicesCommand } from './commands/services.js';
 import { errorExit, processIo, UsageError, type Io } from './common.js';
 import { VERSION } from '../version.js';
 
@@ -21,8 +23,10 @@ Commands:
     keyring     Lists, installs, uses and removes gossip keys on every member
     kv          Get, put and delete keys
     leave       Makes the local agent leave the pool gracefully and shut down
+    maint       Puts the node or a service in maintenance mode, or lists what is (-enable, -disable, -reason, -service)
     members     Lists the members of the gossip pool
     operator    Raft peer operations (operator raft list-peers | remove-peer)
+    services    Registers and deregisters services with the local agent (services register | deregister)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
     version     Prints the version
 `;
@@ -36,9 +40,11 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   keyring: keyringCommand,
   kv: kvCommand,
   leave: leaveCommand,
+  maint: maintCommand,
   members: membersCommand,
   'local-cluster': localClusterCommand,
   operator: operatorCommand,
+  services: servicesCommand,
   version: async (_argv, io) => {
     io.out(`Consulate v${VERSION}\nProtocol 2 spoken by default (Consul-compatible HTTP API)\n`);
     return 0;
