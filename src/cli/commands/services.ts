@@ -45,6 +45,15 @@ function servicesFromFile(path: string): Record<string, unknown>[] {
   return out;
 }
 
+/** The first of these fields that is a non-empty string (definitions come in either case). */
+function field(d: Record<string, unknown>, ...names: string[]): string {
+  for (const n of names) {
+    const v = d[n];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return '';
+}
+
 function asService(v: unknown, path: string): Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw new UsageError(`Error reading ${path}: a service definition must be an object`);
@@ -103,7 +112,7 @@ async function register(argv: string[], io: Io): Promise<number> {
   }
   const client = clientFrom(p, io);
   for (const d of defs) {
-    const label = String(d['name'] ?? d['Name'] ?? '');
+    const label = field(d, 'name', 'Name');
     try {
       await client.ok('PUT', '/v1/agent/service/register', { body: JSON.stringify(d) });
     } catch (err) {
