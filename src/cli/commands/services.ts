@@ -133,9 +133,7 @@ async function deregister(argv: string[], io: Io): Promise<number> {
   const ids =
     id !== undefined
       ? [id]
-      : p.args
-          .flatMap(servicesFromFile)
-          .map((d) => String(d['id'] ?? d['ID'] ?? d['name'] ?? d['Name'] ?? ''));
+      : p.args.flatMap(servicesFromFile).map((d) => field(d, 'id', 'ID', 'name', 'Name'));
   const client = clientFrom(p, io);
   for (const sid of ids) {
     try {
