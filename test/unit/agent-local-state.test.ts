@@ -19,6 +19,7 @@ import { LocalAgent } from '../../src/agent/local/local-agent.js';
 import { LocalState, aggregatedStatus, healthHttpStatus } from '../../src/agent/local/state.js';
 import type { CheckEntry, LocalCheck, LocalService } from '../../src/agent/local/types.js';
 import { defaultConfig } from '../../src/config/config.js';
+import { applyConfigObject } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { seededRng } from '../../src/core/rng.js';
 import type { HealthCheck, Node, NodeService } from '../../src/state/types.js';
@@ -419,5 +420,126 @@ describe('persistence of API registrations', () => {
         c.checks.push({ Name: 's', Args: ['true'], Interval: '10s' });
       }).state.check('s')?.def?.kind,
     ).toBe('script');
+  });
+});
+
+describe('restored TTL status, reaping and config definitions', () => {
+  const dirs: string[] = [];
+  const agents: LocalAgent[] = [];
+  afterEach(() => {
+    for (const a of agents.splice(0)) a.stop();
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const make = (
+    dataDir: string,
+    over: (c: ReturnType<typeof defaultConfig>) => void = () => undefined,
+    now?: () => number,
+  ): LocalAgent => {
+    const config = defaultConfig();
+    config.dataDir = dataDir;
+    over(config);
+    const a = new LocalAgent({
+      config,
+      node: () => me,
+      call: () => Promise.reject(new Error('no servers in this test')),
+      clusterSize: () => 1,
+      rng: seededRng(1),
+      logger: silentLogger(),
+      startCheck: () => ({ stop() {}, heartbeat() {} }),
+      ...(now ? { now } : {}),
+    });
+    agents.push(a);
+    a.load();
+    return a;
+  };
+
+  it('a restored TTL status lasts only what was left of its TTL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consulate-local-'));
+    dirs.push(dir);
+    const a = make(dir);
+    a.registerCheck({ Name: 'beat', TTL: '1500ms' });
+    a.updateTtl('beat', 'passing', 'up');
+    a.stop();
+    const b = make(dir);
+    expect(b.state.check('beat')?.check.Status).toBe('passing');
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(b.state.check('beat')?.check).toMatchObject({ Status: 'critical', Output: 'TTL expired' });
+  });
+
+  it('deregisters a service whose check stayed critical past deregister_critical_service_after', () => {
+    let now = 5_000_000;
+    const a = make(
+      '',
+      (c) => (c.dev = true),
+      () => now,
+    );
+    a.registerService({ Name: 'flaky', Check: { TTL: '10s', DeregisterCriticalServiceAfter: '90s' } }, false);
+    a.registerService(
+      { Name: 'steady', Check: { TTL: '10s', Status: 'passing', DeregisterCriticalServiceAfter: '1m' } },
+      false,
+    );
+    now += 60_000;
+    expect(a.reap(now)).toEqual([]);
+    now += 31_000;
+    expect(a.reap(now)).toEqual(['flaky']);
+    expect(a.state.services().map((s) => s.ID)).toEqual(['steady']);
+    expect(a.state.check('service:flaky')).toBeUndefined();
+  });
+
+  it('reads service and check definitions from config files, both cases', () => {
+    const c = defaultConfig();
+    applyConfigObject(
+      c,
+      {
+        service: { name: 'one', port: 1, check: { ttl: '30s' } },
+        services: [{ Name: 'two', Checks: [{ TTL: '1m' }, { tcp: '127.0.0.1:1', interval: '10s' }] }],
+        checks: [{ name: 'disk', ttl: '1m' }],
+        check: { Name: 'mem', TTL: '1m' },
+        enable_local_script_checks: true,
+        check_update_interval: '30s',
+        node_meta: { rack: 'r1' },
+      },
+      'test',
+    );
+    expect([c.services.length, c.checks.length, c.enableLocalScriptChecks, c.checkUpdateIntervalMs]).toEqual([
+      2,
+      2,
+      true,
+      30_000,
+    ]);
+    expect(c.nodeMeta).toEqual({ rack: 'r1' });
+    const config = { ...c, dev: true };
+    const a = new LocalAgent({
+      config,
+      node: () => me,
+      call: () => Promise.reject(new Error('none')),
+      clusterSize: () => 1,
+      rng: seededRng(1),
+      logger: silentLogger(),
+      startCheck: () => ({ stop() {}, heartbeat() {} }),
+    });
+    agents.push(a);
+    a.load();
+    expect(a.state.services().map((s) => s.ID)).toEqual(['one', 'two']);
+    expect(a.state.checks().map((x) => x.CheckID)).toEqual([
+      'service:one',
+      'service:two:1',
+      'service:two:2',
+      'disk',
+      'mem',
+    ]);
+    expect(() => applyConfigObject(defaultConfig(), { services: { name: 'x' } }, 'f')).toThrow(
+      'f: services: expected a list of objects',
+    );
+    const bad = { ...defaultConfig(), dev: true, services: [{ name: 'x', colour: 'red' }] };
+    const agent = new LocalAgent({
+      config: bad,
+      node: () => me,
+      call: () => Promise.reject(new Error('none')),
+      clusterSize: () => 1,
+      rng: seededRng(1),
+      logger: silentLogger(),
+    });
+    expect(() => agent.load()).toThrow('service definition 1: unknown service definition key "colour"');
   });
 });
