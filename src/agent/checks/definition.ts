@@ -113,7 +113,7 @@ function strList(v: unknown, field: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
     throw badRequest(`Request decode failed: ${field} must be a list of strings`);
   }
-  return [...(v)];
+  return [...v];
 }
 
 /** Header is Go's map[string][]string; a bare string value is taken as a one-element list. */

@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { CheckDefinition } from './definition.js';
 import type { CheckResult } from './runner.js';
+import { setLongTimeout } from './timers.js';
 
 const USER_AGENT = 'Consul Health Check';
 const ACCEPT = 'text/plain, text/*, */*';
@@ -40,16 +41,22 @@ function describe(err: unknown, url: URL): string {
   }
 }
 
+// Credentials that Go's client does not carry over a redirect to another host.
+const SENSITIVE = new Set(['authorization', 'www-authenticate', 'cookie', 'cookie2']);
+
 function requestOnce(
   url: URL,
   method: string,
   def: CheckDefinition,
   body: string,
   signal: AbortSignal,
+  foreignHost: boolean,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(def.Header)) headers[k] = v;
+    for (const [k, v] of Object.entries(def.Header)) {
+      if (!(foreignHost && SENSITIVE.has(k.toLowerCase()))) headers[k] = v;
+    }
     const has = (name: string): boolean => Object.keys(headers).some((k) => k.toLowerCase() === name);
     if (!has('user-agent')) headers['User-Agent'] = USER_AGENT;
     if (!has('accept')) headers['Accept'] = ACCEPT;
@@ -105,16 +112,16 @@ function requestOnce(
 }
 
 /** Go's client: 301/302/303 turn into GET without a body (HEAD stays HEAD); 307/308 resend as is. */
-function redirected(status: number, method: string): string | undefined {
-  if (status === 301 || status === 302 || status === 303) return method === 'HEAD' ? 'HEAD' : 'GET';
-  if (status === 307 || status === 308) return method;
+function redirected(status: number, method: string): { method: string; keepBody: boolean } | undefined {
+  if (status === 301 || status === 302 || status === 303) {
+    return { method: method === 'HEAD' ? 'HEAD' : 'GET', keepBody: false };
+  }
+  if (status === 307 || status === 308) return { method, keepBody: true };
   return undefined;
 }
 
 export async function runHttpCheck(def: CheckDefinition, signal: AbortSignal): Promise<CheckResult> {
   const method = def.Method === '' ? 'GET' : def.Method;
-  const deadline = AbortSignal.timeout(def.TimeoutMs);
-  const both = AbortSignal.any([signal, deadline]);
   let url: URL;
   try {
     url = new URL(def.HTTP);
@@ -132,29 +139,61 @@ export async function runHttpCheck(def: CheckDefinition, signal: AbortSignal): P
     };
   }
 
+  // One deadline for the whole exchange, redirects and body included (Go's Client.Timeout).
+  const deadline = new AbortController();
+  const timer = setLongTimeout(() => deadline.abort(), def.TimeoutMs);
+  const both = AbortSignal.any([signal, deadline.signal]);
+  try {
+    return await follow(def, method, url, both, deadline.signal);
+  } finally {
+    timer.clear();
+  }
+}
+
+async function follow(
+  def: CheckDefinition,
+  method: string,
+  start: URL,
+  signal: AbortSignal,
+  deadline: AbortSignal,
+): Promise<CheckResult> {
+  let url = start;
   let currentMethod = method;
   let body = def.Body;
   for (let hop = 0; ; hop++) {
     let answer: Answer;
     try {
-      answer = await requestOnce(url, currentMethod, def, body, both);
+      answer = await requestOnce(url, currentMethod, def, body, signal, url.host !== start.host);
     } catch (err) {
       const detail = deadline.aborted
         ? 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
         : describe(err, url);
-      return { status: 'critical', output: goUrlError(currentMethod, url.href, detail) };
+      return { status: 'critical', output: goUrlError(method, url.href, detail) };
     }
     const next = def.DisableRedirects ? undefined : redirected(answer.status, currentMethod);
     if (next !== undefined && answer.location !== undefined) {
+      let target: URL;
+      try {
+        target = new URL(answer.location, url);
+      } catch {
+        return {
+          status: 'critical',
+          output: goUrlError(
+            method,
+            url.href,
+            `failed to parse Location header ${JSON.stringify(answer.location)}`,
+          ),
+        };
+      }
       if (hop + 1 >= MAX_REDIRECTS) {
         return {
           status: 'critical',
-          output: goUrlError(currentMethod, answer.location, `stopped after ${MAX_REDIRECTS} redirects`),
+          output: goUrlError(method, target.href, `stopped after ${MAX_REDIRECTS} redirects`),
         };
       }
-      url = new URL(answer.location, url);
-      if (next !== currentMethod) body = '';
-      currentMethod = next;
+      url = target;
+      if (!next.keepBody) body = '';
+      currentMethod = next.method;
       continue;
     }
     // Consul reports the URL it was given, whatever redirects led elsewhere.

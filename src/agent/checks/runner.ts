@@ -9,6 +9,7 @@ import type { CheckDefinition } from './definition.js';
 import { runHttpCheck } from './http-check.js';
 import { runScriptCheck } from './script-check.js';
 import { runTcpCheck } from './tcp-check.js';
+import { setLongTimeout, type Timer } from './timers.js';
 import { startTtlCheck } from './ttl-check.js';
 import { safeUpdate } from './update.js';
 
@@ -81,13 +82,14 @@ function startInterval(def: CheckDefinition, opts: RunnerOptions, probe: Probe):
     interval = floor;
   }
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   let inflight: AbortController | undefined;
   let last: CheckResult['status'] | undefined;
 
   const schedule = (ms: number): void => {
-    timer = setTimeout(() => void run(), ms);
-    timer.unref();
+    timer = setLongTimeout(() => {
+      run().catch((err: unknown) => log.error({ check: def.CheckID, err }, 'check run failed'));
+    }, ms);
   };
 
   const run = async (): Promise<void> => {
@@ -117,7 +119,7 @@ function startInterval(def: CheckDefinition, opts: RunnerOptions, probe: Probe):
   return {
     stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       timer = undefined;
       inflight?.abort();
       inflight = undefined;

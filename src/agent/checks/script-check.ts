@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { formatDuration } from '../../core/duration.js';
 import type { CheckDefinition } from './definition.js';
 import { TailBuffer } from './output.js';
+import { setLongTimeout } from './timers.js';
 import type { CheckResult } from './runner.js';
 
 /** SIGKILL to the child's process group (it leads one: detached), so grandchildren die too. */
@@ -35,25 +36,27 @@ export function runScriptCheck(def: CheckDefinition, signal: AbortSignal): Promi
     const finish = (result: CheckResult): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.clear();
       signal.removeEventListener('abort', onAbort);
       resolve(result);
     };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       timedOut = true;
       killGroup(child.pid);
     }, def.TimeoutMs);
-    timer.unref();
     const onAbort = (): void => killGroup(child.pid);
     signal.addEventListener('abort', onAbort, { once: true });
 
     child.stdout.on('data', (c: Buffer) => output.write(c));
     child.stderr.on('data', (c: Buffer) => output.write(c));
     child.once('error', (err: NodeJS.ErrnoException) => {
+      // Go's words: a bare name is looked up in PATH, a path is run as it is.
       const msg =
-        err.code === 'ENOENT'
-          ? `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`
-          : err.message;
+        err.code !== 'ENOENT'
+          ? err.message
+          : cmd.includes('/')
+            ? `fork/exec ${cmd}: no such file or directory`
+            : `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`;
       finish({ status: 'critical', output: msg });
     });
     // 'close' comes once the process has exited and its pipes are drained: the output is complete.

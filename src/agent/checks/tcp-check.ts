@@ -5,6 +5,7 @@
 import * as net from 'node:net';
 import type { CheckDefinition } from './definition.js';
 import type { CheckResult } from './runner.js';
+import { setLongTimeout } from './timers.js';
 
 /** host:port, [v6]:port; undefined when the port is missing (Go: "missing port in address"). */
 export function splitHostPort(addr: string): { host: string; port: number } | undefined {
@@ -40,15 +41,14 @@ export function runTcpCheck(def: CheckDefinition, signal: AbortSignal): Promise<
     const done = (result: CheckResult): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.clear();
       signal.removeEventListener('abort', onAbort);
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       done({ status: 'critical', output: `dial tcp ${def.TCP}: i/o timeout` });
     }, def.TimeoutMs);
-    timer.unref();
     const onAbort = (): void =>
       done({ status: 'critical', output: `dial tcp ${def.TCP}: operation was canceled` });
     signal.addEventListener('abort', onAbort, { once: true });

@@ -4,16 +4,17 @@
 import type { CheckDefinition } from './definition.js';
 import { truncateTtlOutput } from './output.js';
 import type { RunnerOptions, RunningCheck } from './runner.js';
+import { setLongTimeout, type Timer } from './timers.js';
 import { safeUpdate } from './update.js';
 
 export function startTtlCheck(def: CheckDefinition, opts: RunnerOptions): RunningCheck {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   let stopped = false;
   let lastOutput = '';
 
   const arm = (): void => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
+    timer?.clear();
+    timer = setLongTimeout(() => {
       timer = undefined;
       if (stopped) return;
       opts.logger.warn({ check: def.CheckID }, 'Check missed TTL, is now critical');
@@ -21,15 +22,13 @@ export function startTtlCheck(def: CheckDefinition, opts: RunnerOptions): Runnin
         lastOutput === '' ? 'TTL expired' : `TTL expired (last output before timeout follows): ${lastOutput}`;
       safeUpdate(opts, def, { status: 'critical', output });
     }, def.TTLMs);
-    // A check's timer must never keep the agent's process alive on its own.
-    timer.unref();
   };
   arm();
 
   return {
     stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       timer = undefined;
     },
     heartbeat(output?: string) {
