@@ -326,3 +326,40 @@ describe('anti-entropy against the catalog', () => {
     expect(Number(self.Stats.agent['services'])).toBeGreaterThan(0);
   });
 });
+
+describe('hostile input', () => {
+  it('answers odd bodies with 4xx and keeps serving', async () => {
+    const bodies: unknown[] = [
+      'null',
+      '"text"',
+      '42',
+      { Name: null },
+      { Name: 5 },
+      { Name: 'x', Check: 'ttl' },
+      { Name: 'x', Checks: [null] },
+      { Name: 'x', Checks: {} },
+      { Name: 'x', Check: { TTL: 5 } },
+      { Name: 'x', Check: { TTL: '-1s' } },
+      { Name: 'x', Weights: 'heavy' },
+      { Name: 'x', Meta: { a: 1 } },
+      { Name: 'x', TaggedAddresses: { lan: 'addr' } },
+      { Name: 'x', Port: 1.5 },
+      { Name: 'x', Check: { HTTP: 'http://127.0.0.1:1', Interval: '10s', Header: 'h' } },
+      { Name: '__proto__', ID: 'constructor' },
+    ];
+    for (const b of bodies) {
+      for (const path of ['/v1/agent/service/register', '/v1/agent/check/register']) {
+        const r = await put(path, b);
+        expect(r.status, `${path} ${JSON.stringify(b)}`).toBeLessThan(500);
+      }
+    }
+    for (const b of ['null', '[]', '{"Status":5}', '{"Status":"passing","Output":7}']) {
+      expect((await put('/v1/agent/check/update/x', b)).status).toBeLessThan(500);
+    }
+    expect((await put('/v1/agent/service/register', { Name: 'p', ID: '__proto__' })).status).toBe(200);
+    const all = await json(req('GET', '/v1/agent/services'));
+    expect(Object.keys(all)).toEqual(expect.arrayContaining(['constructor', '__proto__']));
+    await put('/v1/agent/service/deregister/constructor');
+    await put('/v1/agent/service/deregister/__proto__');
+  });
+});

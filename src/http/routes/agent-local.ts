@@ -68,9 +68,11 @@ export function agentCheckJson(c: LocalCheck, node: string): Record<string, unkn
 
 export function agentServices(c: Context, d: HttpDeps): Response {
   const dc = d.agent.config.datacenter;
-  const out: Record<string, unknown> = {};
-  for (const s of d.agent.local.state.services()) out[s.ID] = agentServiceJson(s, dc);
-  return json(c, out);
+  // fromEntries defines own properties, so even an ID such as "__proto__" is listed as itself.
+  return json(
+    c,
+    Object.fromEntries(d.agent.local.state.services().map((s) => [s.ID, agentServiceJson(s, dc)])),
+  );
 }
 
 export function agentService(c: Context, d: HttpDeps): Response {
@@ -184,9 +186,10 @@ export function agentHealthServiceByName(c: Context, d: HttpDeps): Response {
 
 export function agentChecks(c: Context, d: HttpDeps): Response {
   const node = d.agent.config.nodeName;
-  const out: Record<string, unknown> = {};
-  for (const ch of d.agent.local.state.checks()) out[ch.CheckID] = agentCheckJson(ch, node);
-  return json(c, out);
+  return json(
+    c,
+    Object.fromEntries(d.agent.local.state.checks().map((ch) => [ch.CheckID, agentCheckJson(ch, node)])),
+  );
 }
 
 export async function agentCheckRegister(c: Context, d: HttpDeps): Promise<Response> {
