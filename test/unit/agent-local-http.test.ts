@@ -164,6 +164,12 @@ describe('checks and aggregated health', () => {
       400,
       "Invalid check status: 'bogus'\n",
     ]);
+    // Registered again, the check keeps its state (Consul: no flapping on re-registration).
+    await put('/v1/agent/service/register', {
+      Name: 'api',
+      Check: { CheckID: 'api-ttl', TTL: '10m', Notes: 'n' },
+    });
+    expect(await text(health('?format=text'))).toEqual([200, 'passing']);
     const byName = await req('GET', '/v1/agent/health/service/name/api');
     expect(byName.status).toBe(200);
     expect(((await byName.json()) as unknown[]).length).toBe(1);

@@ -231,9 +231,15 @@ export class LocalAgent {
     let status: CheckStatus = def.Status;
     let output = '';
     const live = restored && restored.Expires > now;
+    const prev = this.state.check(def.CheckID)?.check;
     if (live) {
       status = restored.Status;
       output = restored.Output;
+    } else if (prev) {
+      // Consul keeps the state of a check registered again (a service re-registered by a deploy
+      // tool must not flap to critical and back).
+      status = prev.Status;
+      output = prev.Output;
     }
     const entry: CheckEntry = {
       check: {

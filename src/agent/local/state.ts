@@ -140,10 +140,13 @@ export class LocalState {
       if (!s) throw badRequest(`ServiceID "${c.ServiceID}" does not exist`);
       check = { ...c, ServiceName: s.service.Service, ServiceTags: [...s.service.Tags] };
     }
+    const prev = this.chks.get(c.CheckID);
+    const stillCritical = prev?.entry.check.Status === 'critical' && check.Status === 'critical';
     this.chks.set(c.CheckID, {
       entry: { ...entry, check },
       inSync: false,
-      criticalSince: check.Status === 'critical' ? now : null,
+      // Registered again while critical: the time it has been critical keeps counting.
+      criticalSince: stillCritical ? (prev?.criticalSince ?? now) : check.Status === 'critical' ? now : null,
       syncedAt: Number.NEGATIVE_INFINITY,
       deferredUntil: null,
     });
