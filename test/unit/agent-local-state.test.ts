@@ -383,6 +383,25 @@ describe('persistence of API registrations', () => {
     expect(c.state.checks().map((x) => x.CheckID)).toEqual(['disk']);
   });
 
+  it("keeps a config-file TTL check's status too, and lets a config definition replace an API one", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consulate-local-'));
+    dirs.push(dir);
+    const cfg = (c: ReturnType<typeof defaultConfig>): void => {
+      c.checks.push({ name: 'cfg', ttl: '10m' });
+    };
+    const a = make(dir, cfg);
+    a.updateTtl('cfg', 'warning', 'degraded');
+    a.registerService({ Name: 'both', Port: 1 }, false);
+    a.stop();
+    const b = make(dir, (c) => {
+      cfg(c);
+      c.services.push({ name: 'both', port: 2 });
+    });
+    expect(b.state.check('cfg')?.check).toMatchObject({ Status: 'warning', Output: 'degraded' });
+    expect(b.state.service('both')?.Port).toBe(2);
+    expect(readdirSync(join(dir, 'services'))).toEqual([]);
+  });
+
   it('lets an expired TTL status go, and refuses script checks unless enabled', () => {
     const dir = mkdtempSync(join(tmpdir(), 'consulate-local-'));
     dirs.push(dir);

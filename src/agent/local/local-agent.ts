@@ -20,7 +20,7 @@ import { startCheck as defaultStartCheck, type CheckResult, type RunningCheck } 
 import type { NodeRecord } from './ae-plan.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { parseServiceDefinition, type ServiceDefinition } from './definitions.js';
-import { LocalStore, type PersistedCheckState } from './persist.js';
+import { LocalStore, type Persisted, type PersistedCheckState } from './persist.js';
 import { LocalState, isMaintenanceCheck } from './state.js';
 import type { CheckEntry, LocalCheck, Source } from './types.js';
 
@@ -82,6 +82,9 @@ export class LocalAgent {
    */
   load(): void {
     const c = this.d.config;
+    // TTL states are kept for config-file checks too: they survive a restart like API ones.
+    const persisted = this.store?.load() ?? null;
+    const states = persisted?.states ?? new Map<string, PersistedCheckState>();
     const fromConfig = { services: new Set<string>(), checks: new Set<string>() };
     c.services.forEach((raw, i) => {
       let def: ServiceDefinition;
@@ -90,7 +93,7 @@ export class LocalAgent {
       } catch (err) {
         throw configError(`service definition ${i + 1}: ${(err as Error).message}`);
       }
-      this.addService(def, 'config', false);
+      this.addService(def, 'config', false, states);
       fromConfig.services.add(def.service.ID);
       for (const ch of def.checks) fromConfig.checks.add(ch.CheckID);
     });
@@ -98,13 +101,13 @@ export class LocalAgent {
       let def: CheckDefinition;
       try {
         def = parseCheckDefinition(raw);
-        this.addCheck(def, 'config');
+        this.addCheck(def, 'config', states.get(def.CheckID));
       } catch (err) {
         throw configError(`check definition ${i + 1}: ${(err as Error).message}`);
       }
       fromConfig.checks.add(def.CheckID);
     });
-    if (this.store) this.restore(fromConfig);
+    if (persisted) this.restore(persisted, fromConfig);
     this.reapTimer = setInterval(() => this.reap(this.now()), REAP_INTERVAL_MS);
     this.reapTimer.unref();
   }
@@ -200,7 +203,12 @@ export class LocalAgent {
 
   // ---------------------------------------------------------------- internals
 
-  private addService(def: ServiceDefinition, source: Source, replaceExistingChecks: boolean): void {
+  private addService(
+    def: ServiceDefinition,
+    source: Source,
+    replaceExistingChecks: boolean,
+    states?: Map<string, PersistedCheckState>,
+  ): void {
     // Everything that can be refused is checked before anything changes.
     for (const ch of def.checks) this.checkScriptsAllowed(ch, source);
     const svc = def.service;
@@ -213,7 +221,7 @@ export class LocalAgent {
       }
     }
     if (source === 'api') this.store?.saveService(svc);
-    for (const ch of def.checks) this.addCheck(ch, source);
+    for (const ch of def.checks) this.addCheck(ch, source, states?.get(ch.CheckID));
   }
 
   private removeService(id: string): boolean {
@@ -347,16 +355,22 @@ export class LocalAgent {
   }
 
   /** Brings back the API registrations of the last run (config files win over them). */
-  private restore(fromConfig: { services: Set<string>; checks: Set<string> }): void {
+  private restore(p: Persisted, fromConfig: { services: Set<string>; checks: Set<string> }): void {
     const store = this.store;
     if (!store) return;
-    const p = store.load();
     for (const { Service: s } of p.services) {
-      if (fromConfig.services.has(s.ID)) continue;
+      if (fromConfig.services.has(s.ID)) {
+        // The config file's definition replaces the one registered over the API (Consul purges it).
+        store.removeService(s.ID);
+        continue;
+      }
       this.state.addService(s, 'api');
     }
     for (const { Check: c, Definition: def } of p.checks) {
-      if (fromConfig.checks.has(c.CheckID)) continue;
+      if (fromConfig.checks.has(c.CheckID)) {
+        store.removeCheck(c.CheckID);
+        continue;
+      }
       if (c.ServiceID !== '' && !this.state.service(c.ServiceID)) {
         store.removeCheck(c.CheckID);
         continue;
