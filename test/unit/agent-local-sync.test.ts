@@ -243,3 +243,36 @@ describe('anti-entropy driver', () => {
     expect(a.ae.status().lastFullSync).toBeGreaterThan(0);
   });
 });
+
+describe('check runners', () => {
+  it('starts one runner per check, replaces it on re-registration, and keeps it when a registration is refused', () => {
+    const events: string[] = [];
+    const config = defaultConfig();
+    config.dev = true;
+    const a = new LocalAgent({
+      config,
+      node: () => me,
+      call: () => Promise.reject(new Error('unused')),
+      clusterSize: () => 1,
+      rng: seededRng(1),
+      logger: silentLogger(),
+      startCheck: (def) => {
+        events.push(`start ${def.CheckID}`);
+        return {
+          stop: () => events.push(`stop ${def.CheckID}`),
+          heartbeat: () => events.push(`beat ${def.CheckID}`),
+        };
+      },
+    });
+    agents.push(a);
+    a.load();
+    a.registerCheck({ Name: 'disk', TTL: '1m' });
+    a.registerCheck({ Name: 'disk', TTL: '2m' });
+    expect(() => a.registerCheck({ Name: 'disk', TTL: '2m', ServiceID: 'ghost' })).toThrow(
+      'ServiceID "ghost" does not exist',
+    );
+    a.updateTtl('disk', 'passing', '');
+    a.deregisterCheck('disk');
+    expect(events).toEqual(['start disk', 'stop disk', 'start disk', 'beat disk', 'stop disk']);
+  });
+});

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../../config/config.js';
 import { configError } from '../../config/config.js';
-import { ConsulError, ErrorCode, notFound } from '../../core/errors.js';
+import { ConsulError, ErrorCode, badRequest, notFound } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
 import type { CheckStatus } from '../../state/types.js';
 import {
@@ -22,7 +22,13 @@ import { AntiEntropy } from './anti-entropy.js';
 import { parseServiceDefinition, type ServiceDefinition } from './definitions.js';
 import { LocalStore, type Persisted, type PersistedCheckState } from './persist.js';
 import { LocalState, isMaintenanceCheck } from './state.js';
-import type { CheckEntry, LocalCheck, Source } from './types.js';
+import {
+  NODE_MAINT_CHECK_ID,
+  serviceMaintCheckId,
+  type CheckEntry,
+  type LocalCheck,
+  type Source,
+} from './types.js';
 
 /** Consul's check_reap_interval and check_deregister_interval_min. */
 const REAP_INTERVAL_MS = 30_000;
@@ -134,10 +140,11 @@ export class LocalAgent {
   }
 
   deregisterService(id: string): void {
-    if (!this.removeService(id))
+    if (!this.removeService(id)) {
       throw notFound(
         `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`,
       );
+    }
     this.ae.triggerPartial();
   }
 
@@ -172,7 +179,7 @@ export class LocalAgent {
       ? this.state.enableNodeMaintenance(reason, this.now())
       : this.state.disableNodeMaintenance();
     if (!changed) return;
-    this.persistMaintenance('_node_maintenance', enable);
+    this.persistMaintenance(NODE_MAINT_CHECK_ID, enable);
     this.log.info(enable ? 'node entered maintenance mode' : 'node left maintenance mode');
     this.ae.triggerPartial();
   }
@@ -182,7 +189,7 @@ export class LocalAgent {
       ? this.state.enableServiceMaintenance(serviceId, reason, this.now())
       : this.state.disableServiceMaintenance(serviceId);
     if (!changed) return;
-    this.persistMaintenance(`_service_maintenance:${serviceId}`, enable);
+    this.persistMaintenance(serviceMaintCheckId(serviceId), enable);
     this.log.info(
       { service: serviceId },
       enable ? 'service entered maintenance mode' : 'service left maintenance mode',
@@ -234,7 +241,11 @@ export class LocalAgent {
   }
 
   private addCheck(def: CheckDefinition, source: Source, restored?: PersistedCheckState): void {
+    // Refused before anything changes (a check registered again keeps running until replaced).
     this.checkScriptsAllowed(def, source);
+    if (def.ServiceID !== '' && !this.state.service(def.ServiceID)) {
+      throw badRequest(`ServiceID "${def.ServiceID}" does not exist`);
+    }
     const now = this.now();
     let status: CheckStatus = def.Status;
     let output = '';
