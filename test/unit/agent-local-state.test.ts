@@ -1,6 +1,6 @@
 // The agent's local state rules and the anti-entropy planner, as pure functions; persistence of API
 // registrations through a restart of the local component.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -400,6 +400,30 @@ describe('persistence of API registrations', () => {
     expect(b.state.check('cfg')?.check).toMatchObject({ Status: 'warning', Output: 'degraded' });
     expect(b.state.service('both')?.Port).toBe(2);
     expect(readdirSync(join(dir, 'services'))).toEqual([]);
+  });
+
+  it('starts past damaged files, skipping what it cannot read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consulate-local-'));
+    dirs.push(dir);
+    const a = make(dir);
+    a.registerService({ Name: 'ok', Check: { TTL: '10m' } }, false);
+    a.updateTtl('service:ok', 'passing', 'fine');
+    a.stop();
+    mkdirSync(join(dir, 'checks', 'state'), { recursive: true });
+    writeFileSync(join(dir, 'services', 'garbage'), '{not json');
+    writeFileSync(join(dir, 'services', 'empty'), '{}');
+    writeFileSync(
+      join(dir, 'checks', 'bad-def'),
+      JSON.stringify({ Check: { CheckID: 'x', ServiceID: '' }, Definition: { Name: 'x', TTL: 'soon' } }),
+    );
+    writeFileSync(
+      join(dir, 'checks', 'state', 'bogus'),
+      JSON.stringify({ CheckID: 'service:ok', Status: 'bogus', Expires: 1e300 }),
+    );
+    const b = make(dir);
+    expect(b.state.services().map((s) => s.ID)).toEqual(['ok']);
+    expect(b.state.check('x')).toBeUndefined();
+    expect(b.state.check('service:ok')?.check.Status).toBe('passing');
   });
 
   it('lets an expired TTL status go, and refuses script checks unless enabled', () => {

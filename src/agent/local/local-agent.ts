@@ -10,6 +10,7 @@ import { ConsulError, ErrorCode, badRequest, notFound } from '../../core/errors.
 import type { Rng } from '../../core/rng.js';
 import type { CheckStatus } from '../../state/types.js';
 import {
+  checkDefinitionJson,
   checkType,
   healthCheckDefinition,
   parseCheckDefinition,
@@ -278,7 +279,9 @@ export class LocalAgent {
     };
     this.stopRunner(def.CheckID);
     this.state.addCheck(entry, now);
-    if (source === 'api') this.store?.saveCheck(this.state.check(def.CheckID)?.check ?? entry.check, def);
+    if (source === 'api') {
+      this.store?.saveCheck(this.state.check(def.CheckID)?.check ?? entry.check, checkDefinitionJson(def));
+    }
     const token = {};
     const running = this.startCheck(def, {
       update: (r: CheckResult) => this.onResult(def.CheckID, token, r),
@@ -288,10 +291,12 @@ export class LocalAgent {
     this.runners.set(def.CheckID, { running, token });
     if (live && def.kind === 'ttl') {
       // The persisted status holds for what was left of its TTL, as if the agent had not restarted.
+      // (A damaged file cannot stretch it past one TTL.)
+      const left = Math.min(restored.Expires - now, def.TTLMs);
       const t = setTimeout(() => {
         this.restoredExpiry.delete(def.CheckID);
         this.setStatus(def.CheckID, 'critical', TTL_EXPIRED);
-      }, restored.Expires - now);
+      }, left);
       t.unref();
       this.restoredExpiry.set(def.CheckID, t);
     }
@@ -387,7 +392,8 @@ export class LocalAgent {
         continue;
       }
       try {
-        if (def) this.addCheck(def, 'api', p.states.get(c.CheckID));
+        // Read back through the parser: a damaged file is refused like bad input, not run.
+        if (def) this.addCheck(parseCheckDefinition(def), 'api', p.states.get(c.CheckID));
         else this.state.addCheck({ check: restoredMaintenance(c), def: null, source: 'api' }, this.now());
       } catch (err) {
         this.log.warn({ check: c.CheckID, err: (err as Error).message }, 'skipping a persisted check');

@@ -11,7 +11,6 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { CheckDefinition } from '../checks/definition.js';
 import type { CheckStatus } from '../../state/types.js';
 import type { LocalCheck, LocalService } from './types.js';
 
@@ -21,7 +20,8 @@ export interface PersistedService {
 
 export interface PersistedCheck {
   Check: LocalCheck;
-  Definition: CheckDefinition | null;
+  /** The check's definition as the checks module writes it (checkDefinitionJson); null: nothing runs it. */
+  Definition: Record<string, unknown> | null;
 }
 
 export interface PersistedCheckState {
@@ -62,7 +62,7 @@ export class LocalStore {
     this.remove(this.servicesDir, id);
   }
 
-  saveCheck(check: LocalCheck, def: CheckDefinition | null): void {
+  saveCheck(check: LocalCheck, def: Record<string, unknown> | null): void {
     this.write(this.checksDir, check.CheckID, { Check: check, Definition: def } satisfies PersistedCheck);
   }
 
@@ -90,10 +90,17 @@ export class LocalStore {
     }
     for (const v of this.readAll(this.stateDir)) {
       const st = v as Partial<PersistedCheckState>;
-      if (typeof st.CheckID === 'string' && typeof st.Status === 'string' && typeof st.Expires === 'number') {
+      const status = st.Status;
+      const valid = status === 'passing' || status === 'warning' || status === 'critical';
+      if (
+        typeof st.CheckID === 'string' &&
+        valid &&
+        typeof st.Expires === 'number' &&
+        Number.isFinite(st.Expires)
+      ) {
         out.states.set(st.CheckID, {
           CheckID: st.CheckID,
-          Status: st.Status,
+          Status: status,
           Output: typeof st.Output === 'string' ? st.Output : '',
           Expires: st.Expires,
         });
