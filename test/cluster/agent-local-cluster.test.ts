@@ -35,9 +35,17 @@ beforeAll(async () => {
   cluster = await TestCluster.start({ servers: 1, clients: 1, extraConfig: { ae_interval: '2s' } });
   server = await cluster.waitForLeader(30_000);
   client = cluster.clients[0] as ServerProc;
-  // The client is in the catalog once the leader saw it join.
+  // The client answers, and is in the catalog (an unknown node reads as 200 null, as in Consul).
   await eventually(
-    async () => (await server.client.request('GET', `/v1/catalog/node/${client.name}`)).status === 200,
+    async () => (await client.client.request('GET', '/v1/agent/self')).status === 200,
+    40_000,
+    'the client answering',
+  );
+  await eventually(
+    async () => {
+      const r = await server.client.request('GET', `/v1/catalog/node/${client.name}`);
+      return r.status === 200 && JSON.parse(r.body.toString()) !== null;
+    },
     40_000,
     'the client in the catalog',
   );
