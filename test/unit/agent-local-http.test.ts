@@ -369,3 +369,14 @@ describe('hostile input', () => {
     await put('/v1/agent/service/deregister/__proto__');
   });
 });
+
+describe('user events', () => {
+  it('match the service and tag filters against the local services', async () => {
+    await put('/v1/agent/service/register', { Name: 'evsvc', Tags: ['blue'] });
+    expect((await put('/v1/event/fire/ev-match?service=evsvc&tag=bl')).status).toBe(200);
+    expect((await put('/v1/event/fire/ev-miss?service=evsvc&tag=green')).status).toBe(200);
+    const names = (await json<{ Name: string }[]>(req('GET', '/v1/event/list'))).map((e) => e.Name);
+    expect(names).toContain('ev-match');
+    expect(names).not.toContain('ev-miss');
+  });
+});
