@@ -257,6 +257,8 @@ export class Agent {
 
   /** Graceful leave (/v1/agent/leave, consul leave): tell the pool, then shut down. */
   async leave(): Promise<void> {
+    // Anti-entropy first: once the leader has removed this node, nothing may register it again.
+    await this.local.pauseSync();
     await this.lan.leave();
     setImmediate(() => void this.stop());
   }

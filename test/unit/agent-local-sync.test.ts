@@ -276,3 +276,29 @@ describe('check runners', () => {
     expect(events).toEqual(['start disk', 'stop disk', 'start disk', 'beat disk', 'stop disk']);
   });
 });
+
+describe('pausing before a leave', () => {
+  it('lets the sync under way finish, then sends nothing more', async () => {
+    const cat = new FakeCatalog();
+    const slow = cat.call;
+    let inFlight = 0;
+    cat.call = async (method, args) => {
+      inFlight++;
+      await new Promise((r) => setTimeout(r, 100));
+      try {
+        return await slow(method, args);
+      } finally {
+        inFlight--;
+      }
+    };
+    const a = start(cat);
+    await until(() => inFlight > 0);
+    await a.pauseSync();
+    expect(inFlight).toBe(0);
+    const writes = cat.writes.length;
+    a.registerService({ Name: 'late' }, false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cat.writes.length).toBe(writes);
+    expect(cat.services.has('late')).toBe(false);
+  });
+});

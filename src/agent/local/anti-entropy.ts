@@ -67,6 +67,20 @@ export class AntiEntropy {
     this.abort.abort(new ConsulError(ErrorCode.Unavailable, 'agent stopping'));
   }
 
+  /**
+   * Stops syncing without cutting short a sync already under way, and resolves once it is done (or
+   * after `maxWaitMs`). Before a graceful leave: a sync finishing after the leader removed this node
+   * would register it again, and nothing would ever remove it.
+   */
+  async pause(maxWaitMs = 5000): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise<void>((r) => (t = setTimeout(r, maxWaitMs)))]);
+    clearTimeout(t);
+  }
+
   status(): SyncStatus {
     return { ...this.st };
   }

@@ -123,6 +123,11 @@ export class LocalAgent {
     this.ae.start();
   }
 
+  /** Before a graceful leave: no more syncs, the one under way finished. */
+  pauseSync(): Promise<void> {
+    return this.ae.pause();
+  }
+
   stop(): void {
     this.ae.stop();
     for (const { running } of this.runners.values()) running.stop();
