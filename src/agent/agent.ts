@@ -29,6 +29,8 @@ import {
 } from './event-log.js';
 import { loadNodeId } from './identity.js';
 import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
+import type { NodeRecord } from './local/ae-plan.js';
+import { LocalAgent } from './local/local-agent.js';
 import { ServerRouter } from './server-router.js';
 import { startWatches, type WatchSet } from '../watch/runner.js';
 
@@ -51,6 +53,8 @@ export class Agent {
   httpAddr: string | null = null;
   /** How HTTP handlers reach the endpoints: the local server's forwarder, or a server over RPC. */
   forwarder!: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
+  /** This agent's own services and checks, their runners and anti-entropy (agent/local). */
+  local!: LocalAgent;
   private router: ServerRouter | null = null;
   private clientNet: RpcNetwork | null = null;
   private http: ServerType | null = null;
@@ -71,6 +75,17 @@ export class Agent {
     if (!c.dev) await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
     this.nodeId = await loadNodeId(c);
     const advertise = advertiseAddress(c);
+    this.local = new LocalAgent({
+      config: c,
+      node: () => this.nodeRecord(advertise),
+      call: (method, args, signal) => this.forwarder.call(method, args, signal),
+      clusterSize: () =>
+        this.lan.members().filter((m) => m.status === 'alive' || m.status === 'suspect').length,
+      rng: this.rng,
+      logger: log.child({ component: 'agent.local' }),
+    });
+    // Before anything listens: an invalid service or check in the config files stops the agent.
+    this.local.load();
     log.info(
       { node: c.nodeName, id: this.nodeId, dc: c.datacenter, mode: c.server ? 'server' : 'client' },
       'starting agent',
@@ -106,12 +121,17 @@ export class Agent {
     this.lan.on('member', (event: MemberEventType, m: Member) => {
       log.info({ member: m.name, addr: `${m.addr}:${m.port}`, status: m.status }, `member ${event}`);
       this.server?.memberEvent(event, m);
+      // Consul syncs fully soon after a server joins: it may be the first one this agent can reach.
+      if (event === 'join' && m.tags['role'] === 'consul' && m.tags['dc'] === c.datacenter) {
+        this.local.ae.serverJoined();
+      }
     });
     this.lan.on('user', (e: UserEvent) => this.receiveEvent(e));
 
     if (this.server) this.server.attachLan(this.lan);
     else this.startClientRouting();
 
+    this.local.startSync();
     if (c.ports.http >= 0) await this.startHttp();
     this.watches = startWatches(c.watches, this.httpAddr, log.child({ component: 'agent.watch' }));
 
@@ -180,6 +200,22 @@ export class Agent {
     this.httpAddr = typeof addr === 'object' && addr ? `${c.clientAddr}:${addr.port}` : null;
   }
 
+  /** The local services as the event filters match them. */
+  private eventServices(): { service: string; tags: string[] }[] {
+    return this.local.state.services().map((s) => ({ service: s.Service, tags: s.Tags }));
+  }
+
+  /** How this agent describes its own node in the catalog (as the leader's reconcile does). */
+  private nodeRecord(advertise: string): NodeRecord {
+    return {
+      ID: this.nodeId,
+      Node: this.config.nodeName,
+      Address: advertise,
+      TaggedAddresses: { lan: advertise, lan_ipv4: advertise, wan: advertise, wan_ipv4: advertise },
+      Meta: { ...this.config.nodeMeta },
+    };
+  }
+
   /** Raft as /v1/agent/self shows it; null on a client. */
   raftStatus(): { status: Status; lastContactMs: number } | null {
     if (!this.server) return null;
@@ -198,7 +234,9 @@ export class Agent {
     const e = this.lan.fireEvent(name, packEnvelope(payload, filters));
     const ev = eventJson(e.id, name, payload, filters, 0);
     // The firing agent keeps its own event too, when its filters match it.
-    if (filtersMatch(filters, this.config.nodeName, [])) this.events.add({ ...ev, LTime: e.ltime });
+    if (filtersMatch(filters, this.config.nodeName, this.eventServices())) {
+      this.events.add({ ...ev, LTime: e.ltime });
+    }
     return ev;
   }
 
@@ -209,8 +247,7 @@ export class Agent {
       return;
     }
     const f = { node: env.n, service: env.s, tag: env.t };
-    // No agent-managed services exist yet, so a service filter matches nothing here.
-    if (!filtersMatch(f, this.config.nodeName, [])) return;
+    if (!filtersMatch(f, this.config.nodeName, this.eventServices())) return;
     this.events.add(eventJson(e.id, e.name, env.p, f, e.ltime));
   }
 
@@ -223,6 +260,8 @@ export class Agent {
 
   /** Graceful leave (/v1/agent/leave, consul leave): tell the pool, then shut down. */
   async leave(): Promise<void> {
+    // Anti-entropy first: once the leader has removed this node, nothing may register it again.
+    await this.local.pauseSync();
     await this.lan.leave();
     setImmediate(() => void this.stop());
   }
@@ -230,6 +269,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.watches?.stop();
+      this.local?.stop();
       if (this.http) {
         const h = this.http as unknown as { closeAllConnections?: () => void };
         h.closeAllConnections?.();

@@ -8,7 +8,9 @@ import { forceLeaveCommand, joinCommand, leaveCommand, membersCommand } from './
 import { kvCommand } from './commands/kv.js';
 import { localClusterCommand } from './commands/local-cluster.js';
 import { lockCommand } from './commands/lock.js';
+import { maintCommand } from './commands/maint.js';
 import { operatorCommand } from './commands/operator.js';
+import { servicesCommand } from './commands/services.js';
 import { watchCommand } from './commands/watch.js';
 import { errorExit, processIo, UsageError, type Io } from './common.js';
 import { VERSION } from '../version.js';
@@ -26,8 +28,10 @@ Commands:
     kv          Get, put and delete keys
     leave       Makes the local agent leave the pool gracefully and shut down
     lock        Runs a command while holding a lock (-n=1, -name, -timeout, -shell)
+    maint       Puts the node or a service in maintenance mode, or lists what is (-enable, -disable, -reason, -service)
     members     Lists the members of the gossip pool
     operator    Raft peer operations (operator raft list-peers | remove-peer)
+    services    Registers and deregisters services with the local agent (services register | deregister)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
     version     Prints the version
     watch       Watches a key, prefix, service, nodes, checks or events and runs a handler on changes
@@ -44,9 +48,11 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   kv: kvCommand,
   leave: leaveCommand,
   lock: lockCommand,
+  maint: maintCommand,
   members: membersCommand,
   'local-cluster': localClusterCommand,
   operator: operatorCommand,
+  services: servicesCommand,
   watch: watchCommand,
   version: async (_argv, io) => {
     io.out(`Consulate v${VERSION}\nProtocol 2 spoken by default (Consul-compatible HTTP API)\n`);

@@ -81,6 +81,20 @@ export interface AgentConfig {
   txnMaxReqLen: number;
   /** Consul's `watches` block, parsed and checked at load; run against the agent's own HTTP API. */
   watches: WatchPlan[];
+  /** Service definitions from config files (`service`, `services`), parsed when the agent starts. */
+  services: unknown[];
+  /** Check definitions from config files (`check`, `checks`), parsed when the agent starts. */
+  checks: unknown[];
+  /** Script checks registered over HTTP (and from config files) may run. */
+  enableScriptChecks: boolean;
+  /** Script checks from config files only may run. */
+  enableLocalScriptChecks: boolean;
+  /** Output-only check changes reach the catalog at most this often (Consul's check_update_interval). */
+  checkUpdateIntervalMs: number;
+  /** Anti-entropy full sync interval before scaling and stagger (Consul's non-user ae_interval, 1 m). */
+  aeIntervalMs: number;
+  /** This node's metadata in the catalog (Consul's node_meta). */
+  nodeMeta: Record<string, string>;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -124,6 +138,13 @@ export function defaultConfig(): AgentConfig {
     kvMaxValueSize: 512 * 1024,
     txnMaxReqLen: 512 * 1024,
     watches: [],
+    services: [],
+    checks: [],
+    enableScriptChecks: false,
+    enableLocalScriptChecks: false,
+    checkUpdateIntervalMs: 5 * 60_000,
+    aeIntervalMs: 60_000,
+    nodeMeta: {},
   };
 }
 
@@ -216,6 +237,7 @@ export function validateConfig(c: AgentConfig): string[] {
   if (c.ports.server <= 0 && c.server) throw configError('ports.server cannot be disabled on a server');
   if (c.ports.serfLan < 0)
     throw configError('ports.serf_lan cannot be disabled: agents find each other through it');
+  if (c.aeIntervalMs < 100) throw configError('ae_interval must be at least 100ms');
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;
 }

@@ -45,6 +45,25 @@ function asList(v: Json, what: string): string[] {
   throw configError(`${what}: expected a list of strings`);
 }
 
+function asObject(v: Json, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw configError(`${what}: expected an object`);
+  return v as Record<string, unknown>;
+}
+
+function asObjectList(v: Json, what: string): Record<string, unknown>[] {
+  if (!Array.isArray(v)) throw configError(`${what}: expected a list of objects`);
+  return v.map((x, i) => asObject(x, `${what}[${i}]`));
+}
+
+function asStringMap(v: Json, what: string): Record<string, string> {
+  const o = asObject(v, what);
+  for (const [k, x] of Object.entries(o)) {
+    if (typeof x !== 'string') throw configError(`${what}.${k}: expected a string`);
+  }
+  return o as Record<string, string>;
+}
+
 function asDuration(v: Json, what: string): number {
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v / 1e6; // Go durations in JSON numbers are nanoseconds
   const ms = typeof v === 'string' ? parseDuration(v) : undefined;
@@ -152,6 +171,18 @@ const FILE_KEYS: Record<string, Setter> = {
       }
     });
   },
+  // Service and check definitions are kept raw here and parsed (with Consul's rules and messages)
+  // when the agent starts: agent/local/definitions.ts owns their shape.
+  service: (c, v, w) => c.services.push(asObject(v, w)),
+  services: (c, v, w) => c.services.push(...asObjectList(v, w)),
+  check: (c, v, w) => c.checks.push(asObject(v, w)),
+  checks: (c, v, w) => c.checks.push(...asObjectList(v, w)),
+  enable_script_checks: (c, v, w) => (c.enableScriptChecks = asBool(v, w)),
+  enable_local_script_checks: (c, v, w) => (c.enableLocalScriptChecks = asBool(v, w)),
+  check_update_interval: (c, v, w) => (c.checkUpdateIntervalMs = asDuration(v, w)),
+  // Not a user key in Consul (ae_interval is fixed at 1 m there); for labs and tests.
+  ae_interval: (c, v, w) => (c.aeIntervalMs = asDuration(v, w)),
+  node_meta: (c, v, w) => (c.nodeMeta = { ...c.nodeMeta, ...asStringMap(v, w) }),
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),
@@ -279,6 +310,14 @@ export const AGENT_FLAGS: Record<string, Flag> = {
   'log-json': boolFlag('Log JSON lines.', (c, v) => (c.logJson = v)),
   dev: boolFlag('One in-memory server, for development.', () => undefined),
   ui: boolFlag('Serve the web UI.', (c, v) => (c.ui = v)),
+  'enable-script-checks': boolFlag(
+    'Let script checks run, including those registered over HTTP.',
+    (c, v) => (c.enableScriptChecks = v),
+  ),
+  'enable-local-script-checks': boolFlag(
+    'Let script checks from config files run.',
+    (c, v) => (c.enableLocalScriptChecks = v),
+  ),
 };
 
 interface ParsedFlag {

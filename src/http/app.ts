@@ -26,6 +26,7 @@ export type HttpAgent = Pick<
   | 'join'
   | 'leave'
   | 'currentServer'
+  | 'local'
 >;
 
 export interface HttpDeps {

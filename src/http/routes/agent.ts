@@ -83,7 +83,7 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
     },
     Member: memberJson(me),
     Stats: {
-      agent: { check_monitors: '0', checks: '0', services: '0' },
+      agent: agentStats(a),
       consul,
       ...(raft ? { raft: raftStats(raft.status, raft.lastContactMs) } : {}),
       serf_lan: serfStats(a.lan.members(), a.lan.stats()),
@@ -97,6 +97,28 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
     },
     Meta: {},
   });
+}
+
+/** Consul's Stats.agent counts, plus (ours) how anti-entropy is doing. */
+function agentStats(a: HttpDeps['agent']): Record<string, string> {
+  const checks = [...a.local.state.checkSlots()].map(([, s]) => s);
+  const ttl = checks.filter((s) => s.entry.def?.kind === 'ttl').length;
+  const sync = a.local.ae.status();
+  const pending =
+    !a.local.state.nodeInSync ||
+    a.local.state.deletedServices.size > 0 ||
+    a.local.state.deletedChecks.size > 0 ||
+    checks.some((s) => !s.inSync) ||
+    a.local.state.serviceSlots().some(([, s]) => !s.inSync);
+  return {
+    check_monitors: String(checks.filter((s) => s.entry.def && s.entry.def.kind !== 'ttl').length),
+    check_ttls: String(ttl),
+    checks: String(checks.length),
+    services: String(a.local.state.services().length),
+    sync_in_sync: String(!pending),
+    sync_last_full: sync.lastFullSync > 0 ? new Date(sync.lastFullSync).toISOString() : '',
+    sync_failures: String(sync.failures),
+  };
 }
 
 type RaftStatus = NonNullable<ReturnType<HttpDeps['agent']['raftStatus']>>['status'];

@@ -2,6 +2,7 @@
 
 import type { Route } from '../app.js';
 import * as agent from './agent.js';
+import * as local from './agent-local.js';
 import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
 import * as catalog from './catalog.js';
@@ -53,6 +54,21 @@ export const routes: Route[] = [
   { path: '/v1/agent/join/:address', methods: { PUT: agent.agentJoin } },
   { path: '/v1/agent/leave', methods: { PUT: agent.agentLeave } },
   { path: '/v1/agent/force-leave/:node', methods: { PUT: agent.agentForceLeave } },
+  { path: '/v1/agent/maintenance', methods: { PUT: local.agentNodeMaintenance } },
+  { path: '/v1/agent/services', methods: { GET: local.agentServices } },
+  { path: '/v1/agent/service/register', methods: { PUT: local.agentServiceRegister } },
+  { path: '/v1/agent/service/deregister/:id', methods: { PUT: local.agentServiceDeregister } },
+  { path: '/v1/agent/service/maintenance/:id', methods: { PUT: local.agentServiceMaintenance } },
+  { path: '/v1/agent/service/:id', methods: { GET: local.agentService } },
+  { path: '/v1/agent/health/service/name/:name', methods: { GET: local.agentHealthServiceByName } },
+  { path: '/v1/agent/health/service/id/:id', methods: { GET: local.agentHealthServiceById } },
+  { path: '/v1/agent/checks', methods: { GET: local.agentChecks } },
+  { path: '/v1/agent/check/register', methods: { PUT: local.agentCheckRegister } },
+  { path: '/v1/agent/check/deregister/:id', methods: { PUT: local.agentCheckDeregister } },
+  { path: '/v1/agent/check/pass/:id', methods: { PUT: local.agentCheckPass } },
+  { path: '/v1/agent/check/warn/:id', methods: { PUT: local.agentCheckWarn } },
+  { path: '/v1/agent/check/fail/:id', methods: { PUT: local.agentCheckFail } },
+  { path: '/v1/agent/check/update/:id', methods: { PUT: local.agentCheckUpdate } },
 
   { path: '/v1/event/fire/:name', methods: { PUT: eventFire } },
   { path: '/v1/event/list', methods: { GET: eventList } },
