@@ -24,6 +24,8 @@ export function retransmitLimit(retransmitMult: number, n: number): number {
 export class BroadcastQueue {
   private items = new Map<string, Broadcast>();
   private nextId = 0;
+  /** Queued items not sent even once yet (see unsent). */
+  private fresh = 0;
   private readonly retransmitMult: number;
   private readonly maxQueued: number;
   private readonly maxMessageBytes: number;
@@ -39,6 +41,11 @@ export class BroadcastQueue {
     return this.items.size;
   }
 
+  /** How many queued items have not been sent even once: news nobody has heard from us yet. */
+  get unsent(): number {
+    return this.fresh;
+  }
+
   /**
    * Queues `msg`, replacing any queued item with the same key. `weight` multiplies its retransmit
    * limit, for news that nothing else repairs if a member misses it.
@@ -46,8 +53,9 @@ export class BroadcastQueue {
   enqueue(key: string, msg: Uint8Array, weight = 1): boolean {
     // It could never be sent, and would sit in the queue forever.
     if (msg.length > this.maxMessageBytes) return false;
-    this.items.delete(key);
+    this.remove(key);
     this.items.set(key, { key, msg, transmits: 0, weight, id: ++this.nextId });
+    this.fresh++;
     if (this.items.size > this.maxQueued) this.prune();
     return true;
   }
@@ -76,6 +84,7 @@ export class BroadcastQueue {
       if (cost > room) continue; // a smaller item further down may still fit
       room -= cost;
       out.push(b.msg);
+      if (b.transmits === 0) this.fresh--;
       b.transmits++;
       if (b.transmits >= limit * b.weight) this.items.delete(b.key);
     }
@@ -87,7 +96,14 @@ export class BroadcastQueue {
     const ordered = [...this.items.values()].sort((a, b) => b.transmits - a.transmits || a.id - b.id);
     for (const b of ordered) {
       if (this.items.size <= this.maxQueued) break;
-      this.items.delete(b.key);
+      this.remove(b.key);
     }
+  }
+
+  private remove(key: string): void {
+    const old = this.items.get(key);
+    if (!old) return;
+    if (old.transmits === 0) this.fresh--;
+    this.items.delete(key);
   }
 }

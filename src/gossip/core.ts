@@ -61,6 +61,9 @@ const QUERY_TIMEOUT_MULT = 16;
  */
 const RESPONSE_RELAYS = 2;
 const RESPONSE_RESENDS = 2;
+/** Gossip rounds after a join at which one push/pull with a random member repairs what it missed. */
+const JOIN_SETTLE_ROUNDS = 5;
+
 /** News is gossiped at most this many times per gossip interval (see gossipDueAt). */
 const PROMPT_GOSSIP_DIVISOR = 4;
 
@@ -213,9 +216,11 @@ export class GossipCore {
   private probeIndex = 0;
   private nextProbeAt: number;
   private nextGossipAt: number;
-  /** When gossip() last ran, and whether news has been queued since (see PROMPT_GOSSIP_DIVISOR). */
+  /** When gossip() last ran, and whether it found anyone to send to (see gossipDueAt). */
   private lastGossipAt: number;
-  private news = false;
+  private lastGossipHadTargets = false;
+  /** The last round left queued news out of a full packet. */
+  private backlog = false;
   private nextPushPullAt: number;
   private nextReconnectAt: number;
   private readonly relays = new Map<number, Relay>();
@@ -303,7 +308,6 @@ export class GossipCore {
     if (now >= this.gossipDueAt()) {
       this.nextGossipAt = now + this.t.gossipIntervalMs;
       this.lastGossipAt = now;
-      this.news = false;
       this.gossip(now);
     }
     if (now >= this.nextPushPullAt) {
@@ -414,6 +418,14 @@ export class GossipCore {
         return false;
       }
       this.mergeState(msg, now, p.ignoreOld);
+      // A settling exchange soon after a join (memberlist waits for the periodic one, 30 s or more):
+      // members that joined together hear of each other by gossip, whose retransmit limit lets a
+      // member miss one of them now and then; one full-state exchange with a random member a few
+      // rounds later repairs that in seconds instead of a push/pull interval.
+      if (p.join) {
+        const settle = now + this.t.gossipIntervalMs * JOIN_SETTLE_ROUNDS;
+        this.nextPushPullAt = Math.min(this.nextPushPullAt, settle);
+      }
       return true;
     }
     if (msg.type !== 'ack' || msg.seq !== p.seq) {
@@ -1136,17 +1148,20 @@ export class GossipCore {
 
   private queueBroadcast(key: string, msg: Uint8Array, weight = 1): void {
     if (!this.broadcasts.enqueue(key, msg, weight)) this.counters['dropped.oversize']!++;
-    else this.news = true;
   }
 
   /**
    * When the next gossip round is due. memberlist gossips only on its fixed tick, so every hop of
-   * a piece of news waits half an interval on average; we send news on after a short gap instead
-   * (a fraction of the interval since the last round), which spreads joins, failures and events
-   * several times faster for a few extra packets while news flows, and changes nothing when idle.
+   * a piece of news waits half an interval on average, and a member that learns many things at
+   * once (the seed of fifty simultaneous joins) needs many ticks to send each of them even once.
+   * We send on early, a fraction of the interval after the last round, while some queued news has
+   * not been sent even once: joins, failures and events spread several times faster for a few
+   * extra packets while news flows, and nothing changes when idle. A member with nobody to send to
+   * waits for the normal tick, so a lone agent does not wake for nothing.
    */
   private gossipDueAt(): number {
-    if (!this.news) return this.nextGossipAt;
+    if (!this.lastGossipHadTargets || (this.broadcasts.unsent === 0 && !this.backlog))
+      return this.nextGossipAt;
     const prompt = this.lastGossipAt + this.t.gossipIntervalMs / PROMPT_GOSSIP_DIVISOR;
     return Math.min(this.nextGossipAt, prompt);
   }
@@ -1159,8 +1174,11 @@ export class GossipCore {
       // Keep telling a failed member for a while, so it learns it was declared failed and refutes.
       return m.status === 'failed' && now - m.since <= this.t.gossipToTheDeadMs;
     });
+    this.lastGossipHadTargets = targets.length > 0;
+    this.backlog = false;
     const n = this.states.size;
     for (const target of targets) {
+      const queued = this.broadcasts.size;
       const parts = this.broadcasts.take(
         this.cfg.packetBudget - COMPOUND_HEADER_OVERHEAD,
         COMPOUND_PART_OVERHEAD,
@@ -1168,6 +1186,7 @@ export class GossipCore {
         MAX_COMPOUND_PARTS,
       );
       if (parts.length === 0) break;
+      this.backlog = queued > parts.length;
       this.send(hostPort(target.addr, target.port), encodePacket(parts));
     }
   }

@@ -27,6 +27,8 @@ export interface GossipSimOptions {
   forbidFalseFailures: boolean;
   /** Answer every query with the responder's name. */
   autoRespond: boolean;
+  /** Extra member tags (the agent's serf tags make alive messages about 150 bytes bigger). */
+  tags?: Record<string, string>;
 }
 
 export const defaultGossipSimOptions: Omit<GossipSimOptions, 'seed' | 'timings'> = {
@@ -137,7 +139,7 @@ export class GossipSim {
         name: n.name,
         addr: n.host,
         port: n.port,
-        tags: { id: n.id, role: 'node' },
+        tags: { ...this.opts.tags, id: n.id, role: 'node' },
         timings: this.opts.timings,
         packetBudget: this.opts.packetBudget ?? 1371,
         recentEvents: this.opts.recentEvents ?? 256,

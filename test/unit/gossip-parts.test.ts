@@ -76,6 +76,22 @@ describe('broadcast queue', () => {
     expect(counts.get(2)).toBe(4);
   });
 
+  it('counts the items not sent even once, through sends, replacements and pruning', () => {
+    const q = new BroadcastQueue(4, Infinity, 3);
+    q.enqueue('a', msg(1));
+    q.enqueue('b', msg(2));
+    expect(q.unsent).toBe(2);
+    q.take(13, 3, 5); // room for one: the newest, b
+    expect(q.unsent).toBe(1);
+    q.enqueue('b', msg(3)); // replaced: news again
+    expect(q.unsent).toBe(2);
+    q.take(1000, 3, 5);
+    expect(q.unsent).toBe(0);
+    for (let i = 0; i < 4; i++) q.enqueue(`k${i}`, msg(i)); // pruned back to 3 items
+    expect(q.size).toBe(3);
+    expect(q.unsent).toBe(3);
+  });
+
   it('refuses a message that could never fit in a packet, and bounds the queue', () => {
     const q = new BroadcastQueue(4, 50, 3);
     expect(q.enqueue('huge', msg(1, 51))).toBe(false);
