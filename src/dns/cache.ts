@@ -131,6 +131,9 @@ export class DnsCache {
   private readonly maxPending: number;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly ticker: NodeJS.Timeout;
+  /** The time to a second, for lastUsed: a hit need not read the clock. */
+  private coarseNow: number;
   private stopped = false;
 
   constructor(o: CacheOptions) {
@@ -143,13 +146,16 @@ export class DnsCache {
     this.now = o.now ?? Date.now;
     this.sweeper = setInterval(() => this.sweep(), Math.max(1000, this.idleMs / 4));
     this.sweeper.unref();
+    this.coarseNow = this.now();
+    this.ticker = setInterval(() => (this.coarseNow = this.now()), 1000);
+    this.ticker.unref();
   }
 
   /** The prepared answer for a question key, if one is cached (the hot path). */
   hit(key: string): Prepared | undefined {
     const f = this.front.get(key);
     if (f === undefined) return undefined;
-    if (f.entry !== null) f.entry.lastUsed = this.now();
+    if (f.entry !== null) f.entry.lastUsed = this.coarseNow;
     return f.prepared;
   }
 
@@ -261,6 +267,7 @@ export class DnsCache {
   stop(): void {
     this.stopped = true;
     clearInterval(this.sweeper);
+    clearInterval(this.ticker);
     for (const e of [...this.data.values()]) this.evict(e);
     this.front.clear();
   }
