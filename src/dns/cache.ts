@@ -217,14 +217,16 @@ export class DnsCache {
         return;
       }
       if (signal.aborted) return;
-      if (r.index !== e.index) {
+      const moved = r.index !== e.index;
+      if (moved) {
         e.index = r.index;
         e.data = toData(e.req.kind, r.value);
         this.dropFronts(e);
-      } else if (this.now() - started < 100) {
-        // Same index at once: never spin, whatever the other side does.
-        await sleep(1000, signal).catch(() => undefined);
       }
+      // A read that did not block: either the index moved meanwhile (a name that is in no table
+      // carries the whole catalog's index, which every write moves) or the other side misbehaves.
+      // Pause before the next one, so a busy catalog costs each entry at most ten reads a second.
+      if (this.now() - started < 100) await sleep(moved ? 100 : 1000, signal).catch(() => undefined);
     }
   }
 
