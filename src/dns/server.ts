@@ -71,7 +71,13 @@ export class DnsServer {
     const h = this.o.handler;
     const log = this.o.logger;
     const send = (b: Buffer, rinfo: dgram.RemoteInfo): void => {
-      if (!this.closed) sock.send(b, rinfo.port, rinfo.address);
+      // Source port 0 cannot be answered (and send() would throw on it): a spoofed packet.
+      if (this.closed || rinfo.port === 0) return;
+      try {
+        sock.send(b, rinfo.port, rinfo.address);
+      } catch (err) {
+        log.debug({ err }, 'dns: cannot send a reply');
+      }
     };
     sock.on('message', (msg, rinfo) => {
       let r: Reply | Promise<Reply>;
