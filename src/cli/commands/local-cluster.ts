@@ -12,6 +12,8 @@ interface AgentSpec {
   dc: string;
   name: string;
   http: string;
+  /** host:port of its DNS interface, or null when the config turns DNS off. */
+  dns: string | null;
   config: string;
 }
 
@@ -25,13 +27,16 @@ function readSpecs(dir: string): AgentSpec[] {
       const path = join(dcDir, file);
       const cfg = JSON.parse(readFileSync(path, 'utf8')) as {
         node_name?: string;
-        ports?: { http?: number };
+        ports?: { http?: number; dns?: number };
         client_addr?: string;
       };
+      const host = cfg.client_addr ?? '127.0.0.1';
+      const dnsPort = cfg.ports?.dns ?? 8600;
       out.push({
         dc,
         name: cfg.node_name ?? file.replace(/\.json$/, ''),
-        http: `${cfg.client_addr ?? '127.0.0.1'}:${cfg.ports?.http ?? 8500}`,
+        http: `${host}:${cfg.ports?.http ?? 8500}`,
+        dns: dnsPort >= 0 ? `${host}:${dnsPort}` : null,
         config: path,
       });
     }
@@ -95,7 +100,7 @@ export async function localClusterCommand(argv: string[], io: Io): Promise<numbe
   for (const dc of dcs) {
     io.out(`  ${dc}:\n`);
     for (const a of specs.filter((s) => s.dc === dc))
-      io.out(`    ${a.name.padEnd(16)} HTTP API  http://${a.http}\n`);
+      io.out(`    ${a.name.padEnd(16)} HTTP API  http://${a.http}${a.dns ? `   DNS ${a.dns}` : ''}\n`);
   }
   const first = specs[0] as AgentSpec;
   const second = specs[1] ?? first;
@@ -103,6 +108,11 @@ export async function localClusterCommand(argv: string[], io: Io): Promise<numbe
   io.out(`        curl http://${second.http}/v1/kv/greeting?raw\n`);
   io.out(`        node bin/consulate.js members -http-addr=${first.http}\n`);
   io.out(`        node bin/consulate.js operator raft list-peers -http-addr=${first.http}\n`);
+  const dns = specs.find((s) => s.dns)?.dns;
+  if (dns) {
+    const [h, port] = [dns.slice(0, dns.lastIndexOf(':')), dns.slice(dns.lastIndexOf(':') + 1)];
+    io.out(`        dig @${h} -p ${port} consul.service.consul SRV\n`);
+  }
   io.out('\n  Logs in data/<dc>/<node>.log. Ctrl-C stops the cluster.\n');
   return new Promise<number>((res) => {
     const onSignal = (): void => {
