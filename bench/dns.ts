@@ -478,6 +478,7 @@ async function startConsulate(dir: string): Promise<Ours> {
     }
   }
   log(`# Consulate: registering ${regs.length} catalog entries ...`);
+  const tReg = performance.now();
   for (let i = 0; i < regs.length; i += 64) {
     const res = await Promise.all(
       regs.slice(i, i + 64).map((b) => http('PUT', first.http, '/v1/catalog/register', b)),
@@ -485,6 +486,7 @@ async function startConsulate(dir: string): Promise<Ours> {
     const bad = res.find((r) => !r.ok);
     if (bad) throw new Error(`catalog register: HTTP ${bad.status} ${await bad.text()}`);
   }
+  log(`# registered in ${fmt((performance.now() - tReg) / 1000, 1)} s`);
   return { dnsPort, client, servers: procs, serverHttp: first.http, note: '' };
 }
 
