@@ -455,6 +455,7 @@ async function spawnNode(n: Node): Promise<void> {
       '-client=127.0.0.1',
       `-http-port=${n.http}`,
       `-serf-lan-port=${n.serf}`,
+      '-dns-port=-1',
       `-data-dir=${n.dir}`,
       '-log-level=warn',
     ],

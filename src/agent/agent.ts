@@ -12,6 +12,7 @@ import { GossipAgent } from '../gossip/driver.js';
 import { keyringPath, openKeyring } from '../gossip/keyring.js';
 import { registerKeyringHandlers } from '../gossip/keyring-ops.js';
 import type { Member, MemberEventType, UserEvent } from '../gossip/types.js';
+import { AgentDns } from '../dns/agent-dns.js';
 import { createApp } from '../http/app.js';
 import type { Status } from '../raft/raw-node.js';
 import { RpcNetwork } from '../rpc/network.js';
@@ -36,6 +37,8 @@ import { startWatches, type WatchSet } from '../watch/runner.js';
 
 export interface AgentAddresses {
   http: string | null;
+  /** "addr:port" of the DNS interface (UDP and TCP); null when disabled. */
+  dns: string | null;
   rpc: string | null;
   serfLan: string;
 }
@@ -51,6 +54,9 @@ export class Agent {
   server: ServerAgent | null = null;
   lan!: GossipAgent;
   httpAddr: string | null = null;
+  /** "addr:port" of the DNS interface, UDP and TCP (null when ports.dns is -1). */
+  dnsAddr: string | null = null;
+  dns: AgentDns | null = null;
   /** How HTTP handlers reach the endpoints: the local server's forwarder, or a server over RPC. */
   forwarder!: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
   /** This agent's own services and checks, their runners and anti-entropy (agent/local). */
@@ -133,6 +139,7 @@ export class Agent {
 
     this.local.startSync();
     if (c.ports.http >= 0) await this.startHttp();
+    if (c.ports.dns >= 0) await this.startDns();
     this.watches = startWatches(c.watches, this.httpAddr, log.child({ component: 'agent.watch' }));
 
     if (c.retryJoin.length > 0) {
@@ -145,7 +152,7 @@ export class Agent {
         stopped: () => this.stopping !== null,
       });
     }
-    const addrs = { http: this.httpAddr, rpc, serfLan: `${advertise}:${serfPort}` };
+    const addrs = { http: this.httpAddr, dns: this.dnsAddr, rpc, serfLan: `${advertise}:${serfPort}` };
     log.info(addrs, 'started');
     return addrs;
   }
@@ -198,6 +205,29 @@ export class Agent {
     s.requestTimeout = 0;
     const addr = this.http.address();
     this.httpAddr = typeof addr === 'object' && addr ? `${c.clientAddr}:${addr.port}` : null;
+  }
+
+  private async startDns(): Promise<void> {
+    const c = this.config;
+    const dns = new AgentDns({
+      config: c,
+      call: (method, args, signal) => this.forwarder.call(method, args, signal),
+      rng: this.rng,
+      logger: this.logger.child({ component: 'agent.dns' }),
+    });
+    let port: number;
+    try {
+      port = await dns.start();
+    } catch (err) {
+      dns.cache.stop();
+      throw new ConsulError(
+        ErrorCode.Config,
+        `DNS: cannot listen on ${c.clientAddr}:${c.ports.dns} (${(err as Error).message}); set -dns-port, or -1 to disable DNS`,
+        { cause: err },
+      );
+    }
+    this.dns = dns;
+    this.dnsAddr = c.clientAddr.includes(':') ? `[${c.clientAddr}]:${port}` : `${c.clientAddr}:${port}`;
   }
 
   /** The local services as the event filters match them. */
@@ -269,6 +299,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.watches?.stop();
+      await this.dns?.stop();
       this.local?.stop();
       if (this.http) {
         const h = this.http as unknown as { closeAllConnections?: () => void };

@@ -3,6 +3,7 @@
 // anything unknown or invalid is refused with one clear line.
 
 import { ConsulError, ErrorCode } from '../core/errors.js';
+import { parseUpstream } from '../dns/recursor.js';
 import { decodeKey } from '../gossip/keyring.js';
 import { fastTimings, lanTimings, type GossipTimings } from '../gossip/types.js';
 import type { RaftTimings } from '../raft/driver.js';
@@ -41,6 +42,35 @@ export interface Autopilot {
    * replacement has joined (see README).
    */
   minQuorum: number;
+}
+
+/** Consul's dns_config block, with -domain, alt_domain and recursors. */
+export interface DnsConfig {
+  /** The domain served, lower-case without dots at either end ("consul"). */
+  domain: string;
+  /** A second domain answered like the first ('' when none). */
+  altDomain: string;
+  nodeTtlMs: number;
+  /** Service name, name prefix ending in "*", or "*" alone → TTL. */
+  serviceTtlMs: Record<string, number>;
+  /** Let any server answer from its own state (Consul's default). */
+  allowStale: boolean;
+  /** A stale answer older than this is asked again of the leader. */
+  maxStaleMs: number;
+  /** Leave out instances with a warning check too. */
+  onlyPassing: boolean;
+  /** At most this many instances in a UDP answer without EDNS0; 0: no limit (Consul: 3). */
+  udpAnswerLimit: number;
+  /** At most this many A/AAAA records in any answer; 0: no limit. */
+  aRecordLimit: number;
+  /** Set TC when a UDP answer was trimmed, so resolvers retry over TCP (Consul: false; ours: true). */
+  enableTruncate: boolean;
+  /** Upstream DNS servers ("ip", "ip:port", "[ip6]:port") for names outside our domains. */
+  recursors: string[];
+  recursorTimeoutMs: number;
+  /** "sequential" (in order) or "random" (a random order for each query). */
+  recursorStrategy: 'sequential' | 'random';
+  soa: { refresh: number; retry: number; expire: number; minTtl: number };
 }
 
 export interface AgentConfig {
@@ -95,6 +125,7 @@ export interface AgentConfig {
   aeIntervalMs: number;
   /** This node's metadata in the catalog (Consul's node_meta). */
   nodeMeta: Record<string, string>;
+  dns: DnsConfig;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -145,6 +176,24 @@ export function defaultConfig(): AgentConfig {
     checkUpdateIntervalMs: 5 * 60_000,
     aeIntervalMs: 60_000,
     nodeMeta: {},
+    dns: {
+      domain: 'consul',
+      altDomain: '',
+      nodeTtlMs: 0,
+      serviceTtlMs: {},
+      allowStale: true,
+      maxStaleMs: 87600 * 3_600_000,
+      onlyPassing: false,
+      // Consul trims UDP answers without EDNS0 to 3 records and sets no TC unless enable_truncate;
+      // ours fills the 512 bytes and sets TC, so resolvers retry over TCP and see every instance.
+      udpAnswerLimit: 0,
+      aRecordLimit: 0,
+      enableTruncate: true,
+      recursors: [],
+      recursorTimeoutMs: 2000,
+      recursorStrategy: 'sequential',
+      soa: { refresh: 3600, retry: 600, expire: 86400, minTtl: 0 },
+    },
   };
 }
 
@@ -178,6 +227,33 @@ export function raftTimings(c: AgentConfig): RaftTimings {
 }
 
 const DC_RE = /^[a-z0-9_-]+$/;
+const LABEL_RE = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/** A domain as we keep it: lower-case, no dots at either end; '' stays ''. */
+function normalDomain(d: string, what: string): string {
+  const n = d
+    .trim()
+    .toLowerCase()
+    .replace(/^\.+|\.+$/g, '');
+  if (n === '') return '';
+  if (n.length > 200 || !n.split('.').every((l) => LABEL_RE.test(l)))
+    throw configError(`${what} "${d}" is not a valid DNS domain`);
+  return n;
+}
+
+function validateDns(d: DnsConfig): void {
+  d.domain = normalDomain(d.domain, 'domain');
+  if (d.domain === '') throw configError('domain cannot be empty');
+  d.altDomain = normalDomain(d.altDomain, 'alt_domain');
+  if (d.altDomain === d.domain) throw configError('alt_domain cannot be the same as domain');
+  for (const r of d.recursors) {
+    if (parseUpstream(r) === null)
+      throw configError(`recursors: "${r}" is not an address (ip, ip:port or [ipv6]:port)`);
+  }
+  if (d.udpAnswerLimit < 0) throw configError('dns_config.udp_answer_limit cannot be negative');
+  if (d.aRecordLimit < 0) throw configError('dns_config.a_record_limit cannot be negative');
+  if (d.recursorTimeoutMs <= 0) throw configError('dns_config.recursor_timeout must be positive');
+}
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function configError(msg: string): ConsulError {
@@ -238,6 +314,7 @@ export function validateConfig(c: AgentConfig): string[] {
   if (c.ports.serfLan < 0)
     throw configError('ports.serf_lan cannot be disabled: agents find each other through it');
   if (c.aeIntervalMs < 100) throw configError('ae_interval must be at least 100ms');
+  validateDns(c.dns);
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;
 }

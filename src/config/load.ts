@@ -183,6 +183,36 @@ const FILE_KEYS: Record<string, Setter> = {
   // Not a user key in Consul (ae_interval is fixed at 1 m there); for labs and tests.
   ae_interval: (c, v, w) => (c.aeIntervalMs = asDuration(v, w)),
   node_meta: (c, v, w) => (c.nodeMeta = { ...c.nodeMeta, ...asStringMap(v, w) }),
+  domain: (c, v, w) => (c.dns.domain = asString(v, w)),
+  alt_domain: (c, v, w) => (c.dns.altDomain = asString(v, w)),
+  // Appended across files, as Consul merges lists.
+  recursors: (c, v, w) => c.dns.recursors.push(...asList(v, w)),
+  dns_config: objectOf({
+    allow_stale: (c, v, w) => (c.dns.allowStale = asBool(v, w)),
+    max_stale: (c, v, w) => (c.dns.maxStaleMs = asDuration(v, w)),
+    node_ttl: (c, v, w) => (c.dns.nodeTtlMs = asDuration(v, w)),
+    service_ttl: (c, v, w) => {
+      for (const [name, d] of Object.entries(asObject(v, w)))
+        c.dns.serviceTtlMs[name] = asDuration(d, `${w}.${name}`);
+    },
+    only_passing: (c, v, w) => (c.dns.onlyPassing = asBool(v, w)),
+    udp_answer_limit: (c, v, w) => (c.dns.udpAnswerLimit = asInt(v, w)),
+    a_record_limit: (c, v, w) => (c.dns.aRecordLimit = asInt(v, w)),
+    enable_truncate: (c, v, w) => (c.dns.enableTruncate = asBool(v, w)),
+    recursor_timeout: (c, v, w) => (c.dns.recursorTimeoutMs = asDuration(v, w)),
+    recursor_strategy: (c, v, w) => {
+      const s = asString(v, w);
+      if (s !== 'sequential' && s !== 'random')
+        throw configError(`${w}: expected "sequential" or "random", got ${JSON.stringify(s)}`);
+      c.dns.recursorStrategy = s;
+    },
+    soa: objectOf({
+      refresh: (c, v, w) => (c.dns.soa.refresh = asInt(v, w)),
+      retry: (c, v, w) => (c.dns.soa.retry = asInt(v, w)),
+      expire: (c, v, w) => (c.dns.soa.expire = asInt(v, w)),
+      min_ttl: (c, v, w) => (c.dns.soa.minTtl = asInt(v, w)),
+    }),
+  }),
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),
@@ -281,7 +311,7 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     (c, v) => (c.bindAddr = v),
   ),
   advertise: valueFlag('Address other servers use to reach this one.', (c, v) => (c.advertiseAddr = v)),
-  client: valueFlag('Address for the HTTP API (127.0.0.1).', (c, v) => (c.clientAddr = v)),
+  client: valueFlag('Address for the HTTP API and DNS (127.0.0.1).', (c, v) => (c.clientAddr = v)),
   'data-dir': valueFlag('Where the Raft log, snapshots and node ID live.', (c, v) => (c.dataDir = v)),
   'http-port': valueFlag(
     'HTTP API port (8500; -1 disables).',
@@ -300,7 +330,16 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     'Gossip encryption key: base64 of 16, 24 or 32 bytes.',
     (c, v) => (c.encrypt = v.trim()),
   ),
-  'dns-port': valueFlag('DNS port (8600; -1 disables).', (c, v, n) => (c.ports.dns = asInt(v, `flag -${n}`))),
+  'dns-port': valueFlag(
+    'DNS port, UDP and TCP, at the -client address (8600; -1 disables).',
+    (c, v, n) => (c.ports.dns = asInt(v, `flag -${n}`)),
+  ),
+  domain: valueFlag('The DNS domain served (consul).', (c, v) => (c.dns.domain = v)),
+  'alt-domain': valueFlag('A second DNS domain answered like -domain.', (c, v) => (c.dns.altDomain = v)),
+  recursor: valueFlag(
+    'Upstream DNS server for names outside the domain (ip[:port]); repeatable, tried in order.',
+    (c, v) => c.dns.recursors.push(v),
+  ),
   'config-file': valueFlag('A JSON config file; repeatable.', () => undefined),
   'config-dir': valueFlag('A directory of JSON config files; repeatable.', () => undefined),
   'log-level': valueFlag(

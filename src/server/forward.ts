@@ -13,6 +13,8 @@ import { endpoints, type EndpointContext, type EndpointName, type ReadArgs } fro
 import type { QueryMeta, QueryResult } from '../rpc/endpoints/types.js';
 
 export interface ForwardDeps {
+  /** This server's datacenter: a request naming another goes there (not yet: NoDCPath). */
+  datacenter: string;
   driver: RaftDriver;
   store: StateStore;
   rng: Rng;
@@ -39,6 +41,11 @@ export class Forwarder {
   async call(method: string, args: unknown, signal: AbortSignal, forwarded = false): Promise<unknown> {
     const ep = (endpoints as Record<string, (typeof endpoints)[EndpointName]>)[method];
     if (!ep) throw new ConsulError(ErrorCode.BadRequest, `rpc: unknown method ${method}`);
+    // Consul's forwardRequestToOtherDatacenter. Requests may carry `dc` (DNS names do); until the
+    // WAN pool exists no other datacenter has a route, which is Consul's "No path to datacenter".
+    const dc = (args as { dc?: unknown } | null)?.dc;
+    if (typeof dc === 'string' && dc !== '' && dc !== this.d.datacenter)
+      throw new ConsulError(ErrorCode.NoDCPath, messages.noDCPath);
     switch (ep.kind) {
       case 'local':
         return ep.run(this.d.context(signal), args as never);

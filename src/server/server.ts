@@ -179,6 +179,7 @@ export class ServerAgent {
     });
 
     this.forwarder = new Forwarder({
+      datacenter: c.datacenter,
       driver: this.driver,
       store: this.fsm.store,
       rng: this.rng,

@@ -35,6 +35,8 @@ export interface ServerProc {
   httpPort: number;
   rpcPort: number;
   serfPort: number;
+  /** DNS, UDP and TCP, at 127.0.0.1. */
+  dnsPort: number;
   dataDir: string;
   logFile: string;
   proc: ChildProcess | null;
@@ -108,6 +110,7 @@ export class TestCluster {
       httpPort,
       rpcPort: server ? await freePort() : 0,
       serfPort: await freePort(),
+      dnsPort: await freePort(),
       dataDir: join(this.root, name),
       logFile: join(this.root, `${name}.log`),
       proc: null,
@@ -132,6 +135,7 @@ export class TestCluster {
       '-client=127.0.0.1',
       `-http-port=${s.httpPort}`,
       `-serf-lan-port=${s.serfPort}`,
+      `-dns-port=${s.dnsPort}`,
       `-data-dir=${s.dataDir}`,
       `-config-file=${join(this.root, 'common.json')}`,
       `-log-level=${this.logLevel}`,

@@ -20,6 +20,8 @@ export async function startDevAgent(
   applyDev(c);
   c.nodeName = 'test-node';
   c.ports.http = -1;
+  // DNS off unless a test asks for it (ports.dns = 0 picks a free port; agent.dnsAddr tells which).
+  c.ports.dns = -1;
   c.ports.server = 0;
   c.ports.serfLan = 0;
   c.rpcHoldTimeoutMs = 1000;

@@ -610,6 +610,7 @@ describe('failures', () => {
       c.nodeName = 'lonely';
       c.bindAddr = '127.0.0.1';
       c.ports.http = -1;
+      c.ports.dns = -1;
       c.ports.server = 0;
       c.ports.serfLan = 0;
       c.rpcHoldTimeoutMs = 300;

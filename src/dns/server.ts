@@ -1,0 +1,174 @@
+// The DNS listeners: UDP and TCP on one port at the client address. They own the sockets and
+// nothing else: every message goes to the packet handler, and what it returns goes back. Limits:
+// a TCP message's length prefix is checked (at least a header), each TCP connection closes after
+// `tcpIdleMs` without traffic, at most `maxTcpConnections` at once, and at most
+// `maxInflightPerConnection` unanswered queries per connection (the socket pauses past it).
+
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import type { Logger } from 'pino';
+import type { DnsHandler, Reply } from './handler.js';
+import { HEADER_SIZE, framed } from './wire.js';
+
+export interface DnsServerOptions {
+  address: string;
+  /** 0: any free port (the same one for UDP and TCP). */
+  port: number;
+  handler: DnsHandler;
+  logger: Logger;
+  maxTcpConnections?: number;
+  tcpIdleMs?: number;
+  maxInflightPerConnection?: number;
+}
+
+export class DnsServer {
+  private udp: dgram.Socket | null = null;
+  private tcp: net.Server | null = null;
+  private readonly conns = new Set<net.Socket>();
+  private closed = false;
+
+  constructor(private readonly o: DnsServerOptions) {}
+
+  /** Binds UDP then TCP on the same port; returns it. */
+  async start(): Promise<number> {
+    // With port 0 the kernel picks the UDP port; TCP may find it taken, so try a few.
+    for (let attempt = 0; ; attempt++) {
+      let port: number;
+      try {
+        port = await this.bindUdp(this.o.port);
+      } catch (err) {
+        await this.closeUdp();
+        throw err;
+      }
+      try {
+        await this.bindTcp(port);
+        return port;
+      } catch (err) {
+        await this.closeUdp();
+        this.tcp = null;
+        if (this.o.port !== 0 || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  private bindUdp(port: number): Promise<number> {
+    const sock = dgram.createSocket({ type: net.isIPv6(this.o.address) ? 'udp6' : 'udp4' });
+    this.udp = sock;
+    const h = this.o.handler;
+    const log = this.o.logger;
+    const send = (b: Buffer, rinfo: dgram.RemoteInfo): void => {
+      if (!this.closed) sock.send(b, rinfo.port, rinfo.address);
+    };
+    sock.on('message', (msg, rinfo) => {
+      let r: Reply | Promise<Reply>;
+      try {
+        r = h.handle(msg, false);
+      } catch (err) {
+        log.warn({ err }, 'dns: handler failed');
+        return;
+      }
+      if (r === null) return;
+      if (!(r instanceof Promise)) send(r, rinfo);
+      else
+        r.then(
+          (b) => {
+            if (b) send(b, rinfo);
+          },
+          (err: unknown) => log.warn({ err }, 'dns: handler failed'),
+        );
+    });
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      sock.once('error', onError);
+      sock.bind(port, this.o.address, () => {
+        sock.off('error', onError);
+        // A send to a client that went away reports here; it must not take the agent down.
+        sock.on('error', (err) => log.debug({ err }, 'dns: udp socket error'));
+        // Room for bursts while the event loop is busy elsewhere (the kernel caps it at rmem_max).
+        try {
+          sock.setRecvBufferSize(4 << 20);
+          sock.setSendBufferSize(1 << 20);
+        } catch {
+          // Not allowed here: the defaults still work.
+        }
+        resolve(sock.address().port);
+      });
+    });
+  }
+
+  private bindTcp(port: number): Promise<void> {
+    const srv = net.createServer((s) => this.serveTcp(s));
+    srv.maxConnections = this.o.maxTcpConnections ?? 256;
+    this.tcp = srv;
+    return new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, this.o.address, () => {
+        srv.off('error', reject);
+        srv.on('error', (err) => this.o.logger.warn({ err }, 'dns: tcp listener error'));
+        resolve();
+      });
+    });
+  }
+
+  private serveTcp(s: net.Socket): void {
+    this.conns.add(s);
+    s.setNoDelay(true);
+    s.setTimeout(this.o.tcpIdleMs ?? 10_000, () => s.destroy());
+    s.on('error', () => s.destroy());
+    s.on('close', () => this.conns.delete(s));
+    const maxInflight = this.o.maxInflightPerConnection ?? 64;
+    let inflight = 0;
+    let buf: Buffer = Buffer.alloc(0);
+    const write = (b: Buffer | null): void => {
+      inflight--;
+      if (b && !s.destroyed) s.write(framed(b));
+      if (inflight < maxInflight && s.isPaused()) s.resume();
+    };
+    s.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        // Shorter than a header cannot be a DNS message: the stream is not DNS, close it.
+        if (len < HEADER_SIZE) {
+          s.destroy();
+          return;
+        }
+        if (buf.length < 2 + len) break;
+        const msg = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        inflight++;
+        let r: Reply | Promise<Reply>;
+        try {
+          r = this.o.handler.handle(msg, true);
+        } catch {
+          r = null;
+        }
+        if (r instanceof Promise) r.then(write, () => write(null));
+        else write(r);
+      }
+      if (inflight >= maxInflight) s.pause();
+    });
+  }
+
+  private closeUdp(): Promise<void> {
+    const u = this.udp;
+    this.udp = null;
+    return new Promise((resolve) => {
+      if (!u) return resolve();
+      try {
+        u.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    await this.closeUdp();
+    for (const s of this.conns) s.destroy();
+    const t = this.tcp;
+    this.tcp = null;
+    if (t) await new Promise<void>((r) => t.close(() => r()));
+  }
+}
