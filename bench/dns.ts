@@ -14,8 +14,8 @@
 // DNS_ANCHOR_PORT (28600), DNS_ANCHORS ("knot dns2"; nsd also works), DNS_SERVERS (Consulate
 // servers, 1), DNS_UNCACHED (names | writes | none, see below), DNS_AGENT_CONFIG (JSON merged into
 // the client agent's config file, e.g. '{"dns_config":{"allow_stale":true}}'), DNS_FAKE=dns2 (plumbing
-// test: "ours" is the dns2 anchor server, no Consulate), DNS_PROFILE=1 (the client agent runs with
-// node --cpu-prof; the .cpuprofile is kept under bench/results/), ANCHORS (../shared/bench/anchors).
+// test: "ours" is the dns2 anchor server, no Consulate), DNS_PROFILE=1 (the agents run with node
+// --cpu-prof; the .cpuprofile files are kept under bench/results/), ANCHORS (../shared/bench/anchors).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -379,6 +379,7 @@ async function startConsulate(dir: string): Promise<Ours> {
   const procs = servers.map((s) =>
     spawnPinned(
       [
+        ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'prof', s.name)}`] : []),
         BIN,
         'agent',
         '-server',
@@ -404,7 +405,7 @@ async function startConsulate(dir: string): Promise<Ours> {
   const profDir = join(dir, 'prof');
   const client = spawnPinned(
     [
-      ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+      ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, 'dns-client')}`] : []),
       BIN,
       'agent',
       '-node=dns-client',
@@ -716,9 +717,11 @@ async function runOurs(dir: string): Promise<OursFigures> {
       const prof = join(dir, 'prof');
       const out = join(ROOT, 'bench/results');
       mkdirSync(out, { recursive: true });
-      for (const f of existsSync(prof) ? readdirSync(prof) : []) {
-        cpSync(join(prof, f), join(out, `dns-agent-${f}`));
-        log(`# CPU profile of the client agent: bench/results/dns-agent-${f}`);
+      for (const who of existsSync(prof) ? readdirSync(prof) : []) {
+        for (const f of readdirSync(join(prof, who))) {
+          cpSync(join(prof, who, f), join(out, `${who}-${f}`));
+          log(`# CPU profile of ${who}: bench/results/${who}-${f}`);
+        }
       }
     }
   }

@@ -272,6 +272,8 @@ async function runHttpCeiling(): Promise<void> {
       '-dev',
       `-http-port=${port}`,
       `-server-port=${rpc}`,
+      // No DNS listener: its fixed default port (8600) may be taken, and it is not measured here.
+      '-dns-port=-1',
       '-log-level=warn',
     ],
     { stdio: 'ignore' },
