@@ -10,7 +10,7 @@
 //      (b) uncached: names that miss the agent's answer cache on every query (see UNCACHED below);
 //      a max-QPS run for each, then a run at DNS_LAT_QPS (5,000) for p50/p99.
 // Environment: DNS_DUR (seconds of max-QPS load, the anchor's default 30), DNS_LAT_QPS (5000),
-// DNS_LAT_DUR (10), DNS_OUTSTANDING (200), DNS_CLIENTS (4), DNS_SERVER_CPUS (0), DNS_LOAD_CPUS (1),
+// DNS_LAT_DUR (10), DNS_UNCACHED_LAT_QPS (1000), DNS_OUTSTANDING (200), DNS_CLIENTS (4), DNS_SERVER_CPUS (0), DNS_LOAD_CPUS (1),
 // DNS_ANCHOR_PORT (28600), DNS_ANCHORS ("knot dns2"; nsd also works), DNS_SERVERS (Consulate
 // servers, 1), DNS_UNCACHED (names | writes | none, see below), DNS_AGENT_CONFIG (JSON merged into
 // the client agent's config file, e.g. '{"dns_config":{"allow_stale":true}}'), DNS_FAKE=dns2 (plumbing
@@ -64,7 +64,8 @@ const PROFILE = env('DNS_PROFILE', '') === '1';
  *            the zone, entry i a node unode<i> running one passing instance of service usvc<i>, and
  *            the file asks about each i once, in the anchor mix's proportions (half node A, a
  *            quarter service A, a quarter service SRV). dnsperf makes one pass (-n 1), cut at
- *            DNS_DUR; the names the pass did not reach serve the latency run. Each answer is the
+ *            DNS_DUR, over all names but the last DNS_UNCACHED_LAT_QPS x DNS_LAT_DUR, which the
+ *            latency run asks. Each answer is the
  *            full lookup: parse, the catalog read (from a client agent, an RPC to a server unless
  *            the agent keeps a replica), encode.
  *   writes - the cached mix while a writer re-registers a check on one of the services every
@@ -73,6 +74,11 @@ const PROFILE = env('DNS_PROFILE', '') === '1';
  */
 const UNCACHED = env('DNS_UNCACHED', 'names');
 const UNCACHED_NAMES = Math.max(100, Number(env('DNS_UNCACHED_NAMES', '40000')));
+/**
+ * The uncached latency run's rate: a miss costs an RPC, so 5,000 misses a second would measure a
+ * queue, not a lookup. With "names" it gets its own DNS_UNCACHED_LAT_QPS x DNS_LAT_DUR names.
+ */
+const UNCACHED_LAT_QPS = Math.max(0, Number(env('DNS_UNCACHED_LAT_QPS', '1000')));
 const WRITE_MS = Math.max(1, Number(env('DNS_WRITE_MS', '20')));
 
 export interface DnsRow {
@@ -171,13 +177,19 @@ interface Lat {
   other: string; // answers other than NOERROR, by code
 }
 
-/** The anchor's latency run: -Q LAT_QPS -v, p50/p99 of the NOERROR answers (as the anchor computes them). */
-async function dnsperfLat(port: number, file: string, dir: string, extra: string[] = []): Promise<Lat> {
+/** The anchor's latency run: -Q qps -v, p50/p99 of the NOERROR answers (as the anchor computes them). */
+async function dnsperfLat(
+  port: number,
+  file: string,
+  dir: string,
+  qps: number,
+  extra: string[] = [],
+): Promise<Lat> {
   const out = join(dir, 'lat.log');
   const fd = openSync(out, 'w');
   const [cmd, args] = pin(LOAD_CPUS, 'dnsperf', [
     ...['-m', 'udp', '-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(LAT_DUR)],
-    ...['-Q', String(LAT_QPS), '-c', String(CLIENTS), '-T', '1', '-v', '-t', '2', ...extra],
+    ...['-Q', String(qps), '-c', String(CLIENTS), '-T', '1', '-v', '-t', '2', ...extra],
   ]);
   const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
@@ -642,7 +654,7 @@ async function runOurs(dir: string): Promise<OursFigures> {
     );
     let cachedLat: Lat | null = null;
     if (LAT_QPS > 0) {
-      cachedLat = await dnsperfLat(ours.dnsPort, cachedFile, dir);
+      cachedLat = await dnsperfLat(ours.dnsPort, cachedFile, dir, LAT_QPS);
       log(
         `consulate dns cached at ${LAT_QPS} QPS: p50 ${fmt(cachedLat.p50, 3)} ms p99 ${fmt(cachedLat.p99, 3)} ms (${cachedLat.answered} NOERROR${cachedLat.other ? `; ${cachedLat.other}` : ''})`,
       );
@@ -655,13 +667,20 @@ async function runOurs(dir: string): Promise<OursFigures> {
     let uncachedWhat = '';
     if (UNCACHED === 'names' || UNCACHED === 'writes') {
       let file = cachedFile;
+      let latFile = cachedFile;
       let extra: string[] = [];
+      let latExtra: string[] = [];
       let writer: { stop: () => Promise<number> } | null = null;
-      const names = UNCACHED === 'names' ? uncachedQueries() : [];
       if (UNCACHED === 'names') {
+        // Disjoint slices: the latency run's names are not asked by the max run.
+        const names = uncachedQueries();
+        const nLat = LAT_QPS > 0 ? Math.min(UNCACHED_LAT_QPS * LAT_DUR, names.length >> 1) : 0;
         file = join(dir, 'queries-uncached.txt');
-        writeFileSync(file, `${names.join('\n')}\n`);
+        latFile = join(dir, 'queries-uncached-lat.txt');
+        writeFileSync(file, `${names.slice(0, names.length - nLat).join('\n')}\n`);
+        writeFileSync(latFile, `${names.slice(names.length - nLat).join('\n')}\n`);
         extra = ['-n', '1']; // one pass: no name is asked twice
+        latExtra = ['-n', '1'];
         uncachedWhat = `each question about a node or service not asked before in the run (${UNCACHED_NAMES} registered, the mix's proportions, 1 record each)`;
       } else {
         writer = FAKE ? null : startWriter(ours.serverHttp);
@@ -674,25 +693,14 @@ async function runOurs(dir: string): Promise<OursFigures> {
       log(
         `consulate dns uncached: ${fmt(uncached.qps)} QPS over ${uncached.completed} answers, avg ${fmt(uncached.avgMs, 3)} ms, lost ${uncached.lost}, codes ${uncached.codes}; agent CPU ${fmt(cpuUncached)}%, servers ${fmt(cpuUncachedServers)}%`,
       );
-      if (LAT_QPS > 0) {
-        let latFile = file;
-        let latExtra: string[] = [];
+      if (LAT_QPS > 0 && UNCACHED_LAT_QPS > 0) {
         let w: { stop: () => Promise<number> } | null = null;
-        if (UNCACHED === 'names') {
-          // dnsperf (one thread) reads its file in order: the names past the ones sent are fresh.
-          const rest = names.slice(Number.isFinite(uncached.sent) ? uncached.sent : names.length);
-          latFile = rest.length >= LAT_QPS ? join(dir, 'queries-uncached-lat.txt') : '';
-          if (latFile) writeFileSync(latFile, `${rest.join('\n')}\n`);
-          else log(`# uncached latency run skipped: ${rest.length} fresh names left (DNS_UNCACHED_NAMES)`);
-          latExtra = ['-n', '1'];
-        } else w = FAKE ? null : startWriter(ours.serverHttp);
-        if (latFile) {
-          uncachedLat = await dnsperfLat(ours.dnsPort, latFile, dir, latExtra);
-          log(
-            `consulate dns uncached at ${LAT_QPS} QPS: p50 ${fmt(uncachedLat.p50, 3)} ms p99 ${fmt(uncachedLat.p99, 3)} ms (${uncachedLat.answered} NOERROR${uncachedLat.other ? `; ${uncachedLat.other}` : ''})`,
-          );
-        }
+        if (UNCACHED === 'writes') w = FAKE ? null : startWriter(ours.serverHttp);
+        uncachedLat = await dnsperfLat(ours.dnsPort, latFile, dir, UNCACHED_LAT_QPS, latExtra);
         await w?.stop();
+        log(
+          `consulate dns uncached at ${UNCACHED_LAT_QPS} QPS: p50 ${fmt(uncachedLat.p50, 3)} ms p99 ${fmt(uncachedLat.p99, 3)} ms (${uncachedLat.answered} NOERROR${uncachedLat.other ? `; ${uncachedLat.other}` : ''})`,
+        );
       }
     }
     const rss = rssMb(ours.client.pid);
@@ -823,7 +831,7 @@ export async function runDns(): Promise<DnsRow[]> {
       });
       if (o?.uncachedLat) {
         rows.push({
-          what: `DNS p50 / p99 at ${LAT_QPS} QPS, uncached${label}`,
+          what: `DNS p50 / p99 at ${UNCACHED_LAT_QPS} QPS, uncached${label}`,
           ours: lat(o.uncachedLat),
           anchor: '',
           ratio: '',
