@@ -131,6 +131,9 @@ export class DnsCache {
   private readonly maxPending: number;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly ticker: NodeJS.Timeout;
+  /** The time to a second, for lastUsed: a hit need not read the clock. */
+  private coarseNow: number;
   private stopped = false;
 
   constructor(o: CacheOptions) {
@@ -143,13 +146,16 @@ export class DnsCache {
     this.now = o.now ?? Date.now;
     this.sweeper = setInterval(() => this.sweep(), Math.max(1000, this.idleMs / 4));
     this.sweeper.unref();
+    this.coarseNow = this.now();
+    this.ticker = setInterval(() => (this.coarseNow = this.now()), 1000);
+    this.ticker.unref();
   }
 
   /** The prepared answer for a question key, if one is cached (the hot path). */
   hit(key: string): Prepared | undefined {
     const f = this.front.get(key);
     if (f === undefined) return undefined;
-    if (f.entry !== null) f.entry.lastUsed = this.now();
+    if (f.entry !== null) f.entry.lastUsed = this.coarseNow;
     return f.prepared;
   }
 
@@ -211,14 +217,16 @@ export class DnsCache {
         return;
       }
       if (signal.aborted) return;
-      if (r.index !== e.index) {
+      const moved = r.index !== e.index;
+      if (moved) {
         e.index = r.index;
         e.data = toData(e.req.kind, r.value);
         this.dropFronts(e);
-      } else if (this.now() - started < 100) {
-        // Same index at once: never spin, whatever the other side does.
-        await sleep(1000, signal).catch(() => undefined);
       }
+      // A read that did not block: either the index moved meanwhile (a name that is in no table
+      // carries the whole catalog's index, which every write moves) or the other side misbehaves.
+      // Pause before the next one, so a busy catalog costs each entry at most ten reads a second.
+      if (this.now() - started < 100) await sleep(moved ? 100 : 1000, signal).catch(() => undefined);
     }
   }
 
@@ -261,6 +269,7 @@ export class DnsCache {
   stop(): void {
     this.stopped = true;
     clearInterval(this.sweeper);
+    clearInterval(this.ticker);
     for (const e of [...this.data.values()]) this.evict(e);
     this.front.clear();
   }

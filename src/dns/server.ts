@@ -21,6 +21,15 @@ export interface DnsServerOptions {
   maxInflightPerConnection?: number;
 }
 
+/** A lookup for sockets that only ever see IP literals; anything else is refused, not resolved. */
+function literalLookup(family: 4 | 6): NonNullable<dgram.SocketOptions['lookup']> {
+  return (host, _opts, cb) => {
+    if (net.isIP(host) === 0)
+      cb(Object.assign(new Error(`not an IP address: ${host}`), { code: 'EINVAL' }), '', family);
+    else cb(null, host, family);
+  };
+}
+
 export class DnsServer {
   private udp: dgram.Socket | null = null;
   private tcp: net.Server | null = null;
@@ -52,12 +61,23 @@ export class DnsServer {
   }
 
   private bindUdp(port: number): Promise<number> {
-    const sock = dgram.createSocket({ type: net.isIPv6(this.o.address) ? 'udp6' : 'udp4' });
+    const v6 = net.isIPv6(this.o.address);
+    // Every reply goes to an address the kernel gave us (an IP literal): resolving it through
+    // dns.lookup, as send() otherwise does for each datagram, costs a tick and buys nothing.
+    const sock = net.isIP(this.o.address)
+      ? dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', lookup: literalLookup(v6 ? 6 : 4) })
+      : dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
     this.udp = sock;
     const h = this.o.handler;
     const log = this.o.logger;
     const send = (b: Buffer, rinfo: dgram.RemoteInfo): void => {
-      if (!this.closed) sock.send(b, rinfo.port, rinfo.address);
+      // Source port 0 cannot be answered (and send() would throw on it): a spoofed packet.
+      if (this.closed || rinfo.port === 0) return;
+      try {
+        sock.send(b, rinfo.port, rinfo.address);
+      } catch (err) {
+        log.debug({ err }, 'dns: cannot send a reply');
+      }
     };
     sock.on('message', (msg, rinfo) => {
       let r: Reply | Promise<Reply>;

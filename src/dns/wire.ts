@@ -396,17 +396,31 @@ export function assemble(query: Buffer, q: Query, p: Prepared, o: AssembleOption
   out[1] = q.id & 0xff;
   out[2] = 0x80 | (p.authoritative ? 0x04 : 0) | (truncated ? 0x02 : 0) | (q.rd ? 0x01 : 0);
   out[3] = (o.recursionAvailable ? 0x80 : 0) | (rcode & 0x0f);
-  out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(anCount, 6);
-  out.writeUInt16BE(p.authorityCount, 8);
-  out.writeUInt16BE(exCount + p.extraCount + (q.edns ? 1 : 0), 10);
-  let off = HEADER_SIZE + query.copy(out, HEADER_SIZE, HEADER_SIZE, q.qEnd);
-  for (let i = 0; i < kept; i++) off += (units[order[i] as number] as Unit).answer.copy(out, off);
-  off += p.authority.copy(out, off);
-  for (let i = 0; i < kept; i++) off += (units[order[i] as number] as Unit).extra.copy(out, off);
-  off += p.extra.copy(out, off);
+  // Plain byte stores: the counts are known to fit, and writeUInt16BE's checks cost more here.
+  const ar = exCount + p.extraCount + (q.edns ? 1 : 0);
+  out[4] = 0;
+  out[5] = 1;
+  out[6] = anCount >>> 8;
+  out[7] = anCount & 0xff;
+  out[8] = p.authorityCount >>> 8;
+  out[9] = p.authorityCount & 0xff;
+  out[10] = ar >>> 8;
+  out[11] = ar & 0xff;
+  // The question as the client spelled it: a short loop (a subarray would cost an allocation).
+  for (let i = HEADER_SIZE; i < q.qEnd; i++) out[i] = query[i] as number;
+  let off = q.qEnd;
+  for (let i = 0; i < kept; i++) off = put((units[order[i] as number] as Unit).answer, out, off);
+  off = put(p.authority, out, off);
+  for (let i = 0; i < kept; i++) off = put((units[order[i] as number] as Unit).extra, out, off);
+  off = put(p.extra, out, off);
   if (q.edns) writeOpt(out, off, rcode);
   return out;
+}
+
+/** Copies all of `src` into `dst` at `at` (TypedArray#set: no argument juggling); the next offset. */
+function put(src: Buffer, dst: Buffer, at: number): number {
+  if (src.length > 0) dst.set(src, at);
+  return at + src.length;
 }
 
 function writeOpt(out: Buffer, off: number, rcode: number): void {

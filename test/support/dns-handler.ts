@@ -3,7 +3,7 @@
 
 import { seededRng } from '../../src/core/rng.js';
 import { answerSettings } from '../../src/dns/agent-dns.js';
-import { DnsCache, type DataRequest } from '../../src/dns/cache.js';
+import { DnsCache, type CacheOptions, type DataRequest } from '../../src/dns/cache.js';
 import { DnsHandler, type HandlerOptions } from '../../src/dns/handler.js';
 import { defaultConfig } from '../../src/config/config.js';
 import type { CheckServiceNode, Node, NodeServices } from '../../src/state/types.js';
@@ -32,10 +32,16 @@ export interface TestHandler {
   /** A catalog write: every blocking read returns with a new index. */
   bump(): void;
   fetches: number;
+  /** Blocking reads waiting now. */
+  waiting(): number;
   stop(): void;
 }
 
-export function testHandler(over: Partial<HandlerOptions> = {}, catalog = defaultCatalog()): TestHandler {
+export function testHandler(
+  over: Partial<HandlerOptions> = {},
+  catalog = defaultCatalog(),
+  cacheOpts: Partial<CacheOptions> = {},
+): TestHandler {
   let index = 1;
   let waiters: (() => void)[] = [];
   const t: TestHandler = {
@@ -52,6 +58,7 @@ export function testHandler(over: Partial<HandlerOptions> = {}, catalog = defaul
     stop() {
       t.cache.stop();
     },
+    waiting: () => waiters.length,
   };
   const read = (req: DataRequest): unknown => {
     const a = req.args as { service?: string; node?: string; tags?: string[] };
@@ -77,12 +84,20 @@ export function testHandler(over: Partial<HandlerOptions> = {}, catalog = defaul
       if (minIndex >= index) {
         await new Promise<void>((resolve, reject) => {
           waiters.push(resolve);
-          signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+          signal.addEventListener(
+            'abort',
+            () => {
+              waiters = waiters.filter((w) => w !== resolve);
+              reject(new Error('aborted'));
+            },
+            { once: true },
+          );
         });
       }
       return { index, value: read(req) };
     },
     maxPending: 100_000,
+    ...cacheOpts,
   });
   const rng = seededRng(11);
   const cfg = defaultConfig().dns;
