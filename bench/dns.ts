@@ -681,7 +681,7 @@ async function runOurs(dir: string): Promise<OursFigures> {
         writeFileSync(latFile, `${names.slice(names.length - nLat).join('\n')}\n`);
         extra = ['-n', '1']; // one pass: no name is asked twice
         latExtra = ['-n', '1'];
-        uncachedWhat = `each question about a node or service not asked before in the run (${UNCACHED_NAMES} registered, the mix's proportions, 1 record each)`;
+        uncachedWhat = 'each question about a node or service not asked before (1 record each)';
       } else {
         writer = FAKE ? null : startWriter(ours.serverHttp);
         uncachedWhat = `the cached mix while a check is re-registered every ${WRITE_MS} ms (catalog index moving)`;
@@ -689,7 +689,7 @@ async function runOurs(dir: string): Promise<OursFigures> {
       log(`# Consulate DNS, uncached: ${uncachedWhat} ...`);
       [uncached, cpuUncached, cpuUncachedServers] = await both(() => dnsperfMax(ours.dnsPort, file, extra));
       if (writer) uncachedWhat += `, ${await writer.stop()} writes`;
-      if (UNCACHED === 'names') uncachedWhat += `; ${uncached.sent} asked`;
+      if (UNCACHED === 'names') uncachedWhat += `, ${uncached.sent} of ${UNCACHED_NAMES} registered`;
       log(
         `consulate dns uncached: ${fmt(uncached.qps)} QPS over ${uncached.completed} answers, avg ${fmt(uncached.avgMs, 3)} ms, lost ${uncached.lost}, codes ${uncached.codes}; agent CPU ${fmt(cpuUncached)}%, servers ${fmt(cpuUncachedServers)}%`,
       );

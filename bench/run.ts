@@ -393,7 +393,7 @@ if (!SKIP.has('dns')) rows.push(...(await runDns()));
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point${SKIP.has('dns') ? '' : ' (the DNS phase: its own, in its last row)'}.`,
   '',
   '| measure | Consulate | anchor | ratio | target |',
   '| --- | --- | --- | --- | --- |',
