@@ -8,14 +8,16 @@
 //      on one of the nodes the anchor's SRV records name. dnsperf asks the client agent's DNS port:
 //      (a) cached: the anchor's query file (40 node A, 20 service A, 20 service SRV), hot names;
 //      (b) uncached: names that miss the agent's answer cache on every query (see UNCACHED below);
-//      a max-QPS run for each, then a run at DNS_LAT_QPS (5,000) for p50/p99.
+//      a max-QPS run for each, then a rate-limited run for p50/p99 (the anchor's 5,000 QPS for the
+//      cached mix, DNS_UNCACHED_LAT_QPS for the uncached names).
 // Environment: DNS_DUR (seconds of max-QPS load, the anchor's default 30), DNS_LAT_QPS (5000),
-// DNS_LAT_DUR (10), DNS_UNCACHED_LAT_QPS (1000), DNS_OUTSTANDING (200), DNS_CLIENTS (4), DNS_SERVER_CPUS (0), DNS_LOAD_CPUS (1),
+// DNS_LAT_DUR (10), DNS_OUTSTANDING (200), DNS_CLIENTS (4), DNS_SERVER_CPUS (0), DNS_LOAD_CPUS (1),
 // DNS_ANCHOR_PORT (28600), DNS_ANCHORS ("knot dns2"; nsd also works), DNS_SERVERS (Consulate
-// servers, 1), DNS_UNCACHED (names | writes | none, see below), DNS_AGENT_CONFIG (JSON merged into
-// the client agent's config file, e.g. '{"dns_config":{"allow_stale":true}}'), DNS_FAKE=dns2 (plumbing
-// test: "ours" is the dns2 anchor server, no Consulate), DNS_PROFILE=1 (the agents run with node
-// --cpu-prof; the .cpuprofile files are kept under bench/results/), ANCHORS (../shared/bench/anchors).
+// servers, 1), DNS_UNCACHED (names | writes | none, see below), DNS_UNCACHED_NAMES (40000),
+// DNS_UNCACHED_LAT_QPS (1000), DNS_WRITE_MS (20), DNS_AGENT_CONFIG (JSON for the client agent's
+// config file, e.g. '{"dns_config":{"only_passing":true}}'), DNS_FAKE=dns2 (plumbing test: "ours"
+// is the dns2 anchor server, no Consulate), DNS_PROFILE=1 (the agents run with node --cpu-prof; the
+// .cpuprofile files are kept under bench/results/), ANCHORS (../shared/bench/anchors).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -65,11 +67,12 @@ const PROFILE = env('DNS_PROFILE', '') === '1';
  *            the file asks about each i once, in the anchor mix's proportions (half node A, a
  *            quarter service A, a quarter service SRV). dnsperf makes one pass (-n 1), cut at
  *            DNS_DUR, over all names but the last DNS_UNCACHED_LAT_QPS x DNS_LAT_DUR, which the
- *            latency run asks. Each answer is the
- *            full lookup: parse, the catalog read (from a client agent, an RPC to a server unless
- *            the agent keeps a replica), encode.
+ *            latency run asks. Each answer is the full lookup: parse, the catalog read (from a
+ *            client agent, an RPC to a server), build, encode.
  *   writes - the cached mix while a writer re-registers a check on one of the services every
- *            DNS_WRITE_MS (20): each write moves the catalog index, so cached answers keep expiring.
+ *            DNS_WRITE_MS: each write changes that service's data, so the answers built from it are
+ *            dropped and rebuilt (without an RPC of their own if the agent refreshes by blocking
+ *            query, as ours does).
  *   none   - skip measurement b.
  */
 const UNCACHED = env('DNS_UNCACHED', 'names');
