@@ -687,7 +687,7 @@ async function runOurs(dir: string): Promise<OursFigures> {
         uncachedWhat = 'each question about a node or service not asked before (1 record each)';
       } else {
         writer = FAKE ? null : startWriter(ours.serverHttp);
-        uncachedWhat = `the cached mix while a check is re-registered every ${WRITE_MS} ms (catalog index moving)`;
+        uncachedWhat = `the cached mix while an instance's check is re-registered every ${WRITE_MS} ms`;
       }
       log(`# Consulate DNS, uncached: ${uncachedWhat} ...`);
       [uncached, cpuUncached, cpuUncachedServers] = await both(() => dnsperfMax(ours.dnsPort, file, extra));
