@@ -50,6 +50,13 @@ export function parseName(labels: readonly string[], d: Domains): Lookup {
   if (n === 0) return { kind: 'apex', zone };
   const unknown: Lookup = { kind: 'unknown', zone };
 
+  // RFC 2782 without ".service": _<svc>._<tag|tcp>[.<dc>].
+  const r0 = rest[0] as string;
+  const r1 = rest[1] ?? '';
+  if ((n === 2 || n === 3) && r0.startsWith('_') && r1.startsWith('_') && !KINDS.has(rest[n - 1] as string)) {
+    return rfc2782(zone, n === 3 ? (rest[2] as string) : d.datacenter, r0, r1) ?? unknown;
+  }
+
   // Where the kind label is: last, or before a datacenter, or before "<dc>.dc".
   let at: number;
   let dc = d.datacenter;
@@ -67,16 +74,12 @@ export function parseName(labels: readonly string[], d: Domains): Lookup {
 
   switch (kind) {
     case 'service': {
-      // RFC 2782: _<service>._<tag|tcp>; "_tcp" (and "_udp") mean no tag filter.
       if (
         parts.length === 2 &&
         (parts[0] as string).startsWith('_') &&
         (parts[1] as string).startsWith('_')
       ) {
-        const service = (parts[0] as string).slice(1);
-        const proto = (parts[1] as string).slice(1);
-        if (service === '' || proto === '') return unknown;
-        return { kind: 'service', zone, dc, service, tag: proto === 'tcp' || proto === 'udp' ? '' : proto };
+        return rfc2782(zone, dc, parts[0] as string, parts[1] as string) ?? unknown;
       }
       const service = parts[parts.length - 1] as string;
       const tag = parts.slice(0, -1).join('.');
@@ -93,6 +96,14 @@ export function parseName(labels: readonly string[], d: Domains): Lookup {
     default:
       return unknown;
   }
+}
+
+/** RFC 2782's _<service>._<tag|tcp>: "_tcp" means no tag filter (as in Consul). */
+function rfc2782(zone: string[], dc: string, svc: string, proto: string): Lookup | null {
+  const service = svc.slice(1);
+  const tag = proto.slice(1);
+  if (service === '' || tag === '' || dc === '') return null;
+  return { kind: 'service', zone, dc, service, tag: tag === 'tcp' ? '' : tag };
 }
 
 /**

@@ -39,6 +39,15 @@ describe('parseName', () => {
     expect(parse('_web._tcp.service.consul')).toMatchObject({ kind: 'service', service: 'web', tag: '' });
     expect(parse('_web._v1.service.dc2.consul')).toMatchObject({ service: 'web', tag: 'v1', dc: 'dc2' });
     expect(parse('_._tcp.service.consul')).toMatchObject({ kind: 'unknown' });
+    // ".service" may be left out.
+    expect(parse('_web._tcp.consul')).toMatchObject({ kind: 'service', service: 'web', tag: '', dc: 'dc1' });
+    expect(parse('_web._v2.dc3.consul')).toMatchObject({
+      kind: 'service',
+      service: 'web',
+      tag: 'v2',
+      dc: 'dc3',
+    });
+    expect(parse('_web.x.consul')).toMatchObject({ kind: 'unknown' });
   });
 
   it('nodes, prepared queries, hex addresses', () => {
