@@ -5,8 +5,9 @@
 //      Consulate's /v1/catalog/service/web, both pinned to CPU 0 with wrk on CPU 1
 //   4. one server holding 100,000 keys of 256 bytes: RSS, and the time to restart and serve
 //   5. LAN gossip against serf: join, events, failure detection, idle cost (bench/gossip.ts)
-// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip),
-// ANCHORS (default ../shared/bench/anchors).
+//   6. DNS against Knot and a bare dns2 server, with dnsperf (bench/dns.ts)
+// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip,dns),
+// ONLY (comma list of the phases to run, the others skipped: ONLY=dns), ANCHORS (default ../shared/bench/anchors).
 
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TestCluster, freePort, type ServerProc } from '../test/cluster/harness.js';
+import { runDns } from './dns.js';
 import { runGossip } from './gossip.js';
 import { httpRequest, runLoad, type LoadResult, type LoadTarget } from './load.js';
 
@@ -21,7 +23,12 @@ const execP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const ANCHORS = resolve(process.env['ANCHORS'] ?? join(ROOT, '../shared/bench/anchors'));
 const DUR = Number(process.env['DUR'] ?? 10);
-const SKIP = new Set((process.env['SKIP'] ?? '').split(',').filter(Boolean));
+const PHASES = ['etcd', 'cluster', 'http', 'memory', 'gossip', 'dns'];
+const ONLY = new Set((process.env['ONLY'] ?? '').split(',').filter(Boolean));
+const SKIP = new Set([
+  ...(process.env['SKIP'] ?? '').split(',').filter(Boolean),
+  ...(ONLY.size ? PHASES.filter((p) => !ONLY.has(p)) : []),
+]);
 const VALUE = Buffer.alloc(256, 'v');
 const BIN = join(ROOT, 'bin/consulate.js');
 
@@ -265,6 +272,8 @@ async function runHttpCeiling(): Promise<void> {
       '-dev',
       `-http-port=${port}`,
       `-server-port=${rpc}`,
+      // No DNS listener: its fixed default port (8600) may be taken, and it is not measured here.
+      '-dns-port=-1',
       '-log-level=warn',
     ],
     { stdio: 'ignore' },
@@ -380,10 +389,11 @@ await runCluster(etcd);
 await runHttpCeiling();
 await runMemory();
 if (!SKIP.has('gossip')) rows.push(...(await runGossip()));
+if (!SKIP.has('dns')) rows.push(...(await runDns()));
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point${SKIP.has('dns') ? '' : ' (the DNS phase: its own, in its last row)'}.`,
   '',
   '| measure | Consulate | anchor | ratio | target |',
   '| --- | --- | --- | --- | --- |',
