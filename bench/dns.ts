@@ -19,7 +19,7 @@
 // is the dns2 anchor server, no Consulate), DNS_PROFILE=1 (the agents run with node --cpu-prof; the
 // .cpuprofile files are kept under bench/results/), ANCHORS (../shared/bench/anchors).
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import {
@@ -35,14 +35,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { freePort } from '../test/cluster/harness.js';
+import { ANCHORS, BIN, execP, fmt, loadavg, log, ratio, ROOT, sleep, type BenchRow } from './common.js';
 
-const execP = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
-const ANCHORS = resolve(process.env['ANCHORS'] ?? join(ROOT, '../shared/bench/anchors'));
-const BIN = join(ROOT, 'bin/consulate.js');
 const env = (k: string, d: string): string => process.env[k] ?? d;
 // The anchor's defaults, so both sides are measured with the same parameters.
 const DUR = Math.max(1, Number(env('DNS_DUR', '30')));
@@ -83,25 +79,6 @@ const UNCACHED_NAMES = Math.max(100, Number(env('DNS_UNCACHED_NAMES', '40000')))
  */
 const UNCACHED_LAT_QPS = Math.max(0, Number(env('DNS_UNCACHED_LAT_QPS', '1000')));
 const WRITE_MS = Math.max(1, Number(env('DNS_WRITE_MS', '20')));
-
-export interface DnsRow {
-  what: string;
-  ours: string;
-  anchor: string;
-  ratio: string;
-  target: string;
-}
-
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
-const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-function ratio(ours: number, anchor: number): string {
-  return Number.isFinite(ours) && Number.isFinite(anchor) && anchor > 0
-    ? `${(ours / anchor).toFixed(2)}x`
-    : 'n/a';
-}
 
 // ---------------------------------------------------------------- the zone, as the anchor writes it
 
@@ -740,8 +717,8 @@ async function runOurs(dir: string): Promise<OursFigures> {
 
 // ---------------------------------------------------------------- the phase
 
-export async function runDns(): Promise<DnsRow[]> {
-  const rows: DnsRow[] = [];
+export async function runDns(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
   const have = await execP('which', ['dnsperf'])
     .then(() => true)
     .catch(() => false);

@@ -13,19 +13,15 @@
 // Environment: GOSSIP_SIZES ("5 20 50"), GOSSIP_RUNS (3), GOSSIP_IDLE_S (20), GOSSIP_BATCH (agents
 // started at a time, 10), GOSSIP_POLL_MS (50; the anchor's is 50), ANCHORS (default ../shared/bench/anchors).
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { freePort } from '../test/cluster/harness.js';
+import { ANCHORS, BIN, execP, fmt, loadavg, log, median, ratio, sleep, type BenchRow } from './common.js';
 
-const execP = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
-const ANCHORS = resolve(process.env['ANCHORS'] ?? join(ROOT, '../shared/bench/anchors'));
-const BIN = join(ROOT, 'bin/consulate.js');
 const SIZES = (process.env['GOSSIP_SIZES'] ?? '5 20 50')
   .split(/[\s,]+/)
   .filter(Boolean)
@@ -41,30 +37,7 @@ const LIMIT_MS = 90_000;
 /** Quiet time after convergence before the idle window opens (the join's broadcasts die out). */
 const SETTLE_MS = 5_000;
 
-export interface GossipRow {
-  what: string;
-  ours: string;
-  anchor: string;
-  ratio: string;
-  target: string;
-}
-
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
-const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): number => performance.now();
-const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-function median(xs: number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? (s[(s.length - 1) >> 1] as number) : NaN;
-}
-
-function ratio(ours: number, anchor: number): string {
-  return Number.isFinite(ours) && Number.isFinite(anchor) && anchor > 0
-    ? `${(ours / anchor).toFixed(2)}x`
-    : 'n/a';
-}
 
 // ---------------------------------------------------------------- processes we started
 
@@ -672,8 +645,8 @@ async function oneRun(root: string, n: number, run: number, measureIdle: boolean
 
 // ---------------------------------------------------------------- the phase
 
-export async function runGossip(): Promise<GossipRow[]> {
-  const rows: GossipRow[] = [];
+export async function runGossip(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
   if (SIZES.length === 0) return rows;
   process.on('exit', killEverything);
   process.on('SIGINT', onSignal);

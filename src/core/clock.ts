@@ -55,6 +55,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Like sleep, but an abort only ends the wait early: for loops that look at the signal themselves. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(ms, signal).catch(() => undefined);
+}
+
 /**
  * How long to wait before retry `attempt` (0-based) of a request that found no leader or no server:
  * doubling from 10 ms to at most 500 ms (an election takes a few hundred), jittered by ±50% so

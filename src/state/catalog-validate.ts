@@ -7,6 +7,7 @@
 // the policy changes).
 
 import { badRequest } from '../core/errors.js';
+import { fieldReader, view, type Obj } from '../core/json-fields.js';
 import type {
   CheckRecord,
   CheckStatus,
@@ -18,58 +19,7 @@ import type {
   Weights,
 } from './types.js';
 
-type Obj = Record<string, unknown>;
-
-/** A case- and underscore-insensitive view of a JSON object. */
-function view(v: unknown, what: string): Obj {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
-    throw badRequest(`${what} must be an object`);
-  }
-  const out: Obj = {};
-  for (const [k, val] of Object.entries(v)) out[k.toLowerCase().replace(/_/g, '')] = val;
-  return out;
-}
-
-function str(o: Obj, field: string, what: string): string {
-  const v = o[field];
-  if (v === undefined || v === null) return '';
-  if (typeof v !== 'string') throw badRequest(`${what} must be a string`);
-  return v;
-}
-
-function num(o: Obj, field: string, what: string): number {
-  const v = o[field];
-  if (v === undefined || v === null) return 0;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw badRequest(`${what} must be an integer`);
-  return v;
-}
-
-function bool(o: Obj, field: string, what: string): boolean {
-  const v = o[field];
-  if (v === undefined || v === null) return false;
-  if (typeof v !== 'boolean') throw badRequest(`${what} must be a boolean`);
-  return v;
-}
-
-function strMap(v: unknown, what: string): Record<string, string> {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw badRequest(`${what} must be an object of strings`);
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string') throw badRequest(`${what}.${k} must be a string`);
-    out[k] = val;
-  }
-  return out;
-}
-
-function strList(v: unknown, what: string): string[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-    throw badRequest(`${what} must be a list of strings`);
-  }
-  return [...v] as string[];
-}
+const { str, int: num, bool, strMap, strList } = fieldReader('');
 
 const META_KEY = /^[a-zA-Z0-9_-]+$/;
 

@@ -2,6 +2,7 @@
 // the last one returned; the handler runs once at the start and then only when the result changed.
 // Fetching, sleeping and the handler are injected, so the rules are tested without sockets or time.
 
+import { pause } from '../core/clock.js';
 import type { FetchResult, WatchFetch } from './queries.js';
 
 /**
@@ -37,19 +38,6 @@ export interface LoopOptions {
   backoff?: Backoff;
   /** Injected for tests; resolves early when the signal aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class WatchLoop {
@@ -98,7 +86,7 @@ export class WatchLoop {
       this.failures++;
       const wait = backoffMs(this.failures, this.o.backoff ?? CONSUL_BACKOFF);
       this.o.onError?.(err, wait);
-      await (this.o.sleep ?? abortableSleep)(wait, signal);
+      await (this.o.sleep ?? pause)(wait, signal);
       return;
     }
     if (this.stopped) return;

@@ -7,6 +7,7 @@
 // are Go duration strings or integers of nanoseconds, as in Consul.
 
 import { badRequest } from '../../core/errors.js';
+import { fieldReader, view, type Obj } from '../../core/json-fields.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 
 export type CheckKind = 'http' | 'tcp' | 'ttl' | 'script' | 'none';
@@ -80,41 +81,17 @@ const UNSUPPORTED: Record<string, string> = {
   script: 'Script (use Args)',
 };
 
-type Obj = Record<string, unknown>;
-
 /** Keys folded the way Consul's decoding sees them: case-insensitive, snake_case or not. */
 function fold(raw: unknown): Obj {
   if (raw === undefined || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw badRequest('Request decode failed: check definition must be an object');
   }
-  const out: Obj = {};
-  for (const [k, v] of Object.entries(raw)) out[k.toLowerCase().replace(/_/g, '')] = v;
-  return out;
+  return view(raw, 'check definition');
 }
 
 const present = (v: unknown): boolean => v !== undefined && v !== null;
 
-function str(o: Obj, key: string, field: string): string {
-  const v = o[key];
-  if (!present(v)) return '';
-  if (typeof v !== 'string') throw badRequest(`Request decode failed: ${field} must be a string`);
-  return v;
-}
-
-function bool(o: Obj, key: string, field: string, absent = false): boolean {
-  const v = o[key];
-  if (!present(v)) return absent;
-  if (typeof v !== 'boolean') throw badRequest(`Request decode failed: ${field} must be a boolean`);
-  return v;
-}
-
-function strList(v: unknown, field: string): string[] {
-  if (!present(v)) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-    throw badRequest(`Request decode failed: ${field} must be a list of strings`);
-  }
-  return [...v];
-}
+const { str, bool, strList } = fieldReader('Request decode failed: ');
 
 /** Header is Go's map[string][]string; a bare string value is taken as a one-element list. */
 function headers(v: unknown): Record<string, string[]> {

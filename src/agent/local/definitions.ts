@@ -5,58 +5,13 @@
 // service ID, default IDs and names).
 
 import { badRequest } from '../../core/errors.js';
+import { fieldReader, view, type Obj } from '../../core/json-fields.js';
 import { validateMeta } from '../../state/catalog-validate.js';
 import type { ServiceAddress, Weights } from '../../state/types.js';
 import { parseCheckDefinition, type CheckDefinition } from '../checks/definition.js';
 import type { LocalService } from './types.js';
 
-type Obj = Record<string, unknown>;
-
-/** Lower-cased keys without underscores: how Consul matches `enable_tag_override` to EnableTagOverride. */
-function view(v: unknown, what: string): Obj {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw badRequest(`${what} must be an object`);
-  const out: Obj = {};
-  for (const [k, val] of Object.entries(v)) out[k.toLowerCase().replace(/_/g, '')] = val;
-  return out;
-}
-
-function str(o: Obj, field: string, what: string): string {
-  const v = o[field];
-  if (v === undefined || v === null) return '';
-  if (typeof v !== 'string') throw badRequest(`Request decode failed: ${what} must be a string`);
-  return v;
-}
-
-function int(o: Obj, field: string, what: string): number {
-  const v = o[field];
-  if (v === undefined || v === null) return 0;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    throw badRequest(`Request decode failed: ${what} must be an integer`);
-  }
-  return v;
-}
-
-function strList(v: unknown, what: string): string[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-    throw badRequest(`Request decode failed: ${what} must be a list of strings`);
-  }
-  return [...v] as string[];
-}
-
-function strMap(v: unknown, what: string): Record<string, string> {
-  const o = v === undefined || v === null ? {} : v;
-  if (typeof o !== 'object' || Array.isArray(o)) {
-    throw badRequest(`Request decode failed: ${what} must be an object of strings`);
-  }
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(o)) {
-    if (typeof val !== 'string') throw badRequest(`Request decode failed: ${what}.${k} must be a string`);
-    out[k] = val;
-  }
-  return out;
-}
+const { str, int, strList, strMap } = fieldReader('Request decode failed: ');
 
 /** Keys a service definition may carry that this agent accepts and does not use (yet). */
 const IGNORED = new Set(['token', 'namespace', 'partition', 'connect', 'proxy', 'socketpath', 'locality']);

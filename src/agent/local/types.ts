@@ -3,35 +3,13 @@
 // Consul does.
 
 import type { CheckDefinition } from '../checks/definition.js';
-import type { CheckStatus, ServiceAddress, Weights } from '../../state/types.js';
+import type { HealthCheck, ServiceRecord } from '../../state/types.js';
 
-export interface LocalService {
-  ID: string;
-  Service: string;
-  Tags: string[];
-  Address: string;
-  TaggedAddresses: Record<string, ServiceAddress>;
-  Meta: Record<string, string>;
-  Port: number;
-  Weights: Weights;
-  EnableTagOverride: boolean;
-  Kind?: string;
-}
+/** A service as the catalog stores it, without the catalog's Raft indexes (the agent's are local). */
+export type LocalService = ServiceRecord;
 
-export interface LocalCheck {
-  CheckID: string;
-  Name: string;
-  Status: CheckStatus;
-  Notes: string;
-  Output: string;
-  /** '' for a node-level check. */
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
-  /** The check's definition as Consul shows it (HealthCheck.Definition). */
-  Definition: Record<string, unknown>;
-}
+/** A check as the catalog stores it, without its node (always this one) and Raft indexes. */
+export type LocalCheck = Omit<HealthCheck, 'Node' | 'CreateIndex' | 'ModifyIndex'>;
 
 /**
  * Where a registration came from: config files are re-read at every start and never persisted;

@@ -5,6 +5,7 @@
 // the child's code.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { pause } from '../../core/clock.js';
 import { ConsulError, ErrorCode } from '../../core/errors.js';
 import { parseDuration } from '../../core/duration.js';
 import { encodeKey, type ConsulClient, type KVPair } from '../../client/client.js';
@@ -211,17 +212,4 @@ function exitCodeOf(p: ChildProcess): Promise<number> {
 
 function signalNumber(sig: NodeJS.Signals): number {
   return ({ SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[sig] ?? 1;
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

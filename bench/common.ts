@@ -1,0 +1,37 @@
+// What the benchmark phases share: where things are, logging and formatting, and the row shape of
+// the results table. Each phase keeps its own process bookkeeping (what it must kill differs).
+
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+export const execP = promisify(execFile);
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const ANCHORS = resolve(process.env['ANCHORS'] ?? join(ROOT, '../shared/bench/anchors'));
+export const BIN = join(ROOT, 'bin/consulate.js');
+
+/** One row of the results table: our figure, the anchor's, their ratio and the target. */
+export interface BenchRow {
+  what: string;
+  ours: string;
+  anchor: string;
+  ratio: string;
+  target: string;
+}
+
+export const log = (s: string): void => void process.stderr.write(`${s}\n`);
+export const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+export function median(xs: number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? (s[(s.length - 1) >> 1] as number) : NaN;
+}
+
+export function ratio(ours: number, anchor: number): string {
+  return Number.isFinite(ours) && Number.isFinite(anchor) && anchor > 0
+    ? `${(ours / anchor).toFixed(2)}x`
+    : 'n/a';
+}
