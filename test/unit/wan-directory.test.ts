@@ -1,5 +1,8 @@
 // The directory of datacenters (server/wan-directory.ts), the flood-join decision and the WAN pool's
 // tags and config (agent/wan.ts, config), with fake members: no sockets.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { floodJoinTargets, httpTagAddr, wanTags, withWanPort } from '../../src/agent/wan.js';
 import { validateConfig } from '../../src/config/config.js';
@@ -269,10 +272,7 @@ describe('WAN tags and configuration', () => {
     expect(withWanPort('consul.example')).toBe('consul.example:8302');
   });
 
-  it('reads -join-wan, -retry-join-wan, retry_interval_wan, retry_max_wan and gossip_wan', async () => {
-    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
+  it('reads -join-wan, -retry-join-wan, retry_interval_wan, retry_max_wan and gossip_wan', () => {
     const dir = mkdtempSync(join(tmpdir(), 'consulate-wan-cfg-'));
     try {
       const f = join(dir, 'wan.json');
@@ -284,7 +284,12 @@ describe('WAN tags and configuration', () => {
           retry_interval_wan: '10s',
           retry_max_wan: 3,
           reconnect_timeout_wan: '1h',
-          gossip_wan: { probe_interval: '2s', probe_timeout: '1s', gossip_nodes: 5, push_pull_interval: '20s' },
+          gossip_wan: {
+            probe_interval: '2s',
+            probe_timeout: '1s',
+            gossip_nodes: 5,
+            push_pull_interval: '20s',
+          },
         }),
       );
       const c = loadAgentConfig([
