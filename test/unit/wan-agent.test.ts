@@ -1,6 +1,7 @@
 // The WAN pool in real agents, in process: servers of three datacenters (one joins through
 // retry_join_wan, one through the join API) and a client agent, through each agent's HTTP API.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
@@ -219,5 +220,68 @@ describe('WAN pool', () => {
     const j = await dc1.app.request('/v1/agent/join/127.0.0.1:1?wan=1', { method: 'PUT' });
     expect(j.status).toBe(500);
     expect(await j.text()).toContain('Failed to join 127.0.0.1:1');
+  });
+});
+
+describe('WAN gossip encryption', () => {
+  it('keeps the WAN keys in serf/remote.keyring, and rotates them with the LAN keys on a server', async () => {
+    const key = randomBytes(32).toString('base64');
+    const data = join(dir, 'enc-1');
+    const a = await startDevAgent((c) => {
+      c.nodeName = 'enc-1';
+      c.encrypt = key;
+      // Not in memory: the keyrings go to files.
+      c.dev = false;
+      c.dataDir = data;
+    });
+    const b = await startDevAgent((c) => {
+      c.nodeName = 'enc-2';
+      c.datacenter = 'dc2';
+      c.encrypt = key;
+    });
+    try {
+      expect(JSON.parse(readFileSync(join(data, 'serf', 'remote.keyring'), 'utf8'))).toEqual([key]);
+      expect(JSON.parse(readFileSync(join(data, 'serf', 'local.keyring'), 'utf8'))).toEqual([key]);
+      await b.agent.joinWan([wanAddr(a.agent)]);
+      await eventually(
+        async () => (await get<MemberJson[]>(a.app, '/v1/agent/members?wan')).length === 2,
+        'the encrypted WAN join',
+      );
+
+      interface Ring {
+        WAN: boolean;
+        Datacenter: string;
+        Keys: Record<string, number>;
+        NumNodes: number;
+      }
+      const list = await get<Ring[]>(a.app, '/v1/operator/keyring');
+      expect(list.map((r) => [r.WAN, r.Datacenter, r.Keys, r.NumNodes])).toEqual([
+        [true, 'dc1', { [key]: 2 }, 2],
+        [false, 'dc1', { [key]: 1 }, 1],
+      ]);
+      const next = randomBytes(32).toString('base64');
+      for (const [method, k] of [
+        ['POST', next],
+        ['PUT', next],
+        ['DELETE', key],
+      ] as const) {
+        const r = await a.app.request('/v1/operator/keyring', { method, body: JSON.stringify({ Key: k }) });
+        expect(r.status).toBe(200);
+      }
+      expect(b.agent.wanPool?.gossip.keyring()?.list()).toEqual([next]);
+      expect(JSON.parse(readFileSync(join(data, 'serf', 'remote.keyring'), 'utf8'))).toEqual([next]);
+      // The pool still works under the new key alone: probes go on answering for many intervals.
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const x of [a, b]) {
+        const ms = await get<MemberJson[]>(x.app, '/v1/agent/members?wan');
+        expect(ms.map((m) => [m.Name, m.Status])).toEqual([
+          ['enc-1.dc1', 1],
+          ['enc-2.dc2', 1],
+        ]);
+      }
+    } finally {
+      await b.stop();
+      await a.stop();
+    }
   });
 });
