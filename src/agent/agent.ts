@@ -118,10 +118,11 @@ export class Agent {
     const tags = lanTags(c, this.nodeId, this.server?.rpcPort() ?? 0);
     // The WAN pool binds first: the LAN tags carry its port, for the flood join (Consul's wan_join_port).
     let serfWan: string | null = null;
+    const advertiseWan = c.advertiseAddrWan || advertise;
     if (this.server && c.ports.serfWan >= 0) {
-      const wanPort = await this.startWan(advertise);
+      const wanPort = await this.startWan(advertiseWan);
       tags['wan_join_port'] = String(wanPort);
-      serfWan = `${advertise}:${wanPort}`;
+      serfWan = `${advertiseWan}:${wanPort}`;
     }
     this.lan = new GossipAgent({
       config: lanGossipConfig(c, advertise, c.ports.serfLan, tags),
@@ -154,7 +155,7 @@ export class Agent {
     if (c.ports.http >= 0) await this.startHttp();
     if (c.ports.dns >= 0) await this.startDns();
     if (this.wanPool) {
-      this.wanPool.setHttp(httpTagAddr(c, advertise, this.httpAddr));
+      this.wanPool.setHttp(httpTagAddr(c, advertiseWan, this.httpAddr));
       this.wanPool.startJoining();
     }
     this.watches = startWatches(c.watches, this.httpAddr, log.child({ component: 'agent.watch' }));

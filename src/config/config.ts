@@ -89,6 +89,8 @@ export interface AgentConfig {
   nodeId: string;
   bindAddr: string;
   advertiseAddr: string;
+  /** The address other datacenters reach this server at (WAN gossip, the `http` WAN tag); '' = advertiseAddr. */
+  advertiseAddrWan: string;
   clientAddr: string;
   dataDir: string;
   ports: Ports;
@@ -153,6 +155,7 @@ export function defaultConfig(): AgentConfig {
     nodeId: '',
     bindAddr: '0.0.0.0',
     advertiseAddr: '',
+    advertiseAddrWan: '',
     clientAddr: '127.0.0.1',
     dataDir: '',
     ports: { http: 8500, https: -1, dns: 8600, server: 8300, serfLan: 8301, serfWan: 8302, grpc: -1 },

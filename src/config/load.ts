@@ -138,6 +138,7 @@ const FILE_KEYS: Record<string, Setter> = {
   node_id: (c, v, w) => (c.nodeId = asString(v, w)),
   bind_addr: (c, v, w) => (c.bindAddr = asString(v, w)),
   advertise_addr: (c, v, w) => (c.advertiseAddr = asString(v, w)),
+  advertise_addr_wan: (c, v, w) => (c.advertiseAddrWan = asString(v, w)),
   client_addr: (c, v, w) => (c.clientAddr = asString(v, w)),
   data_dir: (c, v, w) => (c.dataDir = asString(v, w)),
   log_level: (c, v, w) => (c.logLevel = asLogLevel(v, w)),
@@ -335,6 +336,10 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     (c, v) => (c.bindAddr = v),
   ),
   advertise: valueFlag('Address other servers use to reach this one.', (c, v) => (c.advertiseAddr = v)),
+  'advertise-wan': valueFlag(
+    'Address servers of other datacenters use to reach this one (default: -advertise).',
+    (c, v) => (c.advertiseAddrWan = v),
+  ),
   client: valueFlag('Address for the HTTP API and DNS (127.0.0.1).', (c, v) => (c.clientAddr = v)),
   'data-dir': valueFlag('Where the Raft log, snapshots and node ID live.', (c, v) => (c.dataDir = v)),
   'http-port': valueFlag(

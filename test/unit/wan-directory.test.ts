@@ -303,7 +303,9 @@ describe('WAN tags and configuration', () => {
         '-retry-interval-wan=5s',
         '-retry-max-wan=7',
         '-serf-wan-port=-1',
+        '-advertise-wan=203.0.113.5',
       ]);
+      expect(c.advertiseAddrWan).toBe('203.0.113.5');
       expect(c.retryJoinWan).toEqual(['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4:9302']);
       expect(c.retryIntervalWanMs).toBe(5000);
       expect(c.retryMaxWan).toBe(7);
