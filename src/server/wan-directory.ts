@@ -92,7 +92,7 @@ export interface MemberDirectoryOptions {
 export class MemberDirectory implements WanDirectory {
   readonly local: string;
   private readonly o: MemberDirectoryOptions;
-  private readonly rank: RankDatacenters;
+  private rank: RankDatacenters;
   private readonly now: () => number;
   private v: number;
   private view: View | null = null;
@@ -106,6 +106,14 @@ export class MemberDirectory implements WanDirectory {
     this.now = o.now ?? Date.now;
     this.v = Math.max(1, this.now());
     this.seen.add(o.local);
+  }
+
+  /**
+   * Replaces the ordering (coord's rankDatacenters, wired once coordinates exist). Applied on every
+   * datacenters() call: coordinates move without membership changes.
+   */
+  setRank(rank: RankDatacenters): void {
+    this.rank = rank;
   }
 
   /** The pool's membership changed: bump the version and wake blocked readers. */

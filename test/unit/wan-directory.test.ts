@@ -99,6 +99,8 @@ describe('WAN directory', () => {
       (dcs) => [...dcs].sort().reverse(),
     );
     expect(d.datacenters()).toEqual(['dc3', 'dc2', 'dc1']);
+    d.setRank((dcs) => [...dcs].sort((a, b) => (a === 'dc2' ? -1 : b === 'dc2' ? 1 : a < b ? -1 : 1)));
+    expect(d.datacenters()).toEqual(['dc2', 'dc1', 'dc3']);
     expect(localFirst('dc2')(['dc3', 'dc1', 'dc2'])).toEqual(['dc2', 'dc1', 'dc3']);
   });
 
