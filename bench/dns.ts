@@ -382,6 +382,8 @@ async function startConsulate(dir: string): Promise<Ours> {
         `-http-port=${s.http}`,
         `-server-port=${s.rpc}`,
         `-serf-lan-port=${s.serf}`,
+        // Three servers on one host: the WAN pool's fixed port (8302) would collide; not measured.
+        '-serf-wan-port=-1',
         '-dns-port=-1',
         `-data-dir=${join(dir, s.name)}`,
         `-config-file=${join(dir, 'server.json')}`,

@@ -274,6 +274,8 @@ async function runHttpCeiling(): Promise<void> {
       `-server-port=${rpc}`,
       // No DNS listener: its fixed default port (8600) may be taken, and it is not measured here.
       '-dns-port=-1',
+      // Nor a WAN gossip pool (its default port 8302 may be taken too).
+      '-serf-wan-port=-1',
       '-log-level=warn',
     ],
     { stdio: 'ignore' },

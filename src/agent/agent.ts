@@ -33,6 +33,7 @@ import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
 import type { NodeRecord } from './local/ae-plan.js';
 import { LocalAgent } from './local/local-agent.js';
 import { ServerRouter } from './server-router.js';
+import { httpTagAddr, WanPool } from './wan.js';
 import { startWatches, type WatchSet } from '../watch/runner.js';
 
 export interface AgentAddresses {
@@ -41,6 +42,8 @@ export interface AgentAddresses {
   dns: string | null;
   rpc: string | null;
   serfLan: string;
+  /** "addr:port" of the WAN gossip pool; null on a client or with ports.serf_wan -1. */
+  serfWan: string | null;
 }
 
 export class Agent {
@@ -53,6 +56,8 @@ export class Agent {
   /** The server half; null on a client agent. */
   server: ServerAgent | null = null;
   lan!: GossipAgent;
+  /** The WAN gossip pool (servers only; null on a client or with ports.serf_wan -1). */
+  wanPool: WanPool | null = null;
   httpAddr: string | null = null;
   /** "addr:port" of the DNS interface, UDP and TCP (null when ports.dns is -1). */
   dnsAddr: string | null = null;
@@ -111,6 +116,14 @@ export class Agent {
       logger: log.child({ component: 'agent.keyring' }),
     });
     const tags = lanTags(c, this.nodeId, this.server?.rpcPort() ?? 0);
+    // The WAN pool binds first: the LAN tags carry its port, for the flood join (Consul's wan_join_port).
+    let serfWan: string | null = null;
+    const advertiseWan = c.advertiseAddrWan || advertise;
+    if (this.server && c.ports.serfWan >= 0) {
+      const wanPort = await this.startWan(advertiseWan);
+      tags['wan_join_port'] = String(wanPort);
+      serfWan = `${advertiseWan}:${wanPort}`;
+    }
     this.lan = new GossipAgent({
       config: lanGossipConfig(c, advertise, c.ports.serfLan, tags),
       bindAddr: c.bindAddr,
@@ -127,6 +140,7 @@ export class Agent {
     this.lan.on('member', (event: MemberEventType, m: Member) => {
       log.info({ member: m.name, addr: `${m.addr}:${m.port}`, status: m.status }, `member ${event}`);
       this.server?.memberEvent(event, m);
+      this.wanPool?.lanMemberEvent(event, m);
       // Consul syncs fully soon after a server joins: it may be the first one this agent can reach.
       if (event === 'join' && m.tags['role'] === 'consul' && m.tags['dc'] === c.datacenter) {
         this.local.ae.serverJoined();
@@ -140,6 +154,10 @@ export class Agent {
     this.local.startSync();
     if (c.ports.http >= 0) await this.startHttp();
     if (c.ports.dns >= 0) await this.startDns();
+    if (this.wanPool) {
+      this.wanPool.setHttp(httpTagAddr(c, advertiseWan, this.httpAddr));
+      this.wanPool.startJoining();
+    }
     this.watches = startWatches(c.watches, this.httpAddr, log.child({ component: 'agent.watch' }));
 
     if (c.retryJoin.length > 0) {
@@ -152,9 +170,35 @@ export class Agent {
         stopped: () => this.stopping !== null,
       });
     }
-    const addrs = { http: this.httpAddr, dns: this.dnsAddr, rpc, serfLan: `${advertise}:${serfPort}` };
+    const addrs = {
+      http: this.httpAddr,
+      dns: this.dnsAddr,
+      rpc,
+      serfLan: `${advertise}:${serfPort}`,
+      serfWan,
+    };
     log.info(addrs, 'started');
     return addrs;
+  }
+
+  /** Server mode: the WAN gossip pool, feeding the server's directory of datacenters. */
+  private async startWan(advertise: string): Promise<number> {
+    const server = this.server as ServerAgent;
+    const pool = new WanPool({
+      config: this.config,
+      nodeId: this.nodeId,
+      rpcPort: server.rpcPort(),
+      advertise,
+      lanMembers: () => this.lan?.members() ?? [],
+      onChange: () => server.wanMemberEvent(),
+      logger: this.logger.child({ component: 'agent.server.memberlist.wan' }),
+      rng: this.rng,
+      stopped: () => this.stopping !== null,
+    });
+    const port = await pool.start();
+    this.wanPool = pool;
+    server.attachWan(pool);
+    return port;
   }
 
   /** Client mode: no Raft; every endpoint call goes to a server of this datacenter. */
@@ -288,11 +332,27 @@ export class Agent {
     return this.lan.join(addrs);
   }
 
-  /** Graceful leave (/v1/agent/leave, consul leave): tell the pool, then shut down. */
+  /** WAN join (a server's /v1/agent/join?wan, consul join -wan). */
+  joinWan(addrs: string[]): Promise<number> {
+    if (!this.wanPool)
+      throw new ConsulError(
+        ErrorCode.Unavailable,
+        this.server ? 'WAN gossip is disabled (ports.serf_wan = -1)' : 'Must be a server to join WAN cluster',
+      );
+    return this.wanPool.join(addrs);
+  }
+
+  /** How many datacenters this server knows (Consul's Stats.consul.known_datacenters); 1 on a client. */
+  knownDatacenters(): number {
+    return this.server?.wan.datacenters().length ?? 1;
+  }
+
+  /** Graceful leave (/v1/agent/leave, consul leave): tell the pools, then shut down. */
   async leave(): Promise<void> {
     // Anti-entropy first: once the leader has removed this node, nothing may register it again.
     await this.local.pauseSync();
-    await this.lan.leave();
+    // Both pools at once: each waits for its own news to spread (Consul leaves the WAN first).
+    await Promise.all([this.lan.leave(), this.wanPool?.leave()]);
     setImmediate(() => void this.stop());
   }
 
@@ -308,6 +368,7 @@ export class Agent {
       }
       await this.server?.stop();
       await this.clientNet?.close();
+      await this.wanPool?.stop();
       await this.lan?.stop();
       this.resolveStopped();
     })();

@@ -5,7 +5,7 @@
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import { parseUpstream } from '../dns/recursor.js';
 import { decodeKey } from '../gossip/keyring.js';
-import { fastTimings, lanTimings, type GossipTimings } from '../gossip/types.js';
+import { fastTimings, lanTimings, wanTimings, type GossipTimings } from '../gossip/types.js';
 import type { RaftTimings } from '../raft/driver.js';
 import type { WatchPlan } from '../watch/plan.js';
 
@@ -80,11 +80,17 @@ export interface AgentConfig {
   retryJoin: string[];
   retryIntervalMs: number;
   retryMax: number;
+  /** WAN gossip addresses to join (-retry-join-wan, -join-wan; servers only). */
+  retryJoinWan: string[];
+  retryIntervalWanMs: number;
+  retryMaxWan: number;
   datacenter: string;
   nodeName: string;
   nodeId: string;
   bindAddr: string;
   advertiseAddr: string;
+  /** The address other datacenters reach this server at (WAN gossip, the `http` WAN tag); '' = advertiseAddr. */
+  advertiseAddrWan: string;
   clientAddr: string;
   dataDir: string;
   ports: Ports;
@@ -96,12 +102,16 @@ export interface AgentConfig {
   rpcHoldTimeoutMs: number;
   /** LAN gossip timings (Consul's gossip_lan block); -dev uses the fast profile. */
   gossipLan: GossipTimings;
+  /** WAN gossip timings (Consul's gossip_wan block); -dev uses the fast profile. */
+  gossipWan: GossipTimings;
   /** Base64 gossip key (-encrypt); empty: no encryption unless a keyring file exists. */
   encrypt: string;
   encryptVerifyIncoming: boolean;
   encryptVerifyOutgoing: boolean;
   /** Serf's reconnect_timeout: how long a failed node is remembered (and retried) before it is reaped. */
   reconnectTimeoutMs: number;
+  /** The same for the WAN pool (Consul's reconnect_timeout_wan). */
+  reconnectTimeoutWanMs: number;
   /** How often the leader reconciles gossip membership into the catalog (Consul: 60 s). */
   reconcileIntervalMs: number;
   autopilot: Autopilot;
@@ -137,11 +147,15 @@ export function defaultConfig(): AgentConfig {
     retryJoin: [],
     retryIntervalMs: 30_000,
     retryMax: 0,
+    retryJoinWan: [],
+    retryIntervalWanMs: 30_000,
+    retryMaxWan: 0,
     datacenter: 'dc1',
     nodeName: '',
     nodeId: '',
     bindAddr: '0.0.0.0',
     advertiseAddr: '',
+    advertiseAddrWan: '',
     clientAddr: '127.0.0.1',
     dataDir: '',
     ports: { http: 8500, https: -1, dns: 8600, server: 8300, serfLan: 8301, serfWan: 8302, grpc: -1 },
@@ -160,10 +174,12 @@ export function defaultConfig(): AgentConfig {
     },
     rpcHoldTimeoutMs: 7000,
     gossipLan: { ...lanTimings },
+    gossipWan: { ...wanTimings },
     encrypt: '',
     encryptVerifyIncoming: true,
     encryptVerifyOutgoing: true,
     reconnectTimeoutMs: lanTimings.reconnectTimeoutMs,
+    reconnectTimeoutWanMs: wanTimings.reconnectTimeoutMs,
     reconcileIntervalMs: 60_000,
     autopilot: { cleanupDeadServers: true, minQuorum: 0 },
     kvMaxValueSize: 512 * 1024,
@@ -211,6 +227,7 @@ export function applyDev(c: AgentConfig): void {
   c.logLevel = c.logLevel === 'info' ? 'debug' : c.logLevel;
   c.raft.multiplier = 1;
   c.gossipLan = { ...fastTimings };
+  c.gossipWan = { ...fastTimings };
 }
 
 /** Timings in milliseconds after raft_multiplier. */
@@ -293,14 +310,22 @@ export function validateConfig(c: AgentConfig): string[] {
       );
     }
   }
-  const g = c.gossipLan;
-  for (const [k, v] of Object.entries(g) as [string, number][]) {
-    if (!Number.isFinite(v) || v <= 0) throw configError(`gossip_lan.${k} must be positive, got ${v}`);
+  for (const [block, g] of [
+    ['gossip_lan', c.gossipLan],
+    ['gossip_wan', c.gossipWan],
+  ] as const) {
+    for (const [k, v] of Object.entries(g) as [string, number][]) {
+      if (!Number.isFinite(v) || v <= 0) throw configError(`${block}.${k} must be positive, got ${v}`);
+    }
+    if (g.probeTimeoutMs >= g.probeIntervalMs)
+      throw configError(`${block}.probe_timeout must be shorter than ${block}.probe_interval`);
   }
-  if (g.probeTimeoutMs >= g.probeIntervalMs)
-    throw configError('gossip_lan.probe_timeout must be shorter than gossip_lan.probe_interval');
   // Consul refuses a reconnect_timeout under 8 h; we allow shorter ones (labs, tests) but not < 1 s.
   if (c.reconnectTimeoutMs < 1000) throw configError('reconnect_timeout must be at least 1s');
+  if (c.reconnectTimeoutWanMs < 1000) throw configError('reconnect_timeout_wan must be at least 1s');
+  // Consul logs this and goes on: only servers are in the WAN pool.
+  if (!c.server && c.retryJoinWan.length > 0)
+    warnings.push("(WAN) couldn't join: Err: Must be a server to join WAN cluster");
   if (c.ports.serfLan === 0 && !c.dev)
     warnings.push('ports.serf_lan = 0: a random port; others must be told it');
   if (!Number.isInteger(c.raft.multiplier) || c.raft.multiplier < 1 || c.raft.multiplier > 10) {

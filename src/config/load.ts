@@ -104,6 +104,22 @@ const port =
     c.ports[k] = asInt(v, w);
   };
 
+/** gossip_lan and gossip_wan: the same keys, each for its own pool's timings. */
+function gossipBlock(pool: 'gossipLan' | 'gossipWan'): Setter {
+  return objectOf({
+    gossip_nodes: (c, v, w) => (c[pool].gossipNodes = asInt(v, w)),
+    gossip_interval: (c, v, w) => (c[pool].gossipIntervalMs = asDuration(v, w)),
+    probe_interval: (c, v, w) => (c[pool].probeIntervalMs = asDuration(v, w)),
+    probe_timeout: (c, v, w) => (c[pool].probeTimeoutMs = asDuration(v, w)),
+    suspicion_mult: (c, v, w) => (c[pool].suspicionMult = asInt(v, w)),
+    retransmit_mult: (c, v, w) => (c[pool].retransmitMult = asInt(v, w)),
+    // Not Consul keys: the rest of the profile, for labs and tests that want every timer short.
+    push_pull_interval: (c, v, w) => (c[pool].pushPullIntervalMs = asDuration(v, w)),
+    reconnect_interval: (c, v, w) => (c[pool].reconnectIntervalMs = asDuration(v, w)),
+    gossip_to_the_dead_time: (c, v, w) => (c[pool].gossipToTheDeadMs = asDuration(v, w)),
+  });
+}
+
 const FILE_KEYS: Record<string, Setter> = {
   server: (c, v, w) => (c.server = asBool(v, w)),
   bootstrap: (c, v, w) => (c.bootstrap = asBool(v, w)),
@@ -113,11 +129,16 @@ const FILE_KEYS: Record<string, Setter> = {
   start_join: (c, v, w) => c.retryJoin.push(...asList(v, w)),
   retry_interval: (c, v, w) => (c.retryIntervalMs = asDuration(v, w)),
   retry_max: (c, v, w) => (c.retryMax = asInt(v, w)),
+  retry_join_wan: (c, v, w) => c.retryJoinWan.push(...asList(v, w)),
+  start_join_wan: (c, v, w) => c.retryJoinWan.push(...asList(v, w)),
+  retry_interval_wan: (c, v, w) => (c.retryIntervalWanMs = asDuration(v, w)),
+  retry_max_wan: (c, v, w) => (c.retryMaxWan = asInt(v, w)),
   datacenter: (c, v, w) => (c.datacenter = asString(v, w)),
   node_name: (c, v, w) => (c.nodeName = asString(v, w)),
   node_id: (c, v, w) => (c.nodeId = asString(v, w)),
   bind_addr: (c, v, w) => (c.bindAddr = asString(v, w)),
   advertise_addr: (c, v, w) => (c.advertiseAddr = asString(v, w)),
+  advertise_addr_wan: (c, v, w) => (c.advertiseAddrWan = asString(v, w)),
   client_addr: (c, v, w) => (c.clientAddr = asString(v, w)),
   data_dir: (c, v, w) => (c.dataDir = asString(v, w)),
   log_level: (c, v, w) => (c.logLevel = asLogLevel(v, w)),
@@ -148,18 +169,9 @@ const FILE_KEYS: Record<string, Setter> = {
   encrypt_verify_incoming: (c, v, w) => (c.encryptVerifyIncoming = asBool(v, w)),
   encrypt_verify_outgoing: (c, v, w) => (c.encryptVerifyOutgoing = asBool(v, w)),
   reconnect_timeout: (c, v, w) => (c.reconnectTimeoutMs = asDuration(v, w)),
-  gossip_lan: objectOf({
-    gossip_nodes: (c, v, w) => (c.gossipLan.gossipNodes = asInt(v, w)),
-    gossip_interval: (c, v, w) => (c.gossipLan.gossipIntervalMs = asDuration(v, w)),
-    probe_interval: (c, v, w) => (c.gossipLan.probeIntervalMs = asDuration(v, w)),
-    probe_timeout: (c, v, w) => (c.gossipLan.probeTimeoutMs = asDuration(v, w)),
-    suspicion_mult: (c, v, w) => (c.gossipLan.suspicionMult = asInt(v, w)),
-    retransmit_mult: (c, v, w) => (c.gossipLan.retransmitMult = asInt(v, w)),
-    // Not Consul keys: the rest of the profile, for labs and tests that want every timer short.
-    push_pull_interval: (c, v, w) => (c.gossipLan.pushPullIntervalMs = asDuration(v, w)),
-    reconnect_interval: (c, v, w) => (c.gossipLan.reconnectIntervalMs = asDuration(v, w)),
-    gossip_to_the_dead_time: (c, v, w) => (c.gossipLan.gossipToTheDeadMs = asDuration(v, w)),
-  }),
+  gossip_lan: gossipBlock('gossipLan'),
+  gossip_wan: gossipBlock('gossipWan'),
+  reconnect_timeout_wan: (c, v, w) => (c.reconnectTimeoutWanMs = asDuration(v, w)),
   // Appended across files, as Consul merges lists; every plan is checked here, not when it runs.
   watches: (c, v, w) => {
     if (!Array.isArray(v)) throw configError(`${w}: expected a list of watch objects`);
@@ -300,6 +312,19 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     'Join attempts before giving up (0 = forever).',
     (c, v, n) => (c.retryMax = asInt(v, `flag -${n}`)),
   ),
+  'retry-join-wan': valueFlag(
+    'WAN gossip address (host[:port], port 8302) of a server to join; repeatable; servers only.',
+    (c, v) => c.retryJoinWan.push(v),
+  ),
+  'join-wan': valueFlag('Like -retry-join-wan.', (c, v) => c.retryJoinWan.push(v)),
+  'retry-interval-wan': valueFlag(
+    'Time between WAN join attempts (30s).',
+    (c, v, n) => (c.retryIntervalWanMs = asDuration(v, `flag -${n}`)),
+  ),
+  'retry-max-wan': valueFlag(
+    'WAN join attempts before giving up (0 = forever).',
+    (c, v, n) => (c.retryMaxWan = asInt(v, `flag -${n}`)),
+  ),
   datacenter: valueFlag('Datacenter of this agent (dc1).', (c, v) => (c.datacenter = v)),
   node: valueFlag('Node name (default: the host name).', (c, v) => (c.nodeName = v)),
   'node-id': valueFlag(
@@ -311,6 +336,10 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     (c, v) => (c.bindAddr = v),
   ),
   advertise: valueFlag('Address other servers use to reach this one.', (c, v) => (c.advertiseAddr = v)),
+  'advertise-wan': valueFlag(
+    'Address servers of other datacenters use to reach this one (default: -advertise).',
+    (c, v) => (c.advertiseAddrWan = v),
+  ),
   client: valueFlag('Address for the HTTP API and DNS (127.0.0.1).', (c, v) => (c.clientAddr = v)),
   'data-dir': valueFlag('Where the Raft log, snapshots and node ID live.', (c, v) => (c.dataDir = v)),
   'http-port': valueFlag(
@@ -323,7 +352,7 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     (c, v, n) => (c.ports.serfLan = asInt(v, `flag -${n}`)),
   ),
   'serf-wan-port': valueFlag(
-    'WAN gossip port, UDP and TCP (8302).',
+    'WAN gossip port, UDP and TCP (8302; servers only; -1 disables).',
     (c, v, n) => (c.ports.serfWan = asInt(v, `flag -${n}`)),
   ),
   encrypt: valueFlag(

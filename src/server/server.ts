@@ -27,6 +27,7 @@ import { SessionTimers } from './session-timers.js';
 import { sessionTtlMs } from '../state/session-validate.js';
 import { TombstoneGc } from './tombstone-gc.js';
 import { advertiseAddress } from './net.js';
+import { MemberDirectory } from './wan-directory.js';
 
 /** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
 const SESSION_SWEEP_MS = 5000;
@@ -49,6 +50,9 @@ export class ServerAgent {
   private tombstones!: TombstoneGc;
   private leaderLoop!: LeaderLoop;
   private lan: LanMembership = { members: () => [] };
+  private wanPool: LanMembership = { members: () => [] };
+  /** Datacenters and their servers, from the WAN pool (only this DC while there is none). */
+  readonly wan: MemberDirectory;
   private readonly rng = cryptoRng();
   private stopping = false;
   /** Keys in a lock delay after their session was invalidated (every server records them). */
@@ -62,6 +66,7 @@ export class ServerAgent {
     this.logger = logger;
     this.nodeId = nodeId;
     this.fsm = new Fsm(config.datacenter);
+    this.wan = new MemberDirectory({ local: config.datacenter, members: () => this.wanPool.members() });
     // Before Raft replays anything: every release the FSM applies starts its lock delay here.
     this.fsm.store.onLocksReleased = (r) => this.lockDelays.record(r.keys, r.lockDelayMs);
   }
@@ -208,6 +213,17 @@ export class ServerAgent {
     for (const m of lan.members()) this.memberEvent('join', m);
   }
 
+  /** Connects the directory of datacenters to the WAN pool. */
+  attachWan(wan: LanMembership): void {
+    this.wanPool = wan;
+    this.wan.changed();
+  }
+
+  /** A WAN member event: the directory's view changed. */
+  wanMemberEvent(): void {
+    this.wan.changed();
+  }
+
   /** A gossip member event: servers feed discovery; every change goes to the leader's reconcile. */
   memberEvent(event: MemberEventType, m: Member): void {
     if (m.status === 'alive' || m.status === 'suspect') {
@@ -320,6 +336,7 @@ export class ServerAgent {
         newId: () => randomUUID(),
       },
       signal,
+      wan: this.wan,
     };
   }
 

@@ -37,6 +37,8 @@ export interface ServerProc {
   serfPort: number;
   /** DNS, UDP and TCP, at 127.0.0.1. */
   dnsPort: number;
+  /** WAN gossip (servers of a cluster started with `wan`); 0 when there is none. */
+  wanPort: number;
   dataDir: string;
   logFile: string;
   proc: ChildProcess | null;
@@ -51,6 +53,12 @@ export interface ClusterOptions {
   extraConfig?: Record<string, unknown>;
   /** Every agent joins through the first server's address only (the first joins nobody). */
   joinThroughFirst?: boolean;
+  /** The agents' datacenter (dc1). */
+  datacenter?: string;
+  /** Servers run a WAN gossip pool (with TEST_GOSSIP timings); without it, -serf-wan-port=-1. */
+  wan?: boolean;
+  /** WAN gossip addresses every server joins (-retry-join-wan). */
+  retryJoinWan?: string[];
 }
 
 /** Consul's LAN gossip timings divided by five: failures show within a couple of seconds. */
@@ -69,6 +77,9 @@ export class TestCluster {
 
   private logLevel = 'debug';
   private joinThroughFirst = false;
+  private datacenter = 'dc1';
+  private wan = false;
+  private retryJoinWan: string[] = [];
 
   private constructor(root: string) {
     this.root = root;
@@ -78,6 +89,9 @@ export class TestCluster {
     const c = new TestCluster(mkdtempSync(join(tmpdir(), 'consulate-cluster-')));
     c.logLevel = o.logLevel ?? 'debug';
     c.joinThroughFirst = o.joinThroughFirst ?? false;
+    c.datacenter = o.datacenter ?? 'dc1';
+    c.wan = o.wan ?? false;
+    c.retryJoinWan = o.retryJoinWan ?? [];
     for (let i = 0; i < o.servers; i++) await c.add(`server-${i + 1}`, true);
     for (let i = 0; i < (o.clients ?? 0); i++) await c.add(`client-${i + 1}`, false);
     const cfg = join(c.root, 'common.json');
@@ -86,6 +100,7 @@ export class TestCluster {
       JSON.stringify({
         performance: { raft_multiplier: 1 },
         gossip_lan: TEST_GOSSIP,
+        ...(c.wan ? { gossip_wan: TEST_GOSSIP } : {}),
         ...(o.extraConfig ?? {}),
       }),
     );
@@ -111,6 +126,7 @@ export class TestCluster {
       rpcPort: server ? await freePort() : 0,
       serfPort: await freePort(),
       dnsPort: await freePort(),
+      wanPort: server && this.wan ? await freePort() : 0,
       dataDir: join(this.root, name),
       logFile: join(this.root, `${name}.log`),
       proc: null,
@@ -131,6 +147,7 @@ export class TestCluster {
         ? ['-server', `-bootstrap-expect=${this.servers.length}`, `-server-port=${s.rpcPort}`]
         : []),
       `-node=${s.name}`,
+      `-datacenter=${this.datacenter}`,
       '-bind=127.0.0.1',
       '-client=127.0.0.1',
       `-http-port=${s.httpPort}`,
@@ -140,6 +157,12 @@ export class TestCluster {
       `-config-file=${join(this.root, 'common.json')}`,
       `-log-level=${this.logLevel}`,
       ...joins.map((a) => `-retry-join=${a}`),
+      ...(s.server
+        ? [
+            `-serf-wan-port=${s.wanPort > 0 ? s.wanPort : -1}`,
+            ...this.retryJoinWan.map((a) => `-retry-join-wan=${a}`),
+          ]
+        : []),
       ...extra,
     ];
   }

@@ -24,6 +24,7 @@ export async function startDevAgent(
   c.ports.dns = -1;
   c.ports.server = 0;
   c.ports.serfLan = 0;
+  c.ports.serfWan = 0;
   c.rpcHoldTimeoutMs = 1000;
   over(c);
   const agent = new Agent(c, silentLogger());

@@ -452,6 +452,7 @@ describe('configuration', () => {
         '-http-port=-1',
         `-server-port=${await freePort()}`,
         `-serf-lan-port=${await freePort()}`,
+        '-serf-wan-port=-1',
         `-dns-port=${p}`,
       ];
       const err = (await run(process.execPath, [BIN, ...args]).catch((e: unknown) => e)) as {

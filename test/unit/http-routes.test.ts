@@ -511,7 +511,15 @@ describe('gossip membership and user events', () => {
       ProtocolCur: 2,
     });
     expect(ms[0]!.Tags['port']).toMatch(/^\d+$/);
-    expect(await json(req('GET', '/v1/agent/members?wan'))).toEqual([]);
+    // The WAN pool: this server alone, as "<node>.<dc>", with its RPC and HTTP addresses in tags.
+    const wan = await json<Member[]>(req('GET', '/v1/agent/members?wan=1'));
+    expect(wan).toHaveLength(1);
+    expect(wan[0]).toMatchObject({
+      Name: 'test-node.dc1',
+      Status: 1,
+      Tags: { role: 'consul', dc: 'dc1', id: dev.agent.nodeId, port: ms[0]!.Tags['port'] },
+    });
+    expect(ms[0]!.Tags['wan_join_port']).toBe(String(wan[0]!.Port));
     const self = await json<{ Member: Member; Stats: { serf_lan: Record<string, string> } }>(
       req('GET', '/v1/agent/self'),
     );
@@ -613,6 +621,7 @@ describe('failures', () => {
       c.ports.dns = -1;
       c.ports.server = 0;
       c.ports.serfLan = 0;
+      c.ports.serfWan = -1;
       c.rpcHoldTimeoutMs = 300;
       c.raft.multiplier = 1;
       const agent = new Agent(c, silentLogger());

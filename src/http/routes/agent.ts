@@ -27,17 +27,28 @@ export function memberJson(m: Member): Record<string, unknown> {
   };
 }
 
+/**
+ * ?wan on members and join. Consul wants a non-empty value (its clients send wan=1); we also take
+ * the bare key (?wan), as force-leave does in Consul and as our CLI sends it.
+ */
+const wanParam = (c: Context): boolean => urlOf(c).searchParams.has('wan');
+
 export function agentMembers(c: Context, d: HttpDeps): Response {
-  // The WAN pool arrives with multiple datacenters; until then no agent is in one.
-  if (urlOf(c).searchParams.has('wan')) return json(c, []);
-  const members = [...d.agent.lan.members()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const url = urlOf(c);
+  const wan = wanParam(c);
+  const segment = url.searchParams.get('segment') ?? '';
+  if (wan && segment !== '' && segment !== '_all')
+    throw new ConsulError(ErrorCode.BadRequest, 'Cannot provide a segment with wan=true');
+  // A client agent is in no WAN pool: Consul answers null there, we an empty list.
+  const pool = wan ? (d.agent.wanPool?.members() ?? []) : d.agent.lan.members();
+  const members = [...pool].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return json(c, members.map(memberJson));
 }
 
 export async function agentJoin(c: Context, d: HttpDeps): Promise<Response> {
-  if (urlOf(c).searchParams.has('wan'))
-    throw new ConsulError(ErrorCode.BadRequest, 'WAN join is not available: this agent has no WAN pool');
-  await d.agent.join([pathParam(c, 'address', 'Missing address to join')]);
+  const addr = pathParam(c, 'address', 'Missing address to join');
+  if (wanParam(c)) await d.agent.joinWan([addr]);
+  else await d.agent.join([addr]);
   return new Response(null, { status: 200 });
 }
 
@@ -48,6 +59,21 @@ export async function agentLeave(_c: Context, d: HttpDeps): Promise<Response> {
 
 export function agentForceLeave(c: Context, d: HttpDeps): Response {
   const node = pathParam(c, 'node');
+  if (wanParam(c)) {
+    const wan = d.agent.wanPool;
+    if (!wan) {
+      throw new ConsulError(
+        ErrorCode.Unavailable,
+        d.agent.config.server
+          ? 'WAN gossip is disabled (ports.serf_wan = -1)'
+          : 'Must be a server to force-leave a node from the WAN cluster',
+      );
+    }
+    // WAN members are named "<node>.<dc>".
+    if (!wan.forceLeave(node))
+      throw new ConsulError(ErrorCode.NotFound, `agent: No node found with name '${node}'`);
+    return new Response(null, { status: 200 });
+  }
   if (!d.agent.lan.forceLeave(node)) {
     throw new ConsulError(ErrorCode.NotFound, `agent: No node found with name '${node}'`);
   }
@@ -59,7 +85,10 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
   const cfg = a.config;
   const raft = a.raftStatus();
   const me = a.lan.local();
-  const consul: Record<string, string> = { server: String(cfg.server), known_datacenters: '1' };
+  const consul: Record<string, string> = {
+    server: String(cfg.server),
+    known_datacenters: String(a.knownDatacenters()),
+  };
   if (raft) {
     const st = raft.status;
     consul['leader'] = String(st.role === 'leader');
@@ -87,6 +116,7 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
       consul,
       ...(raft ? { raft: raftStats(raft.status, raft.lastContactMs) } : {}),
       serf_lan: serfStats(a.lan.members(), a.lan.stats()),
+      ...(a.wanPool ? { serf_wan: serfStats(a.wanPool.members(), a.wanPool.gossip.stats()) } : {}),
       runtime: {
         os: process.platform,
         arch: process.arch,

@@ -37,7 +37,9 @@ export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Respon
   return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, signalOf(c, false)));
 }
 
-export const catalogDatacenters = (c: Context, d: HttpDeps): Response => json(c, [d.agent.config.datacenter]);
+/** Known datacenters, nearest first: the server's directory (a client asks its server). */
+export const catalogDatacenters = async (c: Context, d: HttpDeps): Promise<Response> =>
+  json(c, await d.agent.forwarder.call('Catalog.ListDatacenters', {}, signalOf(c, false)));
 export const catalogNodes = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Catalog.ListNodes', {});
 export const catalogServices = (c: Context, d: HttpDeps): Promise<Response> =>

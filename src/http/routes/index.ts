@@ -6,6 +6,7 @@ import * as local from './agent-local.js';
 import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
 import * as catalog from './catalog.js';
+import { gatewayDirectory } from './internal.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as session from './session.js';
 import * as status from './status.js';
@@ -69,6 +70,8 @@ export const routes: Route[] = [
   { path: '/v1/agent/check/warn/:id', methods: { PUT: local.agentCheckWarn } },
   { path: '/v1/agent/check/fail/:id', methods: { PUT: local.agentCheckFail } },
   { path: '/v1/agent/check/update/:id', methods: { PUT: local.agentCheckUpdate } },
+
+  { path: '/v1/internal/gateway/directory', methods: { GET: gatewayDirectory } },
 
   { path: '/v1/event/fire/:name', methods: { PUT: eventFire } },
   { path: '/v1/event/list', methods: { GET: eventList } },

@@ -1,9 +1,10 @@
-// /v1/operator/keyring: the gossip keys of every member of the LAN pool (each member answers for
-// its own keyring over a gossip query). GET lists, POST installs, PUT makes primary, DELETE removes.
+// /v1/operator/keyring: the gossip keys of every member of the LAN pool, and on a server of the WAN
+// pool too (each member answers for its own keyring over a gossip query). GET lists, POST installs,
+// PUT makes primary, DELETE removes.
 
 import type { Context } from 'hono';
 import { badRequest } from '../../core/errors.js';
-import { installKey, listKeys, removeKey, useKey } from '../../gossip/keyring-ops.js';
+import { installKey, listKeys, removeKey, useKey, type KeyringResponse } from '../../gossip/keyring-ops.js';
 import type { HttpDeps } from '../app.js';
 import { bodyOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
@@ -24,16 +25,29 @@ async function keyOf(c: Context): Promise<string> {
   return body.Key;
 }
 
+/**
+ * A server runs the operation on the WAN pool too (its own keyring, serf/remote.keyring, on every
+ * server of every datacenter), first, as Consul does; the WAN pool's answer says WAN: true.
+ */
+async function inPools(
+  d: HttpDeps,
+  run: (agent: HttpDeps['agent']['lan']) => Promise<KeyringResponse[]>,
+): Promise<KeyringResponse[]> {
+  const wan = d.agent.wanPool ? (await run(d.agent.wanPool.gossip)).map((r) => ({ ...r, WAN: true })) : [];
+  return [...wan, ...(await run(d.agent.lan))];
+}
+
 export async function keyringList(c: Context, d: HttpDeps): Promise<Response> {
   checkRelayFactor(c);
-  return json(c, await listKeys(d.agent.lan, d.agent.config.datacenter));
+  return json(c, await inPools(d, (pool) => listKeys(pool, d.agent.config.datacenter)));
 }
 
 const change =
   (op: typeof installKey) =>
   async (c: Context, d: HttpDeps): Promise<Response> => {
     checkRelayFactor(c);
-    await op(d.agent.lan, d.agent.config.datacenter, await keyOf(c));
+    const key = await keyOf(c);
+    await inPools(d, (pool) => op(pool, d.agent.config.datacenter, key));
     return new Response(null, { status: 200 });
   };
 

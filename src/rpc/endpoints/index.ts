@@ -12,6 +12,9 @@ import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from 
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import type { QueryOptions } from './types.js';
+import { blockingTimeout } from '../../state/blocking.js';
+import { cryptoRng } from '../../core/rng.js';
+import { gatewayDirectory, type WanDirectory } from '../../server/wan-directory.js';
 
 /** What an endpoint may use on the server that runs it. */
 export interface EndpointContext {
@@ -43,6 +46,8 @@ export interface EndpointContext {
     newId(): string;
   };
   signal: AbortSignal;
+  /** Datacenters and their servers from the WAN pool (server/wan-directory.ts); null in fakes. */
+  wan: WanDirectory | null;
 }
 
 export interface ReadEndpoint<A> {
@@ -138,6 +143,22 @@ function lockDelayErrors(c: EndpointContext, ops: TxnOp[]): TxnResult | null {
       : [],
   );
   return errors.length > 0 ? { Results: null, Errors: errors } : null;
+}
+
+/** Jitter for the directory's blocking waits (as every blocking query gets). */
+const waitRng = cryptoRng();
+
+/**
+ * Internal.GatewayDirectory: contract 4 of issue 6, blocking on the directory's version the way a
+ * blocking query blocks on its index (?index, ?wait with Consul's default, cap and jitter).
+ */
+async function directory(c: EndpointContext, a: { q?: QueryOptions }): Promise<unknown> {
+  const wan = c.wan;
+  if (!wan) throw new ConsulError(ErrorCode.Internal, 'this server has no directory of datacenters');
+  const minIndex = a.q?.minIndex ?? 0;
+  if (minIndex > 0) await wan.waitForChange(minIndex, blockingTimeout(a.q?.maxWaitMs, waitRng), c.signal);
+  c.signal.throwIfAborted();
+  return { index: wan.version(), value: gatewayDirectory(wan) };
 }
 
 const read = <A>(run: ReadEndpoint<A>['run']): ReadEndpoint<A> => ({ kind: 'read', run });
@@ -242,6 +263,9 @@ export const endpoints = {
   'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),
   'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
   'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
+  /** Known datacenters, nearest first (from the WAN pool, on the server that receives it). */
+  'Catalog.ListDatacenters': local<Record<string, never>>((c) => c.wan?.datacenters() ?? []),
+  'Internal.GatewayDirectory': local<{ q?: QueryOptions }>(directory),
 } satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof endpoints;
