@@ -9,6 +9,7 @@ import { CoordinateUpdates, validateCoordinateUpdate } from '../../src/coordinat
 import { newCoordinate, type Coordinate } from '../../src/coordinate/vivaldi.js';
 import type { FsmCommand } from '../../src/state/commands.js';
 import type { Member } from '../../src/gossip/types.js';
+import { startDevAgent } from '../support/dev-agent.js';
 
 const at = (ms: number): Coordinate => ({ ...newCoordinate(), Vec: [ms / 1000, 0, 0, 0, 0, 0, 0, 0] });
 
@@ -151,5 +152,42 @@ describe('datacenterRanker (for the WAN directory)', () => {
     expect(rank(['dc2', 'dc3', 'dc1'])).toEqual(['dc1', 'dc3', 'dc2']);
     // A datacenter with no server in the pool comes last; only the ones asked about are ranked.
     expect(rank(['dc9', 'dc2', 'dc1'])).toEqual(['dc1', 'dc2', 'dc9']);
+  });
+});
+
+describe('an agent sends its own coordinate to the catalog', () => {
+  it('reaches /v1/coordinate/node/<self> through the agent\u2019s forwarder and the leader\u2019s batch', async () => {
+    const dev = await startDevAgent((c) => {
+      c.coordinates.sync.intervalMinMs = 100;
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      let r: Response;
+      do {
+        await new Promise((res) => setTimeout(res, 50));
+        r = await dev.app.request('/v1/coordinate/node/test-node');
+      } while (r.status === 404 && Date.now() < deadline);
+      expect(r.status).toBe(200);
+      const [e] = (await r.json()) as { Node: string; Coord: Coordinate }[];
+      expect(e?.Node).toBe('test-node');
+      expect(e?.Coord.Vec).toHaveLength(8);
+      expect(dev.agent.coordinateSync?.sent).toBeGreaterThan(0);
+    } finally {
+      await dev.stop();
+    }
+  });
+
+  it('sends nothing with disable_coordinates', async () => {
+    const dev = await startDevAgent((c) => {
+      c.coordinates.disabled = true;
+      c.coordinates.sync.intervalMinMs = 100;
+    });
+    try {
+      await new Promise((res) => setTimeout(res, 500));
+      expect(dev.agent.coordinateSync).toBeNull();
+      expect((await dev.app.request('/v1/coordinate/node/test-node')).status).toBe(404);
+    } finally {
+      await dev.stop();
+    }
   });
 });
