@@ -28,6 +28,7 @@ import {
   type AgentEvent,
   type EventFilters,
 } from './event-log.js';
+import { datacenterRanker } from '../coordinate/pool.js';
 import { loadNodeId } from './identity.js';
 import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
 import type { NodeRecord } from './local/ae-plan.js';
@@ -35,6 +36,7 @@ import { LocalAgent } from './local/local-agent.js';
 import { ServerRouter } from './server-router.js';
 import { httpTagAddr, WanPool } from './wan.js';
 import { startWatches, type WatchSet } from '../watch/runner.js';
+import { CoordinateSync } from '../coordinate/sync.js';
 
 export interface AgentAddresses {
   http: string | null;
@@ -70,6 +72,8 @@ export class Agent {
   private clientNet: RpcNetwork | null = null;
   private http: ServerType | null = null;
   private watches: WatchSet | null = null;
+  /** Sends this node's LAN coordinate to the servers (null with disable_coordinates). */
+  coordinateSync: CoordinateSync | null = null;
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (a signal, or /v1/agent/leave). */
@@ -150,6 +154,7 @@ export class Agent {
 
     if (this.server) this.server.attachLan(this.lan);
     else this.startClientRouting();
+    if (!c.coordinates.disabled) this.startCoordinateSync();
 
     this.local.startSync();
     if (c.ports.http >= 0) await this.startHttp();
@@ -198,6 +203,10 @@ export class Agent {
     const port = await pool.start();
     this.wanPool = pool;
     server.attachWan(pool);
+    // The WAN probes' coordinates order the datacenters (nearest first) and answer
+    // /v1/coordinate/datacenters.
+    server.attachWanCoordinates(pool.gossip);
+    server.wan.setRank(datacenterRanker(pool.gossip, this.config.datacenter));
     return port;
   }
 
@@ -235,6 +244,20 @@ export class Agent {
     });
     const router = this.router;
     this.forwarder = { call: (method, args, signal) => router.call(method, args, signal) };
+  }
+
+  /** Consul's sendCoordinate: this node's LAN coordinate to the catalog, rate-scaled by cluster size. */
+  private startCoordinateSync(): void {
+    this.coordinateSync = new CoordinateSync({
+      config: this.config.coordinates.sync,
+      node: this.config.nodeName,
+      coordinate: () => this.lan.coordinate(),
+      clusterSize: () => this.lan.members().length,
+      call: (method, args, signal) => this.forwarder.call(method, args, signal),
+      rng: this.rng,
+      logger: this.logger.child({ component: 'agent.coordinate' }),
+    });
+    this.coordinateSync.start();
   }
 
   private async startHttp(): Promise<void> {
@@ -359,6 +382,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.watches?.stop();
+      this.coordinateSync?.stop();
       await this.dns?.stop();
       this.local?.stop();
       if (this.http) {

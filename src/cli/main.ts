@@ -10,6 +10,7 @@ import { localClusterCommand } from './commands/local-cluster.js';
 import { lockCommand } from './commands/lock.js';
 import { maintCommand } from './commands/maint.js';
 import { operatorCommand } from './commands/operator.js';
+import { rttCommand } from './commands/rtt.js';
 import { servicesCommand } from './commands/services.js';
 import { watchCommand } from './commands/watch.js';
 import { errorExit, processIo, UsageError, type Io } from './common.js';
@@ -31,6 +32,7 @@ Commands:
     maint       Puts the node or a service in maintenance mode, or lists what is (-enable, -disable, -reason, -service)
     members     Lists the members of the gossip pool
     operator    Raft peer operations (operator raft list-peers | remove-peer)
+    rtt         Estimates the network round trip time between two nodes (-wan for servers of any DC)
     services    Registers and deregisters services with the local agent (services register | deregister)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
     version     Prints the version
@@ -52,6 +54,7 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   members: membersCommand,
   'local-cluster': localClusterCommand,
   operator: operatorCommand,
+  rtt: rttCommand,
   services: servicesCommand,
   watch: watchCommand,
   version: async (_argv, io) => {

@@ -8,6 +8,8 @@ import { decodeKey } from '../gossip/keyring.js';
 import { fastTimings, lanTimings, wanTimings, type GossipTimings } from '../gossip/types.js';
 import type { RaftTimings } from '../raft/driver.js';
 import type { WatchPlan } from '../watch/plan.js';
+import { defaultCoordinateSyncConfig, type CoordinateSyncConfig } from '../coordinate/sync.js';
+import { defaultCoordinateUpdateConfig, type CoordinateUpdateConfig } from '../coordinate/updates.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
@@ -136,6 +138,12 @@ export interface AgentConfig {
   /** This node's metadata in the catalog (Consul's node_meta). */
   nodeMeta: Record<string, string>;
   dns: DnsConfig;
+  /**
+   * Network coordinates: `disabled` is Consul's disable_coordinates (no LAN coordinates sent to the
+   * catalog); `sync` the agent's sending (sync_coordinate_*), `update` the leader's batching
+   * (Consul's non-user coordinate_update_*; -dev flushes every 100 ms as Consul's dev mode does).
+   */
+  coordinates: { disabled: boolean; sync: CoordinateSyncConfig; update: CoordinateUpdateConfig };
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -210,6 +218,11 @@ export function defaultConfig(): AgentConfig {
       recursorStrategy: 'sequential',
       soa: { refresh: 3600, retry: 600, expire: 86400, minTtl: 0 },
     },
+    coordinates: {
+      disabled: false,
+      sync: { ...defaultCoordinateSyncConfig },
+      update: { ...defaultCoordinateUpdateConfig },
+    },
   };
 }
 
@@ -228,6 +241,7 @@ export function applyDev(c: AgentConfig): void {
   c.raft.multiplier = 1;
   c.gossipLan = { ...fastTimings };
   c.gossipWan = { ...fastTimings };
+  c.coordinates.update.periodMs = 100;
 }
 
 /** Timings in milliseconds after raft_multiplier. */
@@ -339,6 +353,9 @@ export function validateConfig(c: AgentConfig): string[] {
   if (c.ports.serfLan < 0)
     throw configError('ports.serf_lan cannot be disabled: agents find each other through it');
   if (c.aeIntervalMs < 100) throw configError('ae_interval must be at least 100ms');
+  if (!(c.coordinates.sync.rateTarget > 0)) throw configError('sync_coordinate_rate_target must be positive');
+  if (c.coordinates.sync.intervalMinMs < 100)
+    throw configError('sync_coordinate_interval_min must be at least 100ms');
   validateDns(c.dns);
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;

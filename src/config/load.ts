@@ -195,6 +195,10 @@ const FILE_KEYS: Record<string, Setter> = {
   // Not a user key in Consul (ae_interval is fixed at 1 m there); for labs and tests.
   ae_interval: (c, v, w) => (c.aeIntervalMs = asDuration(v, w)),
   node_meta: (c, v, w) => (c.nodeMeta = { ...c.nodeMeta, ...asStringMap(v, w) }),
+  disable_coordinates: (c, v, w) => (c.coordinates.disabled = asBool(v, w)),
+  // Not user keys in Consul (fixed at 64/s and 15 s there); for labs and tests.
+  sync_coordinate_rate_target: (c, v, w) => (c.coordinates.sync.rateTarget = asInt(v, w)),
+  sync_coordinate_interval_min: (c, v, w) => (c.coordinates.sync.intervalMinMs = asDuration(v, w)),
   domain: (c, v, w) => (c.dns.domain = asString(v, w)),
   alt_domain: (c, v, w) => (c.dns.altDomain = asString(v, w)),
   // Appended across files, as Consul merges lists.

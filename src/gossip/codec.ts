@@ -6,6 +6,7 @@
 // whatever arrives (memberlist shipped several crash fixes for short or malformed packets).
 
 import { Packr } from 'msgpackr';
+import type { Coordinate } from '../coordinate/vivaldi.js';
 import type { Member, MemberStatus } from './types.js';
 
 /** memberlist's UDP budget (1400 bytes, safe under common MTUs) minus AES-GCM overhead (29 bytes). */
@@ -30,6 +31,8 @@ export const MAX_PUSH_PULL_EVENTS = 1024;
 export const COMPOUND_HEADER_OVERHEAD = 4;
 /** Bytes a compound packet spends per part (a MessagePack bin header), at most. */
 export const COMPOUND_PART_OVERHEAD = 3;
+/** Dimensions a network coordinate may have on the wire (Consul's is 8). */
+export const MAX_COORD_DIMENSIONS = 64;
 
 export const MsgType = {
   Ping: 1,
@@ -64,9 +67,14 @@ export interface PingReqMsg {
   nack: boolean;
   from: string;
 }
+/**
+ * `coord`: the responder's network coordinate, on the ack of a direct probe (serf's ack payload).
+ * Optional and trailing, so acks without it (relayed acks, the TCP fallback) decode as before.
+ */
 export interface AckMsg {
   type: 'ack';
   seq: number;
+  coord?: Coordinate;
 }
 export interface NackMsg {
   type: 'nack';
@@ -200,7 +208,7 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'pingReq':
       return frame(MsgType.PingReq, [m.seq, m.node, m.addr, m.port, m.nack, m.from]);
     case 'ack':
-      return frame(MsgType.Ack, [m.seq]);
+      return frame(MsgType.Ack, m.coord ? [m.seq, packCoordinate(m.coord)] : [m.seq]);
     case 'nack':
       return frame(MsgType.Nack, [m.seq]);
     case 'alive':
@@ -218,6 +226,19 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'relay':
       return frame(MsgType.Relay, [m.addr, m.port, m.inner]);
   }
+}
+
+/**
+ * A coordinate as little-endian float32s: Error, Adjustment, Height, then the vector. 44 bytes for
+ * Consul's 8 dimensions (float64 would take 88 of the ack's share of the packet budget): float32
+ * keeps 24 bits of mantissa, a relative precision of 6e-8, sub-nanosecond for any RTT, far below
+ * what a millisecond probe measures.
+ */
+function packCoordinate(c: Coordinate): Uint8Array {
+  const out = new Uint8Array(4 * (3 + c.Vec.length));
+  const view = new DataView(out.buffer);
+  [c.Error, c.Adjustment, c.Height, ...c.Vec].forEach((v, i) => view.setFloat32(4 * i, v, true));
+  return out;
 }
 
 export function encodeStream(m: StreamMessage): Uint8Array {
@@ -352,6 +373,24 @@ function tags(v: unknown, what: string): Record<string, string> {
   return out;
 }
 
+/**
+ * The shape only: numbers that are not finite decode as they are, and the receiver's Vivaldi
+ * client refuses them, so that a bad coordinate costs its own update and not the whole packet.
+ */
+function coordinate(v: unknown, what: string): Coordinate {
+  if (!(v instanceof Uint8Array) || v.length % 4 !== 0) fail(`${what}: bad coordinate`);
+  const n = v.length / 4 - 3;
+  if (n < 1 || n > MAX_COORD_DIMENSIONS) fail(`${what}: bad coordinate dimensions`);
+  const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const at = (i: number): number => view.getFloat32(4 * i, true);
+  return {
+    Vec: Array.from({ length: n }, (_, i) => at(3 + i)),
+    Error: at(0),
+    Adjustment: at(1),
+    Height: at(2),
+  };
+}
+
 function byteLength(s: string): number {
   return utf8.encode(s).length;
 }
@@ -401,8 +440,11 @@ function parseMessage(type: number, body: unknown): Message {
         from: name(f[5], 'pingReq from'),
       };
     }
-    case MsgType.Ack:
-      return { type: 'ack', seq: u32(fields(body, 1, 'ack')[0], 'ack seq') };
+    case MsgType.Ack: {
+      const f = fields(body, 1, 'ack');
+      const seq = u32(f[0], 'ack seq');
+      return f[1] === undefined ? { type: 'ack', seq } : { type: 'ack', seq, coord: coordinate(f[1], 'ack') };
+    }
     case MsgType.Nack:
       return { type: 'nack', seq: u32(fields(body, 1, 'nack')[0], 'nack seq') };
     case MsgType.Alive: {

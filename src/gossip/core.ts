@@ -6,7 +6,8 @@
 // exactly from a seed.
 
 import { badRequest } from '../core/errors.js';
-import { shuffle, type Rng } from '../core/rng.js';
+import { seededRng, shuffle, type Rng } from '../core/rng.js';
+import { VivaldiClient, cloneCoordinate, type Coordinate } from '../coordinate/vivaldi.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
 import {
@@ -105,6 +106,8 @@ interface Probe {
   seq: number;
   target: string;
   to: string;
+  /** When the direct ping left: its ack's arrival minus this is the RTT sample for Vivaldi. */
+  sentAt: number;
   timeoutAt: number;
   deadlineAt: number;
   /** The indirect probes and the TCP fallback have been sent. */
@@ -196,6 +199,8 @@ export class GossipCore {
     'probes.tcpOnly': 0,
     suspicions: 0,
     refutes: 0,
+    'coordinate.updates': 0,
+    'coordinate.rejected': 0,
   };
 
   private readonly cfg: GossipConfig;
@@ -243,6 +248,10 @@ export class GossipCore {
   /** When we last told an address that it is alive / failed in our eyes (rate limit). */
   private readonly told = new Map<string, number>();
   private doubtedAddrs: Map<string, string> | null = null;
+  /** This node's network coordinate, moved by every direct probe's RTT (serf's coordinate client). */
+  private readonly vivaldi: VivaldiClient;
+  /** Each member's coordinate as its last ack to our direct probe carried it (serf's coordCache). */
+  private readonly peerCoords = new Map<string, Coordinate>();
 
   constructor(config: GossipConfig, rng: Rng, now: number) {
     const problem =
@@ -273,6 +282,9 @@ export class GossipCore {
       since: now,
     };
     this.states.set(this.name, { m: this.self, suspicion: null });
+    // A stream of its own, seeded from the name: Vivaldi draws only when two coordinates coincide,
+    // and the core's own draws (probe order, timers) stay exactly what a seeded simulation replays.
+    this.vivaldi = new VivaldiClient(seededRng(fnv1a(config.name)));
     this.seq = rng.int(0x7fff_ffff);
     this.nextQueryId = rng.int(0x7fff_ffff);
     // Random phases, so members started together do not probe and gossip in lockstep.
@@ -585,6 +597,23 @@ export class GossipCore {
     return this.awareness.score;
   }
 
+  /** This node's network coordinate (a copy). */
+  coordinate(): Coordinate {
+    return this.vivaldi.coordinate();
+  }
+
+  /** A member's coordinate as last seen in its acks (this node's own for its name); null if none. */
+  coordinateOf(name: string): Coordinate | null {
+    if (name === this.name) return this.vivaldi.coordinate();
+    const c = this.peerCoords.get(name);
+    return c ? cloneCoordinate(c) : null;
+  }
+
+  /** Times this node's coordinate went invalid and was reset to the origin. */
+  coordinateResets(): number {
+    return this.vivaldi.resets;
+  }
+
   drain(): Output[] {
     const out = this.outputs;
     this.outputs = [];
@@ -602,7 +631,9 @@ export class GossipCore {
           return;
         }
         this.sendWithPiggyback(from, [
-          encodeMessage({ type: 'ack', seq: msg.seq }),
+          // Our coordinate rides on the ack (serf's ack payload): the prober times the round trip
+          // and moves its own coordinate with the pair.
+          encodeMessage({ type: 'ack', seq: msg.seq, coord: this.vivaldi.coordinate() }),
           // Still answering while we leave: make sure whoever probes us knows we are leaving.
           ...(this.self.status === 'left'
             ? [
@@ -623,7 +654,7 @@ export class GossipCore {
         this.relayProbe(from, msg.seq, msg.node, hostPort(msg.addr, msg.port), msg.nack, now);
         return;
       case 'ack':
-        this.handleAck(msg.seq, now);
+        this.handleAck(msg.seq, now, msg.coord);
         return;
       case 'nack':
         if (this.probe?.seq === msg.seq && this.probe.indirect) this.probe.nacks++;
@@ -681,6 +712,7 @@ export class GossipCore {
       seq,
       target: target.name,
       to,
+      sentAt: now,
       timeoutAt: now + this.awareness.scale(this.t.probeTimeoutMs),
       deadlineAt: now + interval,
       indirect: false,
@@ -784,8 +816,12 @@ export class GossipCore {
     this.awareness.applyDelta(-1);
   }
 
-  private handleAck(seq: number, now: number): void {
-    if (this.probe?.seq === seq) {
+  private handleAck(seq: number, now: number, coord: Coordinate | undefined): void {
+    const p = this.probe;
+    if (p?.seq === seq) {
+      // Like memberlist, only an ack to the direct ping within its timeout is an RTT sample: a
+      // late one, or one relayed by another member, measures something else.
+      if (coord && !p.indirect) this.observeRtt(p.target, coord, now - p.sentAt);
       this.probeSucceeded(now);
       return;
     }
@@ -796,6 +832,17 @@ export class GossipCore {
       return;
     }
     if (seq !== this.lastProbeSeq) this.counters['dropped.unknownAck']!++;
+  }
+
+  /** serf's NotifyPingComplete: update our coordinate; remember the peer's if it was usable. */
+  private observeRtt(peer: string, coord: Coordinate, rttMs: number): void {
+    const r = this.vivaldi.update(peer, coord, rttMs);
+    if (!r.ok) {
+      this.counters['coordinate.rejected']!++;
+      return;
+    }
+    this.counters['coordinate.updates']!++;
+    this.peerCoords.set(peer, coord);
   }
 
   private relayProbe(
@@ -1356,6 +1403,8 @@ export class GossipCore {
       if (!expired) continue;
       this.states.delete(name);
       this.doubtedAddrs = null;
+      this.peerCoords.delete(name);
+      this.vivaldi.forget(name);
       this.emitMember('reap', m);
     }
   }
@@ -1462,6 +1511,16 @@ export class GossipCore {
   private log(level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void {
     this.outputs.push(fields ? { type: 'log', level, msg, fields } : { type: 'log', level, msg });
   }
+}
+
+/** FNV-1a of a string's UTF-16 code units: a stable seed from a name. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }
 
 function queryKey(origin: string, id: number): string {

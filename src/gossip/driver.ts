@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { badRequest, ConsulError, ErrorCode } from '../core/errors.js';
 import { cryptoRng, type Rng } from '../core/rng.js';
+import { newCoordinate, type Coordinate } from '../coordinate/vivaldi.js';
 import { GossipCore } from './core.js';
 import type { Keyring } from './keyring.js';
 import { Transport, type TransportOptions } from './transport.js';
@@ -35,6 +36,9 @@ export interface GossipCoreApi {
   member(name: string): Member | undefined;
   local(): Member;
   healthScore(): number;
+  /** Network coordinates (optional so that test fakes need not have them). */
+  coordinate?(): Coordinate;
+  coordinateOf?(name: string): Coordinate | null;
   readonly counters: Record<string, number>;
   drain(): Output[];
 }
@@ -253,6 +257,16 @@ export class GossipAgent extends EventEmitter<GossipAgentEvents> {
 
   healthScore(): number {
     return this.core?.healthScore() ?? 0;
+  }
+
+  /** This node's network coordinate in this pool (the origin before the pool started). */
+  coordinate(): Coordinate {
+    return this.core?.coordinate?.() ?? newCoordinate();
+  }
+
+  /** A member's coordinate as last seen in its acks (this node's own for its name); null if none. */
+  coordinateOf(name: string): Coordinate | null {
+    return this.core?.coordinateOf?.(name) ?? null;
   }
 
   setTags(tags: Record<string, string>): void {

@@ -28,13 +28,17 @@ import { sessionTtlMs } from '../state/session-validate.js';
 import { TombstoneGc } from './tombstone-gc.js';
 import { advertiseAddress } from './net.js';
 import { MemberDirectory } from './wan-directory.js';
+import type { CoordinatePool } from '../coordinate/pool.js';
+import { CoordinateUpdates } from '../coordinate/updates.js';
 
 /** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
 const SESSION_SWEEP_MS = 5000;
 
-/** What the server needs from the LAN gossip pool. */
+/** What the server needs from the LAN gossip pool (coordinates: GossipAgent has them). */
 export interface LanMembership {
   members(): Member[];
+  coordinate?: CoordinatePool['coordinate'];
+  coordinateOf?: CoordinatePool['coordinateOf'];
 }
 
 export class ServerAgent {
@@ -53,6 +57,10 @@ export class ServerAgent {
   private wanPool: LanMembership = { members: () => [] };
   /** Datacenters and their servers, from the WAN pool (only this DC while there is none). */
   readonly wan: MemberDirectory;
+  /** The WAN pool's coordinates (/v1/coordinate/datacenters), once attachWanCoordinates() ran. */
+  private wanCoords: CoordinatePool | null = null;
+  /** LAN coordinate updates queued on the leader, written through Raft in batches. */
+  private coordUpdates!: CoordinateUpdates;
   private readonly rng = cryptoRng();
   private stopping = false;
   /** Keys in a lock delay after their session was invalidated (every server records them). */
@@ -147,6 +155,11 @@ export class ServerAgent {
       intervalMs: c.reconcileIntervalMs,
       logger: log.child({ component: 'agent.leader' }),
     });
+    this.coordUpdates = new CoordinateUpdates({
+      config: c.coordinates.update,
+      apply: (cmd) => this.apply(cmd),
+      logger: log.child({ component: 'agent.server.coordinate' }),
+    });
     let wasLeader = false;
     this.driver.on('leader', (s) => {
       if (s.role === 'leader') this.tombstones.start();
@@ -155,6 +168,8 @@ export class ServerAgent {
         wasLeader = s.role === 'leader';
         this.leaderLoop.leadership(wasLeader);
         this.sessionLeadership(wasLeader);
+        if (wasLeader) this.coordUpdates.start();
+        else this.coordUpdates.stop();
       }
       if (s.role === 'leader') log.info({ term: s.term }, 'this server is now the leader');
       else if (s.leader)
@@ -224,6 +239,11 @@ export class ServerAgent {
     this.wan.changed();
   }
 
+  /** The WAN pool (every datacenter's servers) for /v1/coordinate/datacenters; GossipAgent fits. */
+  attachWanCoordinates(pool: CoordinatePool | null): void {
+    this.wanCoords = pool;
+  }
+
   /** A gossip member event: servers feed discovery; every change goes to the leader's reconcile. */
   memberEvent(event: MemberEventType, m: Member): void {
     if (m.status === 'alive' || m.status === 'suspect') {
@@ -238,6 +258,7 @@ export class ServerAgent {
     this.stopping = true;
     this.leaderLoop?.stop();
     this.tombstones?.stop();
+    this.coordUpdates?.stop();
     this.sessionLeadership(false);
     await this.driver?.stop();
     await this.network?.close();
@@ -337,6 +358,19 @@ export class ServerAgent {
       },
       signal,
       wan: this.wan,
+      coordinates: {
+        enqueue: (e) => this.coordUpdates.enqueue(e),
+        lan: () => {
+          const lan = this.lan;
+          if (!lan.coordinate || !lan.coordinateOf) return null;
+          return {
+            members: () => lan.members(),
+            coordinate: lan.coordinate.bind(lan),
+            coordinateOf: lan.coordinateOf.bind(lan),
+          };
+        },
+        wan: () => this.wanCoords,
+      },
     };
   }
 

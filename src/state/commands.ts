@@ -3,12 +3,14 @@
 // selects the handler in fsm.ts's table.
 //
 // Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy →
-// true; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean; txn → TxnResult; sessionCreate → the ID;
+// true; coordinateBatchUpdate → true; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean; txn → TxnResult; sessionCreate → the ID;
 // a malformed command → an Error (never thrown).
 
 import { Packr } from 'msgpackr';
 import { malformedOp, TXN_MAX_OPS, type TxnOp } from './txn.js';
 import type { SessionInput } from './sessions.js';
+import type { CoordinateEntry } from './coordinates.js';
+import { isValidCoordinate } from '../coordinate/vivaldi.js';
 import type { DeregisterRequest, RegisterRequest } from './types.js';
 
 export type FsmCommand =
@@ -31,7 +33,9 @@ export type FsmCommand =
   | { type: 'register'; req: RegisterRequest }
   | { type: 'deregister'; req: DeregisterRequest }
   /** Drops KV tombstones at or below `upTo` (the leader proposes it once they outlive their TTL). */
-  | { type: 'tombstoneReap'; upTo: number };
+  | { type: 'tombstoneReap'; upTo: number }
+  /** The leader's batch of nodes' LAN coordinates (Consul's CoordinateBatchUpdateType). */
+  | { type: 'coordinateBatchUpdate'; updates: CoordinateEntry[] };
 
 export type Command = FsmCommand;
 export type FsmCommandType = FsmCommand['type'];
@@ -95,6 +99,18 @@ const shapes: Record<FsmCommandType, Shape> = {
   register: (c) => need(isObj(c['req']), 'req must be an object'),
   deregister: (c) => need(isObj(c['req']), 'req must be an object'),
   tombstoneReap: (c) => need(isNat(c['upTo']), 'upTo must be a non-negative integer'),
+  coordinateBatchUpdate: (c) => {
+    const updates = c['updates'];
+    if (!Array.isArray(updates)) return 'updates must be a list';
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i] as Record<string, unknown> | null;
+      if (!isObj(u) || !isStr(u?.['Node']) || u['Node'] === '' || !isStr(u['Segment'])) {
+        return `update ${i}: Node and Segment must be strings`;
+      }
+      if (!isValidCoordinate(u['Coord'])) return `update ${i}: invalid coordinate`;
+    }
+    return undefined;
+  },
 };
 
 const isStrList = (v: unknown): boolean => Array.isArray(v) && v.every(isStr);

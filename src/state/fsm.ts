@@ -31,6 +31,7 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   register: (s, i, c) => (s.register(i, c.req), true),
   deregister: (s, i, c) => (s.deregister(i, c.req), true),
   tombstoneReap: (s, i, c) => (s.reapTombstones(c.upTo, i), true),
+  coordinateBatchUpdate: (s, i, c) => (s.coordinateBatchUpdate(i, c.updates), true),
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */

@@ -9,6 +9,7 @@
 
 import { badRequest, ConsulError, ErrorCode } from '../core/errors.js';
 import { Catalog, type CatalogDump } from './catalog.js';
+import { CoordinateTable, type CoordinateEntry, type CoordinatesDump } from './coordinates.js';
 import { normalizeRegister } from './catalog-validate.js';
 import { emptyTables, TABLES, type StoreContext, type Table, type TableIndexes } from './context.js';
 import { KvTable, type KvDump } from './kv.js';
@@ -40,6 +41,8 @@ export interface StoreData {
   catalog: CatalogDump;
   /** Absent in snapshots taken before sessions existed (they load as none). */
   sessions?: Session[];
+  /** Absent in snapshots taken before coordinates existed (they load as none). */
+  coordinates?: CoordinatesDump;
 }
 
 /**
@@ -67,6 +70,7 @@ export class StateStore {
   private readonly kv: KvTable;
   private readonly catalog: Catalog;
   private readonly sessions: SessionTable;
+  private readonly coordinates: CoordinateTable;
   private writing = false;
   /** Hears of every lock an invalidated session gave up (the server records the lock delay). */
   onLocksReleased: ((r: LockRelease) => void) | null = null;
@@ -77,6 +81,7 @@ export class StateStore {
     this.kv = new KvTable(this.ctx);
     this.catalog = new Catalog(this.ctx, datacenter);
     this.sessions = new SessionTable(this.ctx);
+    this.coordinates = new CoordinateTable(this.ctx);
   }
 
   // ================================================================ writes (FSM only)
@@ -135,6 +140,7 @@ export class StateStore {
     this.write(index, () => {
       this.catalog.register(index, normal);
       this.invalidateSessionsOfTouchedNodes(index);
+      this.dropCoordinatesOfGoneNodes(index);
     });
   }
 
@@ -147,6 +153,7 @@ export class StateStore {
     this.write(index, () => {
       this.catalog.deregister(index, req);
       this.invalidateSessionsOfTouchedNodes(index);
+      this.dropCoordinatesOfGoneNodes(index);
     });
   }
 
@@ -215,6 +222,33 @@ export class StateStore {
         if (!this.sessionStillBound(s)) this.destroySession(index, s.ID);
       }
     }
+  }
+
+  /**
+   * Consul's deleteNodeTxn deletes the node's coordinates with it: after a catalog write, every
+   * touched node that no longer exists (deregistered, or renamed away by a new node ID) loses them.
+   */
+  private dropCoordinatesOfGoneNodes(index: number): void {
+    const prefix = topic.node('');
+    for (const t of [...this.ctx.touched]) {
+      if (!t.startsWith(prefix)) continue;
+      const node = t.slice(prefix.length);
+      if (this.coordinates.has(node) && this.catalog.nodeInfo(node).value === null) {
+        this.coordinates.deleteNode(index, node);
+      }
+    }
+  }
+
+  /**
+   * Consul's CoordinateBatchUpdate: each node's coordinate is stored, except for nodes the catalog
+   * does not know (a node deregistered while its update waited in the leader's batch must not come
+   * back as a coordinate without a node).
+   */
+  coordinateBatchUpdate(index: number, updates: CoordinateEntry[]): void {
+    this.write(index, () => {
+      const known = updates.filter((u) => this.catalog.nodeInfo(u.Node).value !== null);
+      this.coordinates.upsert(index, known);
+    });
   }
 
   private sessionStillBound(s: Session): boolean {
@@ -306,6 +340,21 @@ export class StateStore {
 
   nodes(ws?: WatchSet): Indexed<Node[]> {
     return this.catalog.nodeList(ws);
+  }
+
+  /** Every node's LAN coordinates (/v1/coordinate/nodes). */
+  coordinateList(ws?: WatchSet): Indexed<CoordinateEntry[]> {
+    return this.coordinates.list(ws);
+  }
+
+  /** One node's LAN coordinates, one per segment (/v1/coordinate/node/:node). */
+  nodeCoordinates(node: string, ws?: WatchSet): Indexed<CoordinateEntry[]> {
+    return this.coordinates.node(node, ws);
+  }
+
+  /** A node's coordinate (default segment) as it is now, without watching: what ?near sorts by. */
+  coordinateOf(node: string): CoordinateEntry['Coord'] | null {
+    return this.coordinates.get(node)?.Coord ?? null;
   }
 
   /** Service name → the union of its tags. */
@@ -404,6 +453,7 @@ export class StateStore {
       kv: this.kv.dump(),
       catalog: this.catalog.dump(),
       sessions: this.sessions.dump(),
+      coordinates: this.coordinates.dump(),
     };
   }
 
@@ -420,13 +470,15 @@ export class StateStore {
       Array.isArray(d.catalog?.nodes) &&
       Array.isArray(d.catalog.services) &&
       Array.isArray(d.catalog.checks) &&
-      (d.sessions === undefined || Array.isArray(d.sessions));
+      (d.sessions === undefined || Array.isArray(d.sessions)) &&
+      (d.coordinates === undefined || Array.isArray(d.coordinates?.entries));
     if (!ok) throw new ConsulError(ErrorCode.Corrupt, 'snapshot: not a version 1 state store snapshot');
     const tables = emptyTables();
     for (const t of TABLES) tables[t] = d.tables[t] ?? 0;
     this.kv.load(d.kv);
     this.catalog.load(d.catalog);
     this.sessions.load(d.sessions ?? []);
+    this.coordinates.load(d.coordinates);
     Object.assign(this.ctx.tables, tables);
     this.lastIndex = d.lastIndex;
     this.restoreGeneration++;

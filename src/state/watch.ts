@@ -26,6 +26,9 @@ export const topic = {
   session: (id: string): string => `sess:${id}`,
   sessionNode: (n: string): string => `sessnode:${n.toLowerCase()}`,
   sessions: 'sessions',
+  /** Every node's network coordinates, and one node's. */
+  coordinates: 'coords',
+  coordinate: (n: string): string => `coord:${n.toLowerCase()}`,
 } as const;
 
 const PREFIX = 'p:';

@@ -29,6 +29,8 @@ export interface GossipSimOptions {
   autoRespond: boolean;
   /** Extra member tags (the agent's serf tags make alive messages about 150 bytes bigger). */
   tags?: Record<string, string>;
+  /** A UDP packet's one-way delay between two members by name, instead of min..max at random. */
+  linkDelayMs?: (from: string, to: string) => number;
 }
 
 export const defaultGossipSimOptions: Omit<GossipSimOptions, 'seed' | 'timings'> = {
@@ -354,7 +356,9 @@ export class GossipSim {
       return;
     }
     const from = addrOf(src);
-    this.q.schedule(this.delay(), () => {
+    const link = this.opts.linkDelayMs;
+    const target = link ? this.byAddr.get(to) : undefined;
+    this.q.schedule(link && target ? link(src.name, target.name) : this.delay(), () => {
       const dst = this.byAddr.get(to);
       if (!dst || this.blocked(src, dst)) return;
       if (this.udpBlocked.has(src.name) || this.udpBlocked.has(dst.name)) return;

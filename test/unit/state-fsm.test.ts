@@ -38,6 +38,7 @@ const ALL_TYPES: FsmCommandType[] = [
   'register',
   'deregister',
   'tombstoneReap',
+  'coordinateBatchUpdate',
 ];
 
 describe('commands', () => {

@@ -110,6 +110,8 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
       Revision: '',
       Version: VERSION,
     },
+    // This node's LAN coordinate, as Consul's /v1/agent/self shows it.
+    Coord: a.lan.coordinate(),
     Member: memberJson(me),
     Stats: {
       agent: agentStats(a),

@@ -12,16 +12,17 @@ import { json } from '../respond.js';
 
 const MAX_REGISTER_BODY = 512 * 1024;
 
-async function query(
+export async function query(
   c: Context,
   d: HttpDeps,
   method: EndpointName,
   args: Record<string, unknown>,
 ): Promise<Response> {
   const q = parseQueryOptions(urlOf(c));
+  const near = nearParam(urlOf(c), d);
   const r = (await d.agent.forwarder.call(
     method,
-    { ...args, q },
+    { ...args, q, ...(near ? { near } : {}) },
     signalOf(c, q.minIndex > 0),
   )) as QueryResult<unknown>;
   return json(c, r.value, { meta: r.meta });
@@ -67,6 +68,17 @@ export function healthState(c: Context, d: HttpDeps): Promise<Response> {
   const state = pathParam(c, 'state');
   if (!STATES.has(state)) throw badRequest(`Invalid check state: ${state}`);
   return query(c, d, 'Health.ChecksInState', { state });
+}
+
+/**
+ * ?near=<node> (Consul's parseSource): `_agent` is this agent's own node. Passed to every read; the
+ * endpoints that sort by it (catalog nodes and service, health service, checks and state, as in
+ * Consul) do, the others ignore it.
+ */
+function nearParam(url: URL, d: HttpDeps): string | undefined {
+  const near = url.searchParams.get('near');
+  if (!near) return undefined;
+  return near === '_agent' ? d.agent.config.nodeName : near;
 }
 
 /** ?passing, ?passing=true and ?passing=1 filter; ?passing=false does not (Consul parses it as a bool). */

@@ -7,6 +7,7 @@ import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
 import * as catalog from './catalog.js';
 import { gatewayDirectory } from './internal.js';
+import * as coordinate from './coordinate.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as session from './session.js';
 import * as status from './status.js';
@@ -36,6 +37,11 @@ export const routes: Route[] = [
   { path: '/v1/health/node/:node', methods: { GET: catalog.healthNode } },
   { path: '/v1/health/checks/:service', methods: { GET: catalog.healthChecks } },
   { path: '/v1/health/state/:state', methods: { GET: catalog.healthState } },
+
+  { path: '/v1/coordinate/datacenters', methods: { GET: coordinate.coordinateDatacenters } },
+  { path: '/v1/coordinate/nodes', methods: { GET: coordinate.coordinateNodes } },
+  { path: '/v1/coordinate/node/:node', methods: { GET: coordinate.coordinateNode } },
+  { path: '/v1/coordinate/update', methods: { PUT: coordinate.coordinateUpdate } },
 
   { path: '/v1/status/leader', methods: { GET: status.statusLeader } },
   { path: '/v1/status/peers', methods: { GET: status.statusPeers } },

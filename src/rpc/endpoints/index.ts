@@ -15,6 +15,10 @@ import type { QueryOptions } from './types.js';
 import { blockingTimeout } from '../../state/blocking.js';
 import { cryptoRng } from '../../core/rng.js';
 import { gatewayDirectory, type WanDirectory } from '../../server/wan-directory.js';
+import type { CoordinateEntry } from '../../state/coordinates.js';
+import { datacenterMaps, type CoordinatePool, type DatacenterMap } from '../../coordinate/pool.js';
+import { withNear, type NearArgs } from '../../coordinate/near.js';
+import { validateCoordinateUpdate } from '../../coordinate/updates.js';
 
 /** What an endpoint may use on the server that runs it. */
 export interface EndpointContext {
@@ -48,6 +52,15 @@ export interface EndpointContext {
   signal: AbortSignal;
   /** Datacenters and their servers from the WAN pool (server/wan-directory.ts); null in fakes. */
   wan: WanDirectory | null;
+  /** Network coordinates on this server (src/coordinate); absent in fakes (updates then apply at once). */
+  coordinates?: {
+    /** Queues a node's LAN coordinate for the leader's next batch (Consul's Coordinate.Update). */
+    enqueue(e: CoordinateEntry): void;
+    /** The LAN pool (this server's own coordinate; the fallback for /v1/coordinate/datacenters). */
+    lan(): CoordinatePool | null;
+    /** The WAN pool of every datacenter's servers, once one is attached. */
+    wan(): CoordinatePool | null;
+  };
 }
 
 export interface ReadEndpoint<A> {
@@ -161,6 +174,18 @@ async function directory(c: EndpointContext, a: { q?: QueryOptions }): Promise<u
   return { index: wan.version(), value: gatewayDirectory(wan) };
 }
 
+/**
+ * Consul's Coordinate.ListDatacenters: the WAN coordinates of every datacenter's servers. Without a
+ * WAN pool (a server of a single datacenter), this datacenter's servers with their LAN coordinates,
+ * marked AreaID "lan" (Consul's name for the LAN area), so `rtt -wan` still works among them.
+ */
+function listDatacenters(c: EndpointContext): DatacenterMap[] {
+  const wan = c.coordinates?.wan();
+  if (wan) return datacenterMaps(wan, 'wan');
+  const lan = c.coordinates?.lan();
+  return lan ? datacenterMaps(lan, 'lan', c.store.datacenter) : [];
+}
+
 const read = <A>(run: ReadEndpoint<A>['run']): ReadEndpoint<A> => ({ kind: 'read', run });
 const write = <A>(run: WriteEndpoint<A>['run']): WriteEndpoint<A> => ({ kind: 'write', run });
 const local = <A>(run: LocalEndpoint<A>['run']): LocalEndpoint<A> => ({ kind: 'local', run });
@@ -199,26 +224,46 @@ export const endpoints = {
   'Catalog.Deregister': write<{ req: unknown }>((c, a) =>
     c.apply({ type: 'deregister', req: validateDeregister(a.req) }),
   ),
-  'Catalog.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.nodeList(ws)),
+  'Catalog.ListNodes': read<ReadArgs & NearArgs>((c, a, ws) =>
+    withNear(c.store, a.near, c.store.nodeList(ws), (n) => n.Node),
+  ),
   'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws)),
-  'Catalog.ServiceNodes': read<ReadArgs & { service: string; tags: string[] }>((c, a, ws) =>
-    c.store.serviceNodes(a.service, a.tags, ws),
+  'Catalog.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[] }>((c, a, ws) =>
+    withNear(c.store, a.near, c.store.serviceNodes(a.service, a.tags, ws), (s) => s.Node),
   ),
   'Catalog.NodeServices': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeInfo(a.node, ws)),
   'Catalog.NodeServiceList': read<ReadArgs & { node: string }>((c, a, ws) =>
     c.store.nodeServiceList(a.node, ws),
   ),
 
-  'Health.ServiceNodes': read<ReadArgs & { service: string; tags: string[]; passing: boolean }>((c, a, ws) =>
-    c.store.checkServiceNodes(a.service, a.tags, a.passing, ws),
+  'Health.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[]; passing: boolean }>(
+    (c, a, ws) =>
+      withNear(
+        c.store,
+        a.near,
+        c.store.checkServiceNodes(a.service, a.tags, a.passing, ws),
+        (e) => e.Node.Node,
+      ),
   ),
   'Health.NodeChecks': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeChecks(a.node, ws)),
-  'Health.ServiceChecks': read<ReadArgs & { service: string }>((c, a, ws) =>
-    c.store.serviceChecks(a.service, ws),
+  'Health.ServiceChecks': read<ReadArgs & NearArgs & { service: string }>((c, a, ws) =>
+    withNear(c.store, a.near, c.store.serviceChecks(a.service, ws), (h) => h.Node),
   ),
-  'Health.ChecksInState': read<ReadArgs & { state: 'any' | 'passing' | 'warning' | 'critical' }>((c, a, ws) =>
-    c.store.checksInState(a.state, ws),
+  'Health.ChecksInState': read<ReadArgs & NearArgs & { state: 'any' | 'passing' | 'warning' | 'critical' }>(
+    (c, a, ws) => withNear(c.store, a.near, c.store.checksInState(a.state, ws), (h) => h.Node),
   ),
+
+  /** Consul's Coordinate endpoint: updates queue on the leader and reach Raft in batches. */
+  'Coordinate.Update': write<{ req: unknown }>(async (c, a) => {
+    const e = validateCoordinateUpdate(a.req, c.coordinates?.lan()?.coordinate() ?? null);
+    if (c.coordinates) c.coordinates.enqueue(e);
+    else await c.apply({ type: 'coordinateBatchUpdate', updates: [e] });
+    return null;
+  }),
+  'Coordinate.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.coordinateList(ws)),
+  'Coordinate.Node': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeCoordinates(a.node, ws)),
+  /** Served from this server's own gossip state (never forwarded), as in Consul. */
+  'Coordinate.ListDatacenters': local<Record<string, never>>((c) => listDatacenters(c)),
 
   'Operator.RaftGetConfiguration': read<ReadArgs>((c) => {
     const cfg = c.raft.configuration();

@@ -1,0 +1,48 @@
+// Two in-process agents over real UDP (a dev server and a client joined to it, fast gossip): each
+// learns the other's coordinate from probe acks, and the client's LAN coordinate reaches the
+// catalog through its server (client routing, the leader's batch), where ?near sorts by it.
+import { expect, it } from 'vitest';
+import { Agent } from '../../src/agent/agent.js';
+import { defaultConfig } from '../../src/config/config.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { distanceMs } from '../../src/coordinate/vivaldi.js';
+import { startDevAgent } from '../support/dev-agent.js';
+
+it('a client and a server exchange coordinates over gossip and the client\u2019s reaches the catalog', async () => {
+  const dev = await startDevAgent((c) => {
+    c.coordinates.sync.intervalMinMs = 200;
+  });
+  const c = defaultConfig();
+  c.dev = true;
+  c.nodeName = 'client-1';
+  c.bindAddr = '127.0.0.1';
+  c.ports.http = -1;
+  c.ports.dns = -1;
+  c.ports.serfLan = 0;
+  c.gossipLan = { ...dev.agent.config.gossipLan };
+  c.coordinates.sync.intervalMinMs = 200;
+  const me = dev.agent.lan.local();
+  c.retryJoin = [`${me.addr}:${me.port}`];
+  const client = new Agent(c, silentLogger());
+  try {
+    await client.start();
+    const deadline = Date.now() + 15_000;
+    let nodes: string[] = [];
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await dev.app.request('/v1/coordinate/nodes');
+      nodes = ((await r.json()) as { Node: string }[]).map((e) => e.Node);
+      if (nodes.includes('client-1') && client.lan.coordinateOf('test-node')) break;
+    }
+    expect(nodes).toContain('client-1');
+    expect(client.lan.coordinateOf('test-node')).not.toBeNull();
+    expect(dev.agent.lan.coordinateOf('client-1')).not.toBeNull();
+    expect(client.lan.coordinate()).not.toEqual(dev.agent.lan.coordinate());
+    // Loopback: well under the 10 ms a real network hop would take.
+    expect(distanceMs(client.lan.coordinate(), dev.agent.lan.coordinate())).toBeLessThan(10);
+    expect(client.coordinateSync?.sent).toBeGreaterThan(0);
+  } finally {
+    await client.stop();
+    await dev.stop();
+  }
+}, 30_000);
