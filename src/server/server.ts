@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
 import { cryptoRng } from '../core/rng.js';
+import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import { serverPeer } from '../agent/lan.js';
 import type { Member, MemberEventType } from '../gossip/types.js';
 import { RaftDriver } from '../raft/driver.js';
@@ -318,6 +319,12 @@ export class ServerAgent {
         resetTimer: (id, ttlMs) => this.sessionTimers.reset(id, ttlMs),
         clearTimer: (id) => this.sessionTimers.clear(id),
         newId: () => randomUUID(),
+      },
+      // Only this datacenter until the WAN pool and cross-DC forwarding land (the forward part).
+      datacenters: {
+        local: this.config.datacenter,
+        list: () => [this.config.datacenter],
+        call: () => Promise.reject(new ConsulError(ErrorCode.NoDCPath, messages.noDCPath)),
       },
       signal,
     };

@@ -3,7 +3,15 @@
 
 import type { Watchers } from './watch.js';
 
-export const TABLES = ['kvs', 'tombstones', 'nodes', 'services', 'checks', 'sessions'] as const;
+export const TABLES = [
+  'kvs',
+  'tombstones',
+  'nodes',
+  'services',
+  'checks',
+  'sessions',
+  'preparedQueries',
+] as const;
 export type Table = (typeof TABLES)[number];
 export type TableIndexes = Record<Table, number>;
 
@@ -16,7 +24,7 @@ export interface StoreContext {
 }
 
 export function emptyTables(): TableIndexes {
-  return { kvs: 0, tombstones: 0, nodes: 0, services: 0, checks: 0, sessions: 0 };
+  return { kvs: 0, tombstones: 0, nodes: 0, services: 0, checks: 0, sessions: 0, preparedQueries: 0 };
 }
 
 /** Code-unit order, the same for every replica (no locale). */

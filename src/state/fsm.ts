@@ -31,6 +31,8 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   register: (s, i, c) => (s.register(i, c.req), true),
   deregister: (s, i, c) => (s.deregister(i, c.req), true),
   tombstoneReap: (s, i, c) => (s.reapTombstones(c.upTo, i), true),
+  preparedQuerySet: (s, i, c) => (s.preparedQuerySet(i, c.query), true),
+  preparedQueryDelete: (s, i, c) => s.preparedQueryDelete(i, c.id),
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */

@@ -26,6 +26,9 @@ export const topic = {
   session: (id: string): string => `sess:${id}`,
   sessionNode: (n: string): string => `sessnode:${n.toLowerCase()}`,
   sessions: 'sessions',
+  /** One prepared query by ID, and the whole list (name lookups watch the list). */
+  preparedQuery: (id: string): string => `pq:${id}`,
+  preparedQueries: 'pqs',
 } as const;
 
 const PREFIX = 'p:';

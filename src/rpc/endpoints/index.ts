@@ -11,6 +11,7 @@ import type { Session } from '../../state/sessions.js';
 import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from '../../state/txn.js';
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
+import { preparedQueryEndpoints, type NearSorter } from './prepared-query.js';
 import type { QueryOptions } from './types.js';
 
 /** What an endpoint may use on the server that runs it. */
@@ -42,6 +43,16 @@ export interface EndpointContext {
     /** A fresh random UUID (session IDs are drawn before Raft so the FSM stays deterministic). */
     newId(): string;
   };
+  /** Other datacenters (contract 3 of issue 6: the forward part provides the real one). */
+  datacenters: {
+    local: string;
+    /** Known datacenters, nearest first (local first). */
+    list(): string[];
+    /** Runs an endpoint in another datacenter (through the same forwarding). */
+    call(dc: string, method: EndpointName, args: unknown, signal: AbortSignal): Promise<unknown>;
+  };
+  /** Prepared-query `Near` ordering by RTT, when coordinates exist (absent: results stay shuffled). */
+  preparedQueryNear?: NearSorter;
   signal: AbortSignal;
 }
 
@@ -242,6 +253,8 @@ export const endpoints = {
   'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),
   'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
   'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
+
+  ...preparedQueryEndpoints,
 } satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof endpoints;
