@@ -122,8 +122,9 @@ export class PreparedQueryTable {
 
   // ---------------------------------------------------------------- reads
 
+  /** By ID; a UUID matches in any case, as Consul's UUID index does (DNS lower-cases names). */
   get(id: string): PreparedQuery | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id) ?? (isUuid(id) ? this.byId.get(id.toLowerCase()) : undefined);
   }
 
   byNameExact(name: string): PreparedQuery | undefined {
@@ -137,8 +138,8 @@ export class PreparedQueryTable {
   }
 
   info(id: string, ws?: WatchSet): Indexed<PreparedQuery | null> {
-    ws?.add(topic.preparedQuery(id));
-    return { index: this.tableIndex(), value: this.byId.get(id) ?? null };
+    ws?.add(topic.preparedQuery(isUuid(id) ? id.toLowerCase() : id));
+    return { index: this.tableIndex(), value: this.get(id) ?? null };
   }
 
   list(ws?: WatchSet): Indexed<PreparedQuery[]> {
@@ -153,7 +154,7 @@ export class PreparedQueryTable {
   resolve(idOrName: string, ws?: WatchSet): Indexed<PreparedQuery | null> {
     ws?.add(topic.preparedQueries);
     if (idOrName === '') throw badRequest('Missing query ID');
-    const byId = isUuid(idOrName) ? this.byId.get(idOrName) : undefined;
+    const byId = isUuid(idOrName) ? this.get(idOrName) : undefined;
     return { index: this.tableIndex(), value: byId ?? this.byNameExact(idOrName) ?? null };
   }
 
