@@ -38,6 +38,8 @@ const ALL_TYPES: FsmCommandType[] = [
   'register',
   'deregister',
   'tombstoneReap',
+  'preparedQuerySet',
+  'preparedQueryDelete',
 ];
 
 describe('commands', () => {
