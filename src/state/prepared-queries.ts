@@ -1,6 +1,6 @@
 // The prepared-queries table (Consul's state/prepared_query.go): queries by ID, a unique lower-cased
-// name index (Consul resolves names case-insensitively), and the queries bound to each session so a
-// session's invalidation can delete them in the same write. Only the store changes it, inside a
+// name index (Consul resolves names case-insensitively), the templates by their name prefix, and the
+// queries bound to each session so a session's invalidation can delete them in the same write. Only the store changes it, inside a
 // write; nothing here draws an ID or reads a clock.
 //
 // Index rule: every read answers with the table index (Consul's maxIndex "prepared-queries"), never 0.
@@ -11,6 +11,7 @@
 import { badRequest } from '../core/errors.js';
 import { parseDuration } from '../core/duration.js';
 import { cmp, type StoreContext } from './context.js';
+import { renderTemplate } from './prepared-query-template.js';
 import { topic, type WatchSet } from './watch.js';
 import type { Indexed } from './types.js';
 
@@ -73,6 +74,8 @@ export class PreparedQueryTable {
   private byName = new Map<string, string>();
   /** session ID → IDs of the queries bound to it. */
   private bySession = new Map<string, Set<string>>();
+  /** lower-cased name → ID of the template with that name (prefix); "" for the catch-all. */
+  private templates = new Map<string, string>();
 
   constructor(private readonly ctx: StoreContext) {}
 
@@ -106,6 +109,7 @@ export class PreparedQueryTable {
 
   private index(q: PreparedQuery): void {
     if (q.Name !== '') this.byName.set(nameKey(q.Name), q.ID);
+    if (q.Template.Type !== '') this.templates.set(nameKey(q.Name), q.ID);
     if (q.Session !== '') {
       let ids = this.bySession.get(q.Session);
       if (!ids) this.bySession.set(q.Session, (ids = new Set()));
@@ -115,6 +119,7 @@ export class PreparedQueryTable {
 
   private unindex(q: PreparedQuery): void {
     if (q.Name !== '' && this.byName.get(nameKey(q.Name)) === q.ID) this.byName.delete(nameKey(q.Name));
+    if (this.templates.get(nameKey(q.Name)) === q.ID) this.templates.delete(nameKey(q.Name));
     const ids = this.bySession.get(q.Session);
     ids?.delete(q.ID);
     if (ids?.size === 0) this.bySession.delete(q.Session);
@@ -130,6 +135,22 @@ export class PreparedQueryTable {
   byNameExact(name: string): PreparedQuery | undefined {
     const id = this.byName.get(nameKey(name));
     return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  /** The template named exactly `name` (any case; "" is the catch-all), if any. */
+  templateNamed(name: string): PreparedQuery | undefined {
+    const id = this.templates.get(nameKey(name));
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  /** The template with the longest name that prefixes `name` (case-insensitive). */
+  private longestTemplate(name: string): PreparedQuery | undefined {
+    const key = nameKey(name);
+    let best: string | undefined;
+    for (const prefix of this.templates.keys()) {
+      if (key.startsWith(prefix) && (best === undefined || prefix.length > best.length)) best = prefix;
+    }
+    return best === undefined ? undefined : this.byId.get(this.templates.get(best) as string);
   }
 
   /** IDs of the queries bound to a session, in ID order. */
@@ -148,14 +169,24 @@ export class PreparedQueryTable {
   }
 
   /**
-   * Consul's PreparedQueryResolve: by ID when the text looks like one, else by exact name. The
-   * whole list is watched: a query created under that name later must wake the reader.
+   * Consul's PreparedQueryResolve: by ID when the text looks like one, else by exact name, else
+   * the template with the longest matching prefix; a template comes back rendered for the name.
+   * The whole list is watched: a query created under that name later must wake the reader.
    */
-  resolve(idOrName: string, ws?: WatchSet): Indexed<PreparedQuery | null> {
+  resolve(idOrName: string, ws?: WatchSet, segment = ''): Indexed<PreparedQuery | null> {
     ws?.add(topic.preparedQueries);
     if (idOrName === '') throw badRequest('Missing query ID');
+    const index = this.tableIndex();
     const byId = isUuid(idOrName) ? this.get(idOrName) : undefined;
-    return { index: this.tableIndex(), value: byId ?? this.byNameExact(idOrName) ?? null };
+    if (byId) {
+      if (byId.Template.Type !== '') {
+        throw badRequest('prepared query templates can only be resolved up by name, not by ID');
+      }
+      return { index, value: byId };
+    }
+    const found = this.byNameExact(idOrName) ?? this.longestTemplate(idOrName);
+    if (!found) return { index, value: null };
+    return { index, value: found.Template.Type !== '' ? renderTemplate(found, idOrName, segment) : found };
   }
 
   all(): PreparedQuery[] {
@@ -180,6 +211,7 @@ export class PreparedQueryTable {
     this.byId = new Map();
     this.byName = new Map();
     this.bySession = new Map();
+    this.templates = new Map();
     for (const q of list) {
       this.byId.set(q.ID, q);
       this.index(q);
@@ -222,7 +254,7 @@ function strList(o: Obj, name: string, path: string): string[] | null {
   if (v === undefined || v === null) return null;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
     throw decodeFailed(`${path}${name} must be a list of strings`);
-  return [...(v)];
+  return [...v];
 }
 
 function strMap(o: Obj, name: string, path: string): Record<string, string> | null {
@@ -295,15 +327,6 @@ export function checkQueryPolicy(q: PreparedQueryInput): void {
   if (q.Token === REDACTED_TOKEN) {
     throw invalid(
       `Bad Token '${q.Token}', it looks like a query definition with a redacted token was submitted`,
-    );
-  }
-  // Templates (name_prefix_match with ${name.*} interpolation) are not built: refuse them plainly
-  // rather than store a query that would execute as if it were static.
-  if (q.Template.Type !== '') {
-    throw invalid(
-      q.Template.Type === 'name_prefix_match'
-        ? 'query templates are not supported by Consulate'
-        : `Bad Template.Type '${q.Template.Type}'`,
     );
   }
   if (q.Service.Service === '') throw invalid('Must provide a Service name to query');

@@ -19,6 +19,7 @@ import {
   type PreparedQuery,
   type PreparedQueryInput,
 } from './prepared-queries.js';
+import { compileTemplate } from './prepared-query-template.js';
 import { MAX_LOCK_DELAY_NS, SessionTable, type Session, type SessionInput } from './sessions.js';
 import { dispatchTxn, isReadOnlyTxn, type TxnOp, type TxnResult } from './txn.js';
 import type {
@@ -277,12 +278,23 @@ export class StateStore {
       if (q.Name !== '') {
         const other = this.queries.byNameExact(q.Name);
         if (other && other.ID !== q.ID) throw badRequest(`name '${q.Name}' aliases an existing query name`);
-        if (isUuid(q.Name) && this.queries.get(q.Name)) {
-          throw badRequest(`name '${q.Name}' aliases an existing query ID`);
-        }
+      } else if (q.Template.Type !== '') {
+        const other = this.queries.templateNamed('');
+        if (other && other.ID !== q.ID)
+          throw badRequest('a query template with an empty name already exists');
+      }
+      if (isUuid(q.Name) && this.queries.get(q.Name)) {
+        throw badRequest(`name '${q.Name}' aliases an existing query ID`);
       }
       if (q.Session !== '' && !this.sessions.get(q.Session)) {
         throw badRequest(`invalid session ${JSON.stringify(q.Session)}`);
+      }
+      if (q.Template.Type !== '') {
+        try {
+          compileTemplate(q);
+        } catch (err) {
+          throw badRequest(`failed compiling template: ${(err as Error).message}`);
+        }
       }
       this.queries.set(index, q);
     });

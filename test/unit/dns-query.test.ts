@@ -172,6 +172,15 @@ describe('query names on a running agent', () => {
     expect(b.answers.every((x) => x.ttl === 15)).toBe(true);
 
     expect((await udp(port, 'nothing.query.consul', T.A)).header.rcode).toBe(RCODE.NXDOMAIN);
+    // A template answers every name under its prefix.
+    const t = await http('POST', '/v1/query', {
+      Name: 'any-',
+      Template: { Type: 'name_prefix_match' },
+      Service: { Service: '${name.suffix}' },
+    });
+    expect(t.status).toBe(200);
+    expect(addresses(await udp(port, 'any-db.query.consul', T.A))).toEqual(['10.5.0.1', '10.5.0.3']);
+    expect((await udp(port, 'any-nothing.query.consul', T.A)).header.rcode).toBe(RCODE.NXDOMAIN);
     expect((await udp(port, 'db-q.query.dc2.consul', T.A)).header.rcode).toBe(RCODE.SERVFAIL);
     expect((await http('DELETE', `/v1/query/${ID}`)).status).toBe(200);
     expect((await udp(port, 'db-q.query.consul', T.A)).header.rcode).toBe(RCODE.NXDOMAIN);

@@ -231,6 +231,25 @@ describe('execute and explain', () => {
     });
   });
 
+  it('executes and explains a name_prefix_match template for the name asked', async () => {
+    const id = await create({
+      Name: 'tpl-',
+      Template: { Type: 'name_prefix_match' },
+      Service: { Service: '${name.suffix}', OnlyPassing: true },
+    });
+    expect(names(await execute('/v1/query/tpl-api/execute'))).toEqual(['api-1', 'api-4']);
+    const ex = (await (await req('GET', '/v1/query/tpl-api/explain')).json()) as {
+      Query: { ID: string; Service: { Service: string } };
+    };
+    expect(ex.Query).toMatchObject({ ID: id, Service: { Service: 'api' } });
+    // Stored as written; by ID a template does not resolve.
+    const [stored] = (await (await req('GET', `/v1/query/${id}`)).json()) as {
+      Service: { Service: string };
+    }[];
+    expect(stored?.Service.Service).toBe('${name.suffix}');
+    expect((await req('GET', `/v1/query/${id}/execute`)).status).toBe(400);
+  });
+
   it('explains which query a name resolves to', async () => {
     const id = await create({ Name: 'explained', Service: { Service: 'api' } });
     const r = await req('GET', '/v1/query/EXPLAINED/explain');

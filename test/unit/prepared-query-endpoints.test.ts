@@ -359,6 +359,31 @@ describe('PreparedQuery.Execute: failover', () => {
     expect(w.calls.length + w2.calls.length).toBe(0);
   });
 
+  it('a template fails over with the query rendered for the name asked', async () => {
+    const w = world(
+      (dc) =>
+        Promise.resolve({
+          Service: 'api',
+          Nodes: [remoteRow('far')],
+          DNS: { TTL: '' },
+          Datacenter: dc,
+          Failovers: 0,
+        }),
+      ['dc1', 'dc2'],
+    );
+    await applyQuery(w.ctx, {
+      op: 'create',
+      query: {
+        Name: 'geo-',
+        Template: { Type: 'name_prefix_match' },
+        Service: { Service: '${name.suffix}', Failover: { NearestN: 1 } },
+      },
+    });
+    const r = await exec(w, { idOrName: 'geo-api' });
+    expect(r).toMatchObject({ Service: 'api', Datacenter: 'dc2', Failovers: 1 });
+    expect(w.calls[0]?.args).toMatchObject({ query: { Name: 'geo-', Service: { Service: 'api' } } });
+  });
+
   it('ExecuteRemote runs the query it is given on this datacenter, limited, without failing over', async () => {
     const w = world(undefined, ['dc1', 'dc2']);
     catalog(w);

@@ -12,6 +12,7 @@ import {
   queryDnsTtl,
   type PreparedQueryInput,
 } from '../../src/state/prepared-queries.js';
+import { compileTemplate, renderTemplate } from '../../src/state/prepared-query-template.js';
 import type { StateStore } from '../../src/state/store.js';
 import { WatchSet } from '../../src/state/watch.js';
 
@@ -234,8 +235,8 @@ describe('decodeQuery and checkQueryPolicy', () => {
     );
     expect(bad({ DNS: { TTL: '-1s' } })).toBe("Invalid prepared query: DNS TTL '-1000000000', must be >=0");
     expect(bad({ Token: '<hidden>' })).toMatch(/Bad Token '<hidden>'/);
-    expect(bad({ Template: { Type: 'name_prefix_match' } })).toMatch(/templates are not supported/);
-    expect(bad({ Template: { Type: 'other' } })).toBe("Invalid prepared query: Bad Template.Type 'other'");
+    // A template needs neither a name nor a session (its type is checked when it is compiled).
+    expect(bad({ Name: '', Template: { Type: 'name_prefix_match' } })).toBe('');
     expect(bad({ Service: { Service: 'web', Connect: { Enabled: true } } })).toMatch(
       /Connect is not supported/,
     );
@@ -246,5 +247,81 @@ describe('decodeQuery and checkQueryPolicy', () => {
     expect(queryDnsTtl('10s')).toBe(10);
     expect(queryDnsTtl('1m30s')).toBe(90);
     expect(queryDnsTtl('1500ms')).toBe(1);
+  });
+});
+
+describe('templates (name_prefix_match)', () => {
+  const tpl = (
+    id: string,
+    name: string,
+    service: Record<string, unknown>,
+    template: Record<string, unknown> = {},
+  ) => query(id, { Name: name, Template: { Type: 'name_prefix_match', ...template }, Service: service });
+
+  it('resolves a name to the longest matching prefix, else the catch-all, and renders it', () => {
+    const { s, next } = setup();
+    const ID3 = '44444444-4444-4444-8444-444444444444';
+    expect(next(set(tpl(ID1, '', { Service: '${name.full}' })))).toBe(true);
+    expect(next(set(tpl(ID2, 'geo-', { Service: '${name.suffix}', Tags: ['${name.prefix}x', ''] })))).toBe(
+      true,
+    );
+    expect(next(set(query(ID3, { Name: 'geo-exact', Service: { Service: 'static' } })))).toBe(true);
+    expect(s.preparedQueryResolve('geo-db').value?.Service).toMatchObject({
+      Service: 'db',
+      Tags: ['geo-x', ''],
+    });
+    expect(s.preparedQueryResolve('GEO-db').value?.ID).toBe(ID2);
+    // An exact static name wins over a template prefix.
+    expect(s.preparedQueryResolve('geo-exact').value?.Service.Service).toBe('static');
+    expect(s.preparedQueryResolve('anything').value).toMatchObject({
+      ID: ID1,
+      Service: { Service: 'anything' },
+    });
+    // The stored template itself is not changed by rendering.
+    expect(s.preparedQueryGet(ID2).value?.Service.Service).toBe('${name.suffix}');
+    // Templates resolve by name only.
+    expect(() => s.preparedQueryResolve(ID2)).toThrow(
+      'prepared query templates can only be resolved up by name, not by ID',
+    );
+  });
+
+  it('allows one catch-all template; compiles at write time with Consul’s messages', () => {
+    const { next } = setup();
+    expect(next(set(tpl(ID1, '', { Service: 'x' })))).toBe(true);
+    expect((next(set(tpl(ID2, '', { Service: 'y' }))) as Error).message).toBe(
+      'a query template with an empty name already exists',
+    );
+    expect((next(set(tpl(ID2, 'a', { Service: 'x' }, { Type: 'other' }))) as Error).message).toBe(
+      "failed compiling template: Bad Template.Type 'other'",
+    );
+    expect((next(set(tpl(ID2, 'a', { Service: 'x' }, { Regexp: '(' }))) as Error).message).toMatch(
+      /^failed compiling template: Bad Regexp: /,
+    );
+    expect((next(set(tpl(ID2, 'a', { Service: '${name.nope}' }))) as Error).message).toBe(
+      "failed compiling template: Bad evaluation for '${name.nope}' in Service.Service: unknown variable accessed: name.nope",
+    );
+    expect((next(set(tpl(ID2, 'a', { Service: '${name.full' }))) as Error).message).toMatch(
+      /^failed compiling template: Bad format '\$\{name.full' in Service.Service: /,
+    );
+  });
+
+  it('renders match(N) from the Regexp (Go’s named groups too), RemoveEmptyTags, and $${ escapes', () => {
+    const q = tpl(
+      ID1,
+      'geo-',
+      { Service: '${match(1)}', Tags: ['${match(2)}', 'v-${match(9)}', '$${x}'] },
+      {
+        Regexp: '^geo-(?P<svc>[a-z]+)-?([a-z]*)$',
+        RemoveEmptyTags: true,
+      },
+    );
+    compileTemplate(q);
+    expect(renderTemplate(q, 'geo-db-primary').Service).toMatchObject({
+      Service: 'db',
+      Tags: ['primary', 'v-', '${x}'],
+    });
+    expect(renderTemplate(q, 'geo-db').Service).toMatchObject({ Service: 'db', Tags: ['v-', '${x}'] });
+    // No match: every group is empty.
+    expect(renderTemplate(q, 'geo-DB').Service.Service).toBe('');
   });
 });
