@@ -245,7 +245,8 @@ export async function executeQuery(
   a: PreparedQueryExecuteArgs,
 ): Promise<{ value: PreparedQueryExecuteResponse; meta: QueryMeta }> {
   const { query } = resolveOrThrow(c.store, a?.idOrName);
-  if (a.limit !== undefined && (!Number.isSafeInteger(a.limit) || a.limit < 0)) throw badRequest('Bad limit');
+  // Consul: a limit of 0 or less means all instances.
+  if (a.limit !== undefined && !Number.isSafeInteger(a.limit)) throw badRequest('Bad limit');
   const rows = runServiceQuery(c.store, query.Service);
   const near = nearNode(c.store, query, a);
   const nodes = limited(
