@@ -215,6 +215,11 @@ describe('execute and explain', () => {
       expect((await execute('/v1/query/api-all/execute?near=api-4')).Nodes[0]?.Node.Node).toBe('api-4');
     }
     expect(await error(req('GET', '/v1/query/nothing/execute'))).toEqual([404, 'Query not found']);
+    // Execute does not block, whatever ?index says.
+    const started = Date.now();
+    expect((await req('GET', '/v1/query/api-all/execute?index=999999&wait=10s')).status).toBe(200);
+    expect((await req('GET', '/v1/query/api-all/explain?index=999999&wait=10s')).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2000);
     expect((await error(req('GET', '/v1/query/api-all/execute?limit=x')))[0]).toBe(400);
     expect((await error(req('GET', '/v1/query/api-all/execute?connect=true')))[0]).toBe(400);
     // No other datacenter is known: a failover has nowhere to go and the answer is empty.

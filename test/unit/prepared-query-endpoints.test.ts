@@ -322,11 +322,16 @@ describe('PreparedQuery.Execute: failover', () => {
     );
     register(w, { node: 'n1', status: 'critical' });
     await create(w, { Service: { Failover: { NearestN: 1, Datacenters: ['dc9', 'dc3', 'dc2', 'dc4'] } } });
-    const r = await exec(w, { limit: 2 });
+    const r = await exec(w, {
+      limit: 2,
+      q: { minIndex: 50, maxWaitMs: 1000, stale: true, consistent: false },
+    });
     expect(w.calls.map((c) => [c.dc, c.method])).toEqual([
       ['dc3', 'PreparedQuery.ExecuteRemote'],
       ['dc2', 'PreparedQuery.ExecuteRemote'],
     ]);
+    // The remote side must answer at once: only the consistency mode goes along.
+    expect((w.calls[1]?.args as { q: unknown }).q).toEqual({ minIndex: 0, stale: true, consistent: false });
     expect(w.calls[1]?.args).toMatchObject({
       dc: 'dc2',
       limit: 2,

@@ -100,7 +100,8 @@ function executeArgs(c: Context, d: HttpDeps, id: string): PreparedQueryExecuteA
   const source = near === '_ip' ? { node: near, ip: clientIp(c) } : near !== '' ? { node: near } : {};
   return {
     idOrName: id,
-    q: parseQueryOptions(url),
+    // Execute and Explain never block (as in Consul): only the consistency mode is kept.
+    q: { ...parseQueryOptions(url), minIndex: 0 },
     limit: limitOf(url),
     agent: { node: d.agent.config.nodeName, datacenter: d.agent.config.datacenter },
     source,
@@ -126,11 +127,10 @@ export async function querySpecific(c: Context, d: HttpDeps): Promise<Response> 
     return json(c, r.value, { meta: r.meta });
   }
   if (action === 'explain') {
-    const a = executeArgs(c, d, id);
     const r = (await d.agent.forwarder.call(
       'PreparedQuery.Explain',
-      a,
-      signalOf(c, (a.q?.minIndex ?? 0) > 0),
+      executeArgs(c, d, id),
+      signalOf(c, false),
     )) as QueryResult<unknown>;
     return json(c, r.value, { meta: r.meta });
   }

@@ -212,7 +212,8 @@ export async function failover(
     tried++;
     const args: PreparedQueryExecuteRemoteArgs = {
       dc,
-      q: a.q ?? { minIndex: 0, stale: false, consistent: false },
+      // Only the consistency mode goes along: ExecuteRemote must answer at once, never block.
+      q: { minIndex: 0, stale: a.q?.stale ?? false, consistent: a.q?.consistent ?? false },
       query: q,
       limit: a.limit ?? 0,
     };
