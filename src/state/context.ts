@@ -1,5 +1,6 @@
-// What the KV, catalog and session tables share inside one store: the per-table max indexes and the topics
-// the write in progress touched (notified by the store once the write is complete).
+// What the KV, catalog, session and prepared-query tables share inside one store: the per-table
+// max indexes and the topics the write in progress touched (notified by the store once the write
+// is complete).
 
 import type { Watchers } from './watch.js';
 
