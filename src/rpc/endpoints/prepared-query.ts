@@ -310,6 +310,7 @@ const write = <A>(run: WriteEndpoint<A>['run']): WriteEndpoint<A> => ({ kind: 'w
 export const preparedQueryEndpoints = {
   'PreparedQuery.Apply': write<PreparedQueryApplyArgs>(applyQuery),
   'PreparedQuery.Get': read<ReadArgs & { id: string }>((c, a, ws) => {
+    if (typeof a.id !== 'string') throw badRequest('Missing query ID');
     const r = c.store.preparedQueryGet(a.id, ws);
     if (!r.value) throw new ConsulError(ErrorCode.NotFound, QUERY_NOT_FOUND);
     return { index: r.index, value: [r.value] };
