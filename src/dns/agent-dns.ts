@@ -4,9 +4,10 @@
 
 import type { Logger } from 'pino';
 import type { AgentConfig, DnsConfig } from '../config/config.js';
+import { ConsulError, ErrorCode } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { QueryOptions, QueryResult } from '../rpc/endpoints/types.js';
-import type { AnswerSettings } from './answers.js';
+import type { AnswerSettings, QueryResultData } from './answers.js';
 import { DnsCache, type Fetch } from './cache.js';
 import { DnsHandler } from './handler.js';
 import { labelsOf } from './wire.js';
@@ -69,6 +70,33 @@ export function catalogFetch(d: DnsConfig, call: AgentDnsDeps['call']): Fetch {
   };
 }
 
+/** A prepared query's execution for DNS (Consul's preparedQueryLookup); null for an unknown query. */
+export function queryExecutor(
+  c: AgentConfig,
+  call: AgentDnsDeps['call'],
+  timeoutMs = 3000,
+): (name: string, dc: string) => Promise<QueryResultData | null> {
+  return async (name, dc) => {
+    const args = {
+      idOrName: name,
+      dc,
+      q: { minIndex: 0, stale: c.dns.allowStale, consistent: false },
+      agent: { node: c.nodeName, datacenter: c.datacenter },
+    };
+    try {
+      const r = (await call(
+        'PreparedQuery.Execute',
+        args,
+        AbortSignal.timeout(timeoutMs),
+      )) as QueryResult<QueryResultData>;
+      return r.value;
+    } catch (err) {
+      if (err instanceof ConsulError && err.code === ErrorCode.NotFound) return null;
+      throw err;
+    }
+  };
+}
+
 export class AgentDns {
   readonly cache: DnsCache;
   readonly handler: DnsHandler;
@@ -91,6 +119,7 @@ export class AgentDns {
       cache: this.cache,
       recurse: recursor ? (packet, tcp) => recursor.forward(packet, tcp) : null,
       rng: () => deps.rng.next(),
+      executeQuery: queryExecutor(c, (m, a, s) => deps.call(m, a, s)),
       onError: (err) => log.debug({ err: (err as Error).message }, 'dns: lookup failed'),
     });
     this.server = new DnsServer({

@@ -4,6 +4,7 @@
 // SRV carries weight and port and names a target whose address goes in ADDITIONAL; a known name
 // without the asked type is NOERROR with the SOA; an unknown one NXDOMAIN with the SOA.
 
+import { queryDnsTtl } from '../state/prepared-queries.js';
 import type { CheckServiceNode, Node, NodeServices } from '../state/types.js';
 import { hexFromIp, ipBytes, normalIp, type Lookup } from './names.js';
 import {
@@ -155,6 +156,7 @@ function serviceAnswer(
   rows: CheckServiceNode[],
   dict: NameDict,
   s: AnswerSettings,
+  shuffle = true,
 ): Prepared {
   const ok = healthy(rows, s.onlyPassing);
   // Consul: a service with no instance to offer is not found at all.
@@ -174,7 +176,7 @@ function serviceAnswer(
       const exCount = addr === '' ? 0 : addressRecords(ex, target, dict, addr, ttl, QTYPE.ANY);
       return unitOf(an, 1, ex, exCount);
     });
-    return answer(l.zone, dict, s, units, true);
+    return answer(l.zone, dict, s, units, shuffle);
   }
   if (!(wantsA(qtype) || wantsAAAA(qtype))) return noData(l.zone, dict, s);
   const seen = new Set<string>();
@@ -186,7 +188,44 @@ function serviceAnswer(
       return single((w) => addressRecords(w, qLabels, dict, addr, ttl, qtype));
     })
     .filter(present);
-  return answer(l.zone, dict, s, units, true);
+  return answer(l.zone, dict, s, units, shuffle);
+}
+
+/** What a prepared query's execution gave (PreparedQuery.Execute's answer, as DNS needs it). */
+export interface QueryResultData {
+  Service: string;
+  Nodes: CheckServiceNode[];
+  DNS: { TTL: string };
+  Datacenter: string;
+}
+
+/**
+ * `<name>.query[.<dc>].<domain>`: the executed query's instances as a service lookup answers them,
+ * with targets in the datacenter that answered (another one after a failover). The TTL is the
+ * query's DNS.TTL, else service_ttl for its service (Consul). The order is Execute's (shuffled, or
+ * by RTT from Near), so it is kept; health was filtered by the query's own rules. An unknown query
+ * or one without instances is NXDOMAIN.
+ */
+export function queryAnswer(
+  l: Extract<Lookup, { kind: 'query' }>,
+  qLabels: string[],
+  qtype: number,
+  r: QueryResultData | null,
+  s: AnswerSettings,
+): Prepared {
+  const dict = new NameDict(qLabels);
+  if (!r || r.Nodes.length === 0) return nxdomain(l.zone, dict, s);
+  const ttl = queryDnsTtl(r.DNS.TTL) ?? s.serviceTtl(r.Service);
+  const svc = { kind: 'service', zone: l.zone, dc: r.Datacenter, service: r.Service, tag: '' } as const;
+  return serviceAnswer(
+    svc,
+    qLabels,
+    qtype,
+    r.Nodes,
+    dict,
+    { ...s, onlyPassing: false, serviceTtl: () => ttl },
+    false,
+  );
 }
 
 function nodeAnswer(
@@ -292,7 +331,7 @@ export function buildAnswer(
       return answer(lookup.zone, dict, s, u ? [u] : []);
     }
     case 'query':
-      // Prepared queries arrive with a later issue; until then no query name exists.
+      // Executed by the handler (queryAnswer); without an executor no query name exists.
       return nxdomain(lookup.zone, dict, s);
     case 'unknown':
       return nxdomain(lookup.zone, dict, s);

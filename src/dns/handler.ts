@@ -4,7 +4,7 @@
 // Every failure becomes an RCODE: FORMERR for a malformed packet, REFUSED outside our domains
 // without recursors, SERVFAIL when the catalog (or a datacenter) cannot answer. It never throws.
 
-import { buildAnswer, type AnswerSettings } from './answers.js';
+import { buildAnswer, queryAnswer, type AnswerSettings, type QueryResultData } from './answers.js';
 import { CacheBusyError, dataRequest, type DnsCache } from './cache.js';
 import { parseName, type Domains } from './names.js';
 import {
@@ -36,6 +36,12 @@ export interface HandlerOptions {
   /** Forwards a query outside our domains; null when no recursor is set (REFUSED). */
   recurse: ((packet: Buffer, tcp: boolean) => Promise<Buffer | null>) | null;
   rng: () => number;
+  /**
+   * Runs a prepared query by ID or name in `dc` (null: no such query). Its answers are never cached:
+   * they depend on the definition and on health in other datacenters after a failover, which no
+   * local watch can follow. Absent: query names are NXDOMAIN.
+   */
+  executeQuery?: (name: string, dc: string) => Promise<QueryResultData | null>;
   /** Called with what failed on the slow path (for a debug log line). */
   onError?: (err: unknown) => void;
 }
@@ -90,6 +96,10 @@ export class DnsHandler {
       if (lookup.kind === 'outside') return await this.outside(packet, q, tcp);
       if (q.qtype === QTYPE.AXFR || q.qtype === QTYPE.IXFR)
         return errorReply(packet, q, RCODE.NOTIMP, this.ra);
+      if (lookup.kind === 'query' && this.o.executeQuery) {
+        const r = await this.o.executeQuery(lookup.name, lookup.dc);
+        return this.reply(packet, q, queryAnswer(lookup, labels, q.qtype, r, this.o.answers), tcp);
+      }
       const req = dataRequest(lookup, this.o.domains.datacenter);
       const entry = req ? await this.o.cache.load(req) : null;
       const p = buildAnswer(

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
 import { cryptoRng } from '../core/rng.js';
+import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import { serverPeer } from '../agent/lan.js';
 import type { Member, MemberEventType } from '../gossip/types.js';
 import { RaftDriver } from '../raft/driver.js';
@@ -30,6 +31,7 @@ import { advertiseAddress } from './net.js';
 import { MemberDirectory } from './wan-directory.js';
 import type { CoordinatePool } from '../coordinate/pool.js';
 import { CoordinateUpdates } from '../coordinate/updates.js';
+import { sortNear } from '../coordinate/near.js';
 
 /** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
 const SESSION_SWEEP_MS = 5000;
@@ -356,8 +358,17 @@ export class ServerAgent {
         clearTimer: (id) => this.sessionTimers.clear(id),
         newId: () => randomUUID(),
       },
+      // Only this datacenter until the WAN pool and cross-DC forwarding land (the forward part).
+      datacenters: {
+        local: this.config.datacenter,
+        list: () => [this.config.datacenter],
+        call: () => Promise.reject(new ConsulError(ErrorCode.NoDCPath, messages.noDCPath)),
+      },
       signal,
       wan: this.wan,
+      // Prepared queries' Near sorts by the same LAN coordinates as ?near (null: no coordinate).
+      preparedQueryNear: (node, rows) =>
+        this.fsm.store.coordinateOf(node) ? sortNear(this.fsm.store, node, rows, (r) => r.Node.Node) : null,
       coordinates: {
         enqueue: (e) => this.coordUpdates.enqueue(e),
         lan: () => {

@@ -2,12 +2,13 @@
 // msgpack (plain maps, no shared record structures, so any version can read any entry); the type
 // selects the handler in fsm.ts's table.
 //
-// Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy →
-// true; coordinateBatchUpdate → true; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean; txn → TxnResult; sessionCreate → the ID;
-// a malformed command → an Error (never thrown).
+// Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy,
+// coordinateBatchUpdate, preparedQuerySet, preparedQueryDelete → true; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean;
+// txn → TxnResult; sessionCreate → the ID; a malformed command → an Error (never thrown).
 
 import { Packr } from 'msgpackr';
 import { malformedOp, TXN_MAX_OPS, type TxnOp } from './txn.js';
+import type { PreparedQueryInput } from './prepared-queries.js';
 import type { SessionInput } from './sessions.js';
 import type { CoordinateEntry } from './coordinates.js';
 import { isValidCoordinate } from '../coordinate/vivaldi.js';
@@ -35,7 +36,10 @@ export type FsmCommand =
   /** Drops KV tombstones at or below `upTo` (the leader proposes it once they outlive their TTL). */
   | { type: 'tombstoneReap'; upTo: number }
   /** The leader's batch of nodes' LAN coordinates (Consul's CoordinateBatchUpdateType). */
-  | { type: 'coordinateBatchUpdate'; updates: CoordinateEntry[] };
+  | { type: 'coordinateBatchUpdate'; updates: CoordinateEntry[] }
+  /** Create or update; a new query's ID was drawn by the proposer, so replicas agree on it. */
+  | { type: 'preparedQuerySet'; query: PreparedQueryInput }
+  | { type: 'preparedQueryDelete'; id: string };
 
 export type Command = FsmCommand;
 export type FsmCommandType = FsmCommand['type'];
@@ -111,6 +115,10 @@ const shapes: Record<FsmCommandType, Shape> = {
     }
     return undefined;
   },
+  preparedQuerySet: (c) =>
+    need(isObj(c['query']), 'query must be an object') ??
+    need(isStr((c['query'] as { ID?: unknown }).ID), 'query ID must be a string'),
+  preparedQueryDelete: (c) => need(isStr(c['id']), 'id must be a string'),
 };
 
 const isStrList = (v: unknown): boolean => Array.isArray(v) && v.every(isStr);

@@ -1,5 +1,6 @@
-// What the KV, catalog and session tables share inside one store: the per-table max indexes and the topics
-// the write in progress touched (notified by the store once the write is complete).
+// What the KV, catalog, session and prepared-query tables share inside one store: the per-table
+// max indexes and the topics the write in progress touched (notified by the store once the write
+// is complete).
 
 import type { Watchers } from './watch.js';
 
@@ -11,6 +12,7 @@ export const TABLES = [
   'checks',
   'sessions',
   'coordinates',
+  'preparedQueries',
 ] as const;
 export type Table = (typeof TABLES)[number];
 export type TableIndexes = Record<Table, number>;
@@ -24,7 +26,16 @@ export interface StoreContext {
 }
 
 export function emptyTables(): TableIndexes {
-  return { kvs: 0, tombstones: 0, nodes: 0, services: 0, checks: 0, sessions: 0, coordinates: 0 };
+  return {
+    kvs: 0,
+    tombstones: 0,
+    nodes: 0,
+    services: 0,
+    checks: 0,
+    sessions: 0,
+    coordinates: 0,
+    preparedQueries: 0,
+  };
 }
 
 /** Code-unit order, the same for every replica (no locale). */

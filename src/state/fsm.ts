@@ -32,6 +32,8 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   deregister: (s, i, c) => (s.deregister(i, c.req), true),
   tombstoneReap: (s, i, c) => (s.reapTombstones(c.upTo, i), true),
   coordinateBatchUpdate: (s, i, c) => (s.coordinateBatchUpdate(i, c.updates), true),
+  preparedQuerySet: (s, i, c) => (s.preparedQuerySet(i, c.query), true),
+  preparedQueryDelete: (s, i, c) => s.preparedQueryDelete(i, c.id),
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */

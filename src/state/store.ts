@@ -1,4 +1,4 @@
-// The state store: KV, catalog, health and session tables in memory, with the indexes that blocking
+// The state store: KV, catalog, health, session and prepared-query tables in memory, with the indexes that blocking
 // queries and X-Consul-Index are built on (the rules are at the top of kv.ts, catalog.ts and
 // sessions.ts). A session lives and dies with its node and checks: every catalog write ends by
 // invalidating the sessions it broke, in the same Raft entry. Only the FSM writes, one Raft index
@@ -13,6 +13,14 @@ import { CoordinateTable, type CoordinateEntry, type CoordinatesDump } from './c
 import { normalizeRegister } from './catalog-validate.js';
 import { emptyTables, TABLES, type StoreContext, type Table, type TableIndexes } from './context.js';
 import { KvTable, type KvDump } from './kv.js';
+import {
+  PreparedQueryTable,
+  decodeQuery,
+  isUuid,
+  type PreparedQuery,
+  type PreparedQueryInput,
+} from './prepared-queries.js';
+import { compileTemplate } from './prepared-query-template.js';
 import { MAX_LOCK_DELAY_NS, SessionTable, type Session, type SessionInput } from './sessions.js';
 import { dispatchTxn, isReadOnlyTxn, type TxnOp, type TxnResult } from './txn.js';
 import type {
@@ -43,6 +51,8 @@ export interface StoreData {
   sessions?: Session[];
   /** Absent in snapshots taken before coordinates existed (they load as none). */
   coordinates?: CoordinatesDump;
+  /** Absent in snapshots taken before prepared queries existed (they load as none). */
+  preparedQueries?: PreparedQuery[];
 }
 
 /**
@@ -71,6 +81,7 @@ export class StateStore {
   private readonly catalog: Catalog;
   private readonly sessions: SessionTable;
   private readonly coordinates: CoordinateTable;
+  private readonly queries: PreparedQueryTable;
   private writing = false;
   /** Hears of every lock an invalidated session gave up (the server records the lock delay). */
   onLocksReleased: ((r: LockRelease) => void) | null = null;
@@ -82,6 +93,7 @@ export class StateStore {
     this.catalog = new Catalog(this.ctx, datacenter);
     this.sessions = new SessionTable(this.ctx);
     this.coordinates = new CoordinateTable(this.ctx);
+    this.queries = new PreparedQueryTable(this.ctx);
   }
 
   // ================================================================ writes (FSM only)
@@ -260,10 +272,14 @@ export class StateStore {
     }
   }
 
-  /** Consul's deleteSessionTxn: the session goes; its keys are released or deleted per Behavior. */
+  /**
+   * Consul's deleteSessionTxn: the session goes; its keys are released or deleted per Behavior, and
+   * the prepared queries bound to it are deleted.
+   */
   private destroySession(index: number, id: string): void {
     const s = this.sessions.remove(index, id);
     if (!s) return;
+    for (const q of this.queries.ofSession(id)) this.queries.remove(index, q);
     const held = this.kv.heldBy(id);
     for (const e of held) {
       if (s.Behavior === 'delete') this.kv.delete(index, e.Key);
@@ -281,6 +297,46 @@ export class StateStore {
     } catch {
       // The listener is the server's bookkeeping; the write itself stands on every replica.
     }
+  }
+
+  /**
+   * Consul's preparedQuerySetTxn: creates or replaces the query with this ID. Its name must not be
+   * another query's name (case-insensitive) nor another query's ID, and its session must exist.
+   * Only what depends on state is checked here (the policy is the endpoint's, checkQueryPolicy),
+   * so an old log entry replays the same way whatever the policy became.
+   */
+  preparedQuerySet(index: number, input: PreparedQueryInput): void {
+    const q = decodeQuery(input);
+    if (q.ID === '') throw badRequest('Missing query ID');
+    this.write(index, () => {
+      if (q.Name !== '') {
+        const other = this.queries.byNameExact(q.Name);
+        if (other && other.ID !== q.ID) throw badRequest(`name '${q.Name}' aliases an existing query name`);
+      } else if (q.Template.Type !== '') {
+        const other = this.queries.templateNamed('');
+        if (other && other.ID !== q.ID)
+          throw badRequest('a query template with an empty name already exists');
+      }
+      if (isUuid(q.Name) && this.queries.get(q.Name)) {
+        throw badRequest(`name '${q.Name}' aliases an existing query ID`);
+      }
+      if (q.Session !== '' && !this.sessions.get(q.Session)) {
+        throw badRequest(`invalid session ${JSON.stringify(q.Session)}`);
+      }
+      if (q.Template.Type !== '') {
+        try {
+          compileTemplate(q);
+        } catch (err) {
+          throw badRequest(`failed compiling template: ${(err as Error).message}`);
+        }
+      }
+      this.queries.set(index, q);
+    });
+  }
+
+  /** Deletes a query by ID (idempotent, as Consul's preparedQueryDeleteTxn). */
+  preparedQueryDelete(index: number, id: string): boolean {
+    return this.write(index, () => (this.queries.remove(index, id), true));
   }
 
   /** An atomic KV transaction: every op applies, or none does and no watcher hears a thing. */
@@ -331,6 +387,19 @@ export class StateStore {
 
   nodeSessions(node: string, ws?: WatchSet): Indexed<Session[]> {
     return this.sessions.nodeSessions(node, ws);
+  }
+
+  preparedQueryGet(id: string, ws?: WatchSet): Indexed<PreparedQuery | null> {
+    return this.queries.info(id, ws);
+  }
+
+  preparedQueryList(ws?: WatchSet): Indexed<PreparedQuery[]> {
+    return this.queries.list(ws);
+  }
+
+  /** By ID when the text looks like one, else by exact (case-insensitive) name. */
+  preparedQueryResolve(idOrName: string, ws?: WatchSet): Indexed<PreparedQuery | null> {
+    return this.queries.resolve(idOrName, ws);
   }
 
   /** A session as it is now, without watching (the leader's timers and endpoints). */
@@ -454,6 +523,7 @@ export class StateStore {
       catalog: this.catalog.dump(),
       sessions: this.sessions.dump(),
       coordinates: this.coordinates.dump(),
+      preparedQueries: this.queries.dump(),
     };
   }
 
@@ -472,6 +542,7 @@ export class StateStore {
       Array.isArray(d.catalog.checks) &&
       (d.sessions === undefined || Array.isArray(d.sessions)) &&
       (d.coordinates === undefined || Array.isArray(d.coordinates?.entries));
+    d.preparedQueries === undefined || Array.isArray(d.preparedQueries);
     if (!ok) throw new ConsulError(ErrorCode.Corrupt, 'snapshot: not a version 1 state store snapshot');
     const tables = emptyTables();
     for (const t of TABLES) tables[t] = d.tables[t] ?? 0;
@@ -479,6 +550,7 @@ export class StateStore {
     this.catalog.load(d.catalog);
     this.sessions.load(d.sessions ?? []);
     this.coordinates.load(d.coordinates);
+    this.queries.load(d.preparedQueries ?? []);
     Object.assign(this.ctx.tables, tables);
     this.lastIndex = d.lastIndex;
     this.restoreGeneration++;

@@ -29,6 +29,9 @@ export const topic = {
   /** Every node's network coordinates, and one node's. */
   coordinates: 'coords',
   coordinate: (n: string): string => `coord:${n.toLowerCase()}`,
+  /** One prepared query by ID, and the whole list (name lookups watch the list). */
+  preparedQuery: (id: string): string => `pq:${id}`,
+  preparedQueries: 'pqs',
 } as const;
 
 const PREFIX = 'p:';

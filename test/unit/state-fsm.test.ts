@@ -39,6 +39,8 @@ const ALL_TYPES: FsmCommandType[] = [
   'deregister',
   'tombstoneReap',
   'coordinateBatchUpdate',
+  'preparedQuerySet',
+  'preparedQueryDelete',
 ];
 
 describe('commands', () => {

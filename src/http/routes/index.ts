@@ -5,6 +5,7 @@ import * as agent from './agent.js';
 import * as local from './agent-local.js';
 import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
+import * as query from './prepared-query.js';
 import * as catalog from './catalog.js';
 import { gatewayDirectory } from './internal.js';
 import * as coordinate from './coordinate.js';
@@ -81,4 +82,10 @@ export const routes: Route[] = [
 
   { path: '/v1/event/fire/:name', methods: { PUT: eventFire } },
   { path: '/v1/event/list', methods: { GET: eventList } },
+
+  { path: '/v1/query', methods: { GET: query.queryList, POST: query.queryCreate } },
+  {
+    path: '/v1/query/*',
+    methods: { GET: query.querySpecific, PUT: query.querySpecific, DELETE: query.querySpecific },
+  },
 ];

@@ -11,6 +11,7 @@ import type { Session } from '../../state/sessions.js';
 import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from '../../state/txn.js';
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
+import { preparedQueryEndpoints, type NearSorter } from './prepared-query.js';
 import type { QueryOptions } from './types.js';
 import { blockingTimeout } from '../../state/blocking.js';
 import { cryptoRng } from '../../core/rng.js';
@@ -49,6 +50,16 @@ export interface EndpointContext {
     /** A fresh random UUID (session IDs are drawn before Raft so the FSM stays deterministic). */
     newId(): string;
   };
+  /** Other datacenters (contract 3 of issue 6: the forward part provides the real one). */
+  datacenters: {
+    local: string;
+    /** Known datacenters, nearest first (local first). */
+    list(): string[];
+    /** Runs an endpoint in another datacenter (through the same forwarding). */
+    call(dc: string, method: EndpointName, args: unknown, signal: AbortSignal): Promise<unknown>;
+  };
+  /** Prepared-query `Near` ordering by RTT, when coordinates exist (absent: results stay shuffled). */
+  preparedQueryNear?: NearSorter;
   signal: AbortSignal;
   /** Datacenters and their servers from the WAN pool (server/wan-directory.ts); null in fakes. */
   wan: WanDirectory | null;
@@ -311,6 +322,8 @@ export const endpoints = {
   /** Known datacenters, nearest first (from the WAN pool, on the server that receives it). */
   'Catalog.ListDatacenters': local<Record<string, never>>((c) => c.wan?.datacenters() ?? []),
   'Internal.GatewayDirectory': local<{ q?: QueryOptions }>(directory),
+
+  ...preparedQueryEndpoints,
 } satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof endpoints;
