@@ -2,8 +2,10 @@
 // question is answered synchronously (parse, one Map lookup, assemble); anything else takes the
 // slow path: name → Lookup → the cache's catalog read → a prepared answer, cached for next time.
 // Every failure becomes an RCODE: FORMERR for a malformed packet, REFUSED outside our domains
-// without recursors, SERVFAIL when the catalog (or a datacenter) cannot answer. It never throws.
+// without recursors, SERVFAIL when the catalog (or a datacenter) cannot answer, NXDOMAIN with the
+// SOA for a datacenter nobody knows (Consul's rCodeFromError: ErrNoDCPath). It never throws.
 
+import { ConsulError, ErrorCode } from '../core/errors.js';
 import { buildAnswer, type AnswerSettings } from './answers.js';
 import { CacheBusyError, dataRequest, type DnsCache } from './cache.js';
 import { parseName, type Domains } from './names.js';
@@ -91,7 +93,23 @@ export class DnsHandler {
       if (q.qtype === QTYPE.AXFR || q.qtype === QTYPE.IXFR)
         return errorReply(packet, q, RCODE.NOTIMP, this.ra);
       const req = dataRequest(lookup, this.o.domains.datacenter);
-      const entry = req ? await this.o.cache.load(req) : null;
+      let entry;
+      try {
+        entry = req ? await this.o.cache.load(req) : null;
+      } catch (err) {
+        if (!(err instanceof ConsulError && err.code === ErrorCode.NoDCPath)) throw err;
+        // No such datacenter: the name does not exist. Not cached: the datacenter may join later.
+        const none = { kind: 'unknown', zone: lookup.zone } as const;
+        const p = buildAnswer(
+          none,
+          labels,
+          q.qtype,
+          { kind: 'none' },
+          this.o.domains.datacenter,
+          this.o.answers,
+        );
+        return this.reply(packet, q, p, tcp);
+      }
       const p = buildAnswer(
         lookup,
         labels,

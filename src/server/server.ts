@@ -319,6 +319,7 @@ export class ServerAgent {
         clearTimer: (id) => this.sessionTimers.clear(id),
         newId: () => randomUUID(),
       },
+      datacenters: this.forwarder.datacenters,
       signal,
     };
   }

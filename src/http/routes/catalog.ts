@@ -5,6 +5,7 @@ import { badRequest } from '../../core/errors.js';
 import type { EndpointName } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint } from '../endpoint.js';
 import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { has, parseQueryOptions } from '../query.js';
@@ -19,7 +20,9 @@ async function query(
   args: Record<string, unknown>,
 ): Promise<Response> {
   const q = parseQueryOptions(urlOf(c));
-  const r = (await d.agent.forwarder.call(
+  const r = (await callEndpoint(
+    c,
+    d,
     method,
     { ...args, q },
     signalOf(c, q.minIndex > 0),
@@ -29,15 +32,16 @@ async function query(
 
 export async function catalogRegister(c: Context, d: HttpDeps): Promise<Response> {
   const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
-  return json(c, await d.agent.forwarder.call('Catalog.Register', { req }, signalOf(c, false)));
+  return json(c, await callEndpoint(c, d, 'Catalog.Register', { req }, signalOf(c, false)));
 }
 
 export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Response> {
   const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
-  return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, signalOf(c, false)));
+  return json(c, await callEndpoint(c, d, 'Catalog.Deregister', { req }, signalOf(c, false)));
 }
 
-export const catalogDatacenters = (c: Context, d: HttpDeps): Response => json(c, [d.agent.config.datacenter]);
+export const catalogDatacenters = async (c: Context, d: HttpDeps): Promise<Response> =>
+  json(c, await callEndpoint(c, d, 'Catalog.ListDatacenters', {}, signalOf(c, false)));
 export const catalogNodes = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Catalog.ListNodes', {});
 export const catalogServices = (c: Context, d: HttpDeps): Promise<Response> =>

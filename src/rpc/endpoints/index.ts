@@ -42,6 +42,14 @@ export interface EndpointContext {
     /** A fresh random UUID (session IDs are drawn before Raft so the FSM stays deterministic). */
     newId(): string;
   };
+  /** Datacenters, for an endpoint that runs another endpoint elsewhere (prepared-query failover). */
+  datacenters: {
+    local: string;
+    /** Known datacenters, nearest first (local first). */
+    list(): string[];
+    /** Runs an endpoint in another datacenter (through the same forwarding). */
+    call(dc: string, method: EndpointName, args: unknown, signal: AbortSignal): Promise<unknown>;
+  };
   signal: AbortSignal;
 }
 
@@ -240,6 +248,8 @@ export const endpoints = {
 
   /** Asked before -bootstrap-expect bootstraps: is there a cluster already? */
   'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),
+  /** Consul's Catalog.ListDatacenters: every known datacenter, nearest first. */
+  'Catalog.ListDatacenters': local<Record<string, never>>((c) => c.datacenters.list()),
   'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
   'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
 } satisfies Record<string, Endpoint>;
