@@ -40,8 +40,7 @@ export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Respon
   return json(c, await callEndpoint(c, d, 'Catalog.Deregister', { req }, signalOf(c, false)));
 }
 
-export const catalogDatacenters = async (c: Context, d: HttpDeps): Promise<Response> =>
-  json(c, await callEndpoint(c, d, 'Catalog.ListDatacenters', {}, signalOf(c, false)));
+export const catalogDatacenters = (c: Context, d: HttpDeps): Response => json(c, [d.agent.config.datacenter]);
 export const catalogNodes = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Catalog.ListNodes', {});
 export const catalogServices = (c: Context, d: HttpDeps): Promise<Response> =>

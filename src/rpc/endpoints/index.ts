@@ -248,8 +248,6 @@ export const endpoints = {
 
   /** Asked before -bootstrap-expect bootstraps: is there a cluster already? */
   'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),
-  /** Consul's Catalog.ListDatacenters: every known datacenter, nearest first. */
-  'Catalog.ListDatacenters': local<Record<string, never>>((c) => c.datacenters.list()),
   'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
   'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
 } satisfies Record<string, Endpoint>;
