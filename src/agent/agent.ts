@@ -136,6 +136,7 @@ export class Agent {
 
     if (this.server) this.server.attachLan(this.lan);
     else this.startClientRouting();
+    this.server?.attachUserEvents({ fire: (name, payload, f) => this.fireEvent(name, payload, f) });
 
     this.local.startSync();
     if (c.ports.http >= 0) await this.startHttp();

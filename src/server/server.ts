@@ -49,6 +49,7 @@ export class ServerAgent {
   private tombstones!: TombstoneGc;
   private leaderLoop!: LeaderLoop;
   private lan: LanMembership = { members: () => [] };
+  private userEvents: EndpointContext['userEvents'];
   private readonly rng = cryptoRng();
   private stopping = false;
   /** Keys in a lock delay after their session was invalidated (every server records them). */
@@ -202,6 +203,11 @@ export class ServerAgent {
     return this.rpcAddr;
   }
 
+  /** How Internal.EventFire fires a user event here: the agent's own firing, into its LAN pool. */
+  attachUserEvents(events: NonNullable<EndpointContext['userEvents']>): void {
+    this.userEvents = events;
+  }
+
   /** Connects server discovery and the leader's reconcile to the LAN pool. */
   attachLan(lan: LanMembership): void {
     this.lan = lan;
@@ -320,6 +326,7 @@ export class ServerAgent {
         newId: () => randomUUID(),
       },
       datacenters: this.forwarder.datacenters,
+      ...(this.userEvents ? { userEvents: this.userEvents } : {}),
       signal,
     };
   }

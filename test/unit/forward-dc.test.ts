@@ -68,6 +68,7 @@ function forwarder(o: { wan?: boolean; reply?: (s: Sent) => Promise<unknown> } =
     context: (signal) =>
       ({
         raft: { leaderAddress: () => '127.0.0.1:8300' },
+        userEvents: { fire: (name: string) => ({ ID: 'ev-1', Name: name }) },
         signal,
       }) as unknown as EndpointContext,
   });
@@ -154,6 +155,19 @@ describe('Forwarder across datacenters', () => {
     const r = fwd.call('KVS.Get', { dc: 'dc2', key: 'k', q: { minIndex: 0 } }, never);
     await expect(r).rejects.toMatchObject({ code: ErrorCode.DCUnavailable });
     expect(sent).toEqual(['KVS.Get', 'KVS.Get']);
+  });
+
+  it('fires a user event where Internal.EventFire lands: remote for another dc, here for its own', async () => {
+    const { fwd, sent } = forwarder();
+    const args = {
+      name: 'deploy',
+      payload: new Uint8Array([1]),
+      filters: { node: '', service: '', tag: '' },
+    };
+    await fwd.call('Internal.EventFire', { ...args, dc: 'dc2' }, never);
+    expect(sent[0]).toMatchObject({ method: 'Internal.EventFire', args: { ...args, dc: 'dc2' } });
+    expect(await fwd.call('Internal.EventFire', args, never)).toEqual({ ID: 'ev-1', Name: 'deploy' });
+    expect(sent).toHaveLength(1);
   });
 
   it('without a WAN pool, any other dc is "No path to datacenter"; unknown dcs too with one', async () => {

@@ -48,10 +48,20 @@ function reply(method: string): unknown {
   }
 }
 
-function recordingApp(): { request: (m: string, path: string, body?: unknown) => Promise<Call> } {
+function recordingApp(): {
+  request: (m: string, path: string, body?: unknown) => Promise<Call>;
+  raw: (m: string, path: string, body?: string) => Promise<Response>;
+  calls: Call[];
+  fired: string[];
+} {
   const calls: Call[] = [];
+  const fired: string[] = [];
   const agent = {
     config: { datacenter: 'dc1', nodeName: 'n1', kvMaxValueSize: 512 * 1024, txnMaxReqLen: 512 * 1024 },
+    fireEvent: (name: string) => {
+      fired.push(name);
+      return { ID: 'local-event', Name: name };
+    },
     forwarder: {
       call: async (method: string, args: unknown) => {
         calls.push({ method, args: args as Record<string, unknown> });
@@ -61,6 +71,9 @@ function recordingApp(): { request: (m: string, path: string, body?: unknown) =>
   } as unknown as HttpAgent;
   const app = createApp({ agent, logger: silentLogger() });
   return {
+    calls,
+    fired,
+    raw: async (m, path, body) => app.request(path, { method: m, ...(body === undefined ? {} : { body }) }),
     request: async (m, path, body) => {
       const before = calls.length;
       const r = await app.request(path, {
@@ -137,6 +150,36 @@ describe('?dc= on every endpoint route', () => {
     });
   });
 
+  it('fires a user event in another datacenter through its servers (Internal.EventFire)', async () => {
+    const c = await app.request('PUT', '/v1/event/fire/deploy?dc=dc2&node=web.*&service=api&tag=v1', 'go');
+    expect(c).toEqual({
+      method: 'Internal.EventFire',
+      args: {
+        dc: 'dc2',
+        name: 'deploy',
+        payload: expect.any(Uint8Array) as unknown,
+        filters: { node: 'web.*', service: 'api', tag: 'v1' },
+      },
+    });
+    expect(Buffer.from(c.args['payload'] as Uint8Array).toString()).toBe('"go"');
+    expect(app.fired).toEqual([]);
+    // Its own datacenter: the agent fires it itself, no endpoint.
+    const before = app.calls.length;
+    for (const path of ['/v1/event/fire/here', '/v1/event/fire/here?dc=dc1']) {
+      const r = await app.raw('PUT', path);
+      expect(await r.json()).toEqual({ ID: 'local-event', Name: 'here' });
+    }
+    expect(app.fired).toEqual(['here', 'here']);
+    expect(app.calls.length).toBe(before);
+    // A bad filter is refused here, before any round trip.
+    const bad = await app.raw('PUT', '/v1/event/fire/x?dc=dc2&tag=v1');
+    expect([bad.status, await bad.text()]).toEqual([
+      400,
+      'Cannot provide tag filter without service filter\n',
+    ]);
+    expect(app.calls.length).toBe(before);
+  });
+
   it('no route calls the forwarder except through http/endpoint.ts (so new routes get ?dc= too)', () => {
     const dir = join(import.meta.dirname, '../../src/http/routes');
     const offenders = readdirSync(dir).filter((f) =>
@@ -159,6 +202,7 @@ describe('?dc= against a server without a WAN pool', () => {
       ['PUT', '/v1/kv/x?dc=dc2'],
       ['GET', '/v1/catalog/nodes?dc=dc2&index=1'],
       ['GET', '/v1/status/leader?dc=dc2'],
+      ['PUT', '/v1/event/fire/deploy?dc=dc2'],
     ] as const) {
       const r = await dev.app.request(path, { method: m });
       expect([r.status, await r.text()]).toEqual([500, 'No path to datacenter\n']);

@@ -12,6 +12,7 @@ import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from 
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import type { QueryOptions } from './types.js';
+import type { AgentEvent, EventFilters } from '../../agent/event-log.js';
 
 /** What an endpoint may use on the server that runs it. */
 export interface EndpointContext {
@@ -50,6 +51,8 @@ export interface EndpointContext {
     /** Runs an endpoint in another datacenter (through the same forwarding). */
     call(dc: string, method: EndpointName, args: unknown, signal: AbortSignal): Promise<unknown>;
   };
+  /** Fires a user event into this server's datacenter, as its agent does (absent in fakes). */
+  userEvents?: { fire(name: string, payload: Uint8Array, filters: EventFilters): AgentEvent };
   signal: AbortSignal;
 }
 
@@ -248,6 +251,14 @@ export const endpoints = {
 
   /** Asked before -bootstrap-expect bootstraps: is there a cluster already? */
   'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),
+  /**
+   * Consul's Internal.EventFire: a user event for another datacenter, fired there by the server
+   * that receives it (?dc= on /v1/event/fire; in its own datacenter an agent fires it itself).
+   */
+  'Internal.EventFire': local<{ name: string; payload: Uint8Array; filters: EventFilters }>((c, a) => {
+    if (!c.userEvents) throw new ConsulError(ErrorCode.Internal, 'this server cannot fire user events');
+    return c.userEvents.fire(a.name, a.payload, a.filters);
+  }),
   'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
   'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
 } satisfies Record<string, Endpoint>;
