@@ -116,6 +116,20 @@ describe('?dc= across two datacenters', () => {
     expect((await udp(client.dnsPort, 'web.service.consul', T.A)).header.rcode).toBe(3);
   });
 
+  it('fires a user event in dc2 from the dc1 client: dc2’s agents get it, dc1’s do not', async () => {
+    const io = cli();
+    const code = await main(
+      ['event', '-datacenter=dc2', `-http-addr=${client.http}`, '-name=deploy', 'v2'],
+      io,
+    );
+    expect([code, io.stderr]).toEqual([0, '']);
+    const names = async (a: ServerProc): Promise<string[]> =>
+      (await a.client.json<{ Name: string }[]>('GET', '/v1/event/list')).map((e) => e.Name);
+    for (const s of dc2.servers)
+      await eventually(async () => (await names(s)).includes('deploy'), 10_000, `the event at ${s.name}`);
+    for (const a of [client, ...dc1.servers]) expect(await names(a)).not.toContain('deploy');
+  });
+
   it('an unknown datacenter: 500 "No path to datacenter" over HTTP, NXDOMAIN over DNS', async () => {
     const r = await client.client.request('GET', '/v1/kv/where', { query: { dc: 'dc9' } });
     expect([r.status, r.body.toString()]).toEqual([500, 'No path to datacenter\n']);
