@@ -7,7 +7,7 @@
 
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import { buildAnswer, type AnswerSettings } from './answers.js';
-import { CacheBusyError, dataRequest, type DnsCache } from './cache.js';
+import { CacheBusyError, dataRequest, type DataEntry, type DnsCache } from './cache.js';
 import { parseName, type Domains } from './names.js';
 import {
   CLASS_ANY,
@@ -93,7 +93,7 @@ export class DnsHandler {
       if (q.qtype === QTYPE.AXFR || q.qtype === QTYPE.IXFR)
         return errorReply(packet, q, RCODE.NOTIMP, this.ra);
       const req = dataRequest(lookup, this.o.domains.datacenter);
-      let entry;
+      let entry: DataEntry | null;
       try {
         entry = req ? await this.o.cache.load(req) : null;
       } catch (err) {

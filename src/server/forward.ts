@@ -25,7 +25,7 @@ export interface ForwardDeps {
   logger: Logger;
   rpcHoldTimeoutMs: number;
   leaderAddress(): string | undefined;
-  /** Calls another server; `connectOnly` errors mean the request never left (safe to retry). */
+  /** A connection to another server; a rejection means the request never left (safe to retry). */
   connect(addr: string): Promise<RemoteConn>;
   context(signal: AbortSignal): EndpointContext;
 }
