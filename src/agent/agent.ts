@@ -155,6 +155,7 @@ export class Agent {
     if (this.server) this.server.attachLan(this.lan);
     else this.startClientRouting();
     if (!c.coordinates.disabled) this.startCoordinateSync();
+    this.server?.attachUserEvents({ fire: (name, payload, f) => this.fireEvent(name, payload, f) });
 
     this.local.startSync();
     if (c.ports.http >= 0) await this.startHttp();

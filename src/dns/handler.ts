@@ -2,10 +2,12 @@
 // question is answered synchronously (parse, one Map lookup, assemble); anything else takes the
 // slow path: name → Lookup → the cache's catalog read → a prepared answer, cached for next time.
 // Every failure becomes an RCODE: FORMERR for a malformed packet, REFUSED outside our domains
-// without recursors, SERVFAIL when the catalog (or a datacenter) cannot answer. It never throws.
+// without recursors, SERVFAIL when the catalog (or a datacenter) cannot answer, NXDOMAIN with the
+// SOA for a datacenter nobody knows (Consul's rCodeFromError: ErrNoDCPath). It never throws.
 
+import { ConsulError, ErrorCode } from '../core/errors.js';
 import { buildAnswer, queryAnswer, type AnswerSettings, type QueryResultData } from './answers.js';
-import { CacheBusyError, dataRequest, type DnsCache } from './cache.js';
+import { CacheBusyError, dataRequest, type DataEntry, type DnsCache } from './cache.js';
 import { parseName, type Domains } from './names.js';
 import {
   CLASS_ANY,
@@ -101,7 +103,23 @@ export class DnsHandler {
         return this.reply(packet, q, queryAnswer(lookup, labels, q.qtype, r, this.o.answers), tcp);
       }
       const req = dataRequest(lookup, this.o.domains.datacenter);
-      const entry = req ? await this.o.cache.load(req) : null;
+      let entry: DataEntry | null;
+      try {
+        entry = req ? await this.o.cache.load(req) : null;
+      } catch (err) {
+        if (!(err instanceof ConsulError && err.code === ErrorCode.NoDCPath)) throw err;
+        // No such datacenter: the name does not exist. Not cached: the datacenter may join later.
+        const none = { kind: 'unknown', zone: lookup.zone } as const;
+        const p = buildAnswer(
+          none,
+          labels,
+          q.qtype,
+          { kind: 'none' },
+          this.o.domains.datacenter,
+          this.o.answers,
+        );
+        return this.reply(packet, q, p, tcp);
+      }
       const p = buildAnswer(
         lookup,
         labels,

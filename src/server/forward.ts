@@ -1,6 +1,7 @@
 // The forwarding guard every RPC endpoint passes through (Consul's rpc.go forward): a read that may
 // be stale runs here; anything else runs on the leader, which this server either is or forwards to.
 // With no leader the request waits up to rpc_hold_timeout for one, then fails as Consul does.
+// A request naming another datacenter goes there first (server/dc-router.ts).
 
 import type { Logger } from 'pino';
 import { retryBackoffMs, sleep } from '../core/clock.js';
@@ -11,20 +12,21 @@ import { blockingQuery } from '../state/blocking.js';
 import type { StateStore } from '../state/store.js';
 import { endpoints, type EndpointContext, type EndpointName, type ReadArgs } from '../rpc/endpoints/index.js';
 import type { QueryMeta, QueryResult } from '../rpc/endpoints/types.js';
+import { DcRouter, type RemoteConn, type WanView } from './dc-router.js';
 
 export interface ForwardDeps {
-  /** This server's datacenter: a request naming another goes there (not yet: NoDCPath). */
+  /** This server's datacenter: a request naming another goes there. */
   datacenter: string;
+  /** The WAN pool's datacenters and servers; without it every other datacenter is NoDCPath. */
+  wan?: WanView;
   driver: RaftDriver;
   store: StateStore;
   rng: Rng;
   logger: Logger;
   rpcHoldTimeoutMs: number;
   leaderAddress(): string | undefined;
-  /** Calls another server; `connectOnly` errors mean the request never left (safe to retry). */
-  connect(
-    addr: string,
-  ): Promise<{ call(method: string, args: unknown, o: { signal?: AbortSignal }): Promise<unknown> }>;
+  /** A connection to another server; a rejection means the request never left (safe to retry). */
+  connect(addr: string): Promise<RemoteConn>;
   context(signal: AbortSignal): EndpointContext;
 }
 
@@ -35,17 +37,35 @@ export interface ForwardedCall {
 }
 
 export class Forwarder {
-  constructor(private readonly d: ForwardDeps) {}
+  private readonly dcs: DcRouter | null;
+  /** Other datacenters, for endpoints that run one another there (EndpointContext.datacenters). */
+  readonly datacenters: EndpointContext['datacenters'];
+
+  constructor(private readonly d: ForwardDeps) {
+    const { wan, datacenter: local } = d;
+    this.dcs = wan ? new DcRouter({ wan, connect: (a) => d.connect(a), rng: d.rng, logger: d.logger }) : null;
+    this.datacenters = {
+      local,
+      list: () => {
+        const dcs = wan ? wan.datacenters() : [];
+        return dcs.includes(local) ? dcs : [local, ...dcs];
+      },
+      call: (dc, method, args, signal) =>
+        this.call(method, { ...(args as Record<string, unknown>), dc }, signal),
+    };
+  }
 
   /** Runs an endpoint for a local caller (HTTP) or a remote one (RPC frame), forwarding as needed. */
   async call(method: string, args: unknown, signal: AbortSignal, forwarded = false): Promise<unknown> {
     const ep = (endpoints as Record<string, (typeof endpoints)[EndpointName]>)[method];
     if (!ep) throw new ConsulError(ErrorCode.BadRequest, `rpc: unknown method ${method}`);
-    // Consul's forwardRequestToOtherDatacenter. Requests may carry `dc` (DNS names do); until the
-    // WAN pool exists no other datacenter has a route, which is Consul's "No path to datacenter".
+    // Consul's forwardRequestToOtherDatacenter: the remote server sees its own dc in the args and
+    // handles the request as local. A server with no WAN pool has no route to any other.
     const dc = (args as { dc?: unknown } | null)?.dc;
-    if (typeof dc === 'string' && dc !== '' && dc !== this.d.datacenter)
-      throw new ConsulError(ErrorCode.NoDCPath, messages.noDCPath);
+    if (typeof dc === 'string' && dc !== '' && dc !== this.d.datacenter) {
+      if (!this.dcs) throw new ConsulError(ErrorCode.NoDCPath, messages.noDCPath);
+      return this.dcs.call(dc, method, args, signal, ep.kind !== 'write');
+    }
     switch (ep.kind) {
       case 'local':
         return ep.run(this.d.context(signal), args as never);

@@ -63,6 +63,7 @@ export class ServerAgent {
   private wanCoords: CoordinatePool | null = null;
   /** LAN coordinate updates queued on the leader, written through Raft in batches. */
   private coordUpdates!: CoordinateUpdates;
+  private userEvents: EndpointContext['userEvents'];
   private readonly rng = cryptoRng();
   private stopping = false;
   /** Keys in a lock delay after their session was invalidated (every server records them). */
@@ -202,6 +203,8 @@ export class ServerAgent {
 
     this.forwarder = new Forwarder({
       datacenter: c.datacenter,
+      // Other datacenters' servers, from the WAN pool (only this one while there is none).
+      wan: this.wan,
       driver: this.driver,
       store: this.fsm.store,
       rng: this.rng,
@@ -222,6 +225,11 @@ export class ServerAgent {
 
     this.peers.start();
     return this.rpcAddr;
+  }
+
+  /** How Internal.EventFire fires a user event here: the agent's own firing, into its LAN pool. */
+  attachUserEvents(events: NonNullable<EndpointContext['userEvents']>): void {
+    this.userEvents = events;
   }
 
   /** Connects server discovery and the leader's reconcile to the LAN pool. */
@@ -358,12 +366,8 @@ export class ServerAgent {
         clearTimer: (id) => this.sessionTimers.clear(id),
         newId: () => randomUUID(),
       },
-      // Only this datacenter until the WAN pool and cross-DC forwarding land (the forward part).
-      datacenters: {
-        local: this.config.datacenter,
-        list: () => [this.config.datacenter],
-        call: () => Promise.reject(new ConsulError(ErrorCode.NoDCPath, messages.noDCPath)),
-      },
+      datacenters: this.forwarder.datacenters,
+      ...(this.userEvents ? { userEvents: this.userEvents } : {}),
       signal,
       wan: this.wan,
       // Prepared queries' Near sorts by the same LAN coordinates as ?near (null: no coordinate).

@@ -57,8 +57,8 @@ describe('DNS on a client agent and a server', () => {
     await eventually(async () => (await ask()) === 0, 15_000, 'api back in DNS');
   });
 
-  it('SERVFAIL for another datacenter (no WAN path yet), REFUSED outside the domain', async () => {
-    expect((await udp(client.dnsPort, 'api.service.dc2.consul', T.A)).header.rcode).toBe(2);
+  it('NXDOMAIN for a datacenter nobody knows (as Consul), REFUSED outside the domain', async () => {
+    expect((await udp(client.dnsPort, 'api.service.dc2.consul', T.A)).header.rcode).toBe(3);
     expect((await udp(client.dnsPort, 'example.com', T.A)).header.rcode).toBe(5);
   });
 });

@@ -163,12 +163,14 @@ describe('errors', () => {
     expect(await udpMaybe(port, Buffer.from([1, 2, 3]))).toBeNull();
   });
 
-  it('SERVFAIL for a datacenter that cannot be reached, quickly', async () => {
+  it('NXDOMAIN with the SOA for a datacenter nobody knows (Consul: ErrNoDCPath), quickly', async () => {
+    // This agent has no WAN pool, so no other datacenter exists for it. A known datacenter that
+    // cannot be reached is SERVFAIL (dns-handler-dc.test.ts).
     const t0 = Date.now();
     const r = await udp(port, 'web.service.dc2.consul', T.A);
-    expect(r.header.rcode).toBe(2);
+    expect([r.header.rcode, r.answers.length, r.authorities[0]?.type]).toEqual([3, 0, T.SOA]);
     expect(Date.now() - t0).toBeLessThan(2000);
-    expect((await udp(port, 'web-1.node.dc9.consul', T.A)).header.rcode).toBe(2);
+    expect((await udp(port, 'web-1.node.dc9.consul', T.A)).header.rcode).toBe(3);
   });
 });
 

@@ -5,6 +5,7 @@ import { badRequest } from '../../core/errors.js';
 import type { EndpointName } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint } from '../endpoint.js';
 import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { has, parseQueryOptions } from '../query.js';
@@ -20,7 +21,9 @@ export async function query(
 ): Promise<Response> {
   const q = parseQueryOptions(urlOf(c));
   const near = nearParam(urlOf(c), d);
-  const r = (await d.agent.forwarder.call(
+  const r = (await callEndpoint(
+    c,
+    d,
     method,
     { ...args, q, ...(near ? { near } : {}) },
     signalOf(c, q.minIndex > 0),
@@ -30,17 +33,17 @@ export async function query(
 
 export async function catalogRegister(c: Context, d: HttpDeps): Promise<Response> {
   const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
-  return json(c, await d.agent.forwarder.call('Catalog.Register', { req }, signalOf(c, false)));
+  return json(c, await callEndpoint(c, d, 'Catalog.Register', { req }, signalOf(c, false)));
 }
 
 export async function catalogDeregister(c: Context, d: HttpDeps): Promise<Response> {
   const req = await readJson(await bodyOf(c, MAX_REGISTER_BODY));
-  return json(c, await d.agent.forwarder.call('Catalog.Deregister', { req }, signalOf(c, false)));
+  return json(c, await callEndpoint(c, d, 'Catalog.Deregister', { req }, signalOf(c, false)));
 }
 
 /** Known datacenters, nearest first: the server's directory (a client asks its server). */
 export const catalogDatacenters = async (c: Context, d: HttpDeps): Promise<Response> =>
-  json(c, await d.agent.forwarder.call('Catalog.ListDatacenters', {}, signalOf(c, false)));
+  json(c, await callEndpoint(c, d, 'Catalog.ListDatacenters', {}, signalOf(c, false)));
 export const catalogNodes = (c: Context, d: HttpDeps): Promise<Response> =>
   query(c, d, 'Catalog.ListNodes', {});
 export const catalogServices = (c: Context, d: HttpDeps): Promise<Response> =>

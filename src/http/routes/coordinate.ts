@@ -4,6 +4,7 @@
 
 import type { Context } from 'hono';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint } from '../endpoint.js';
 import { readJson } from '../body.js';
 import { bodyOf, pathParam, signalOf } from '../request.js';
 import { json } from '../respond.js';
@@ -12,7 +13,7 @@ import { query } from './catalog.js';
 const MAX_UPDATE_BODY = 64 * 1024;
 
 export async function coordinateDatacenters(c: Context, d: HttpDeps): Promise<Response> {
-  return json(c, await d.agent.forwarder.call('Coordinate.ListDatacenters', {}, signalOf(c, false)));
+  return json(c, await callEndpoint(c, d, 'Coordinate.ListDatacenters', {}, signalOf(c, false)));
 }
 
 export const coordinateNodes = (c: Context, d: HttpDeps): Promise<Response> =>
@@ -32,6 +33,6 @@ export async function coordinateNode(c: Context, d: HttpDeps): Promise<Response>
 /** PUT {Node, Segment, Coord}: queued on the leader, in the catalog within one update period. */
 export async function coordinateUpdate(c: Context, d: HttpDeps): Promise<Response> {
   const req = await readJson(await bodyOf(c, MAX_UPDATE_BODY));
-  await d.agent.forwarder.call('Coordinate.Update', { req }, signalOf(c, false));
+  await callEndpoint(c, d, 'Coordinate.Update', { req }, signalOf(c, false));
   return new Response(null, { status: 200 });
 }

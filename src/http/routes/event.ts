@@ -1,8 +1,9 @@
 // /v1/event/*: user events, fired through gossip and listed from this agent's ring of the last 256.
 
 import type { Context } from 'hono';
-import { badRequest } from '../../core/errors.js';
+import { validateFilters, type EventFilters } from '../../agent/event-log.js';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint, requestDc } from '../endpoint.js';
 import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { json } from '../respond.js';
 import { parseQueryOptions } from '../query.js';
@@ -13,16 +14,20 @@ const MAX_EVENT_BODY = 512;
 export async function eventFire(c: Context, d: HttpDeps): Promise<Response> {
   const url = urlOf(c);
   const name = pathParam(c, 'name', 'Missing name');
-  const dc = url.searchParams.get('dc');
-  if (dc && dc !== d.agent.config.datacenter)
-    throw badRequest(`Cannot fire events into datacenter "${dc}" yet`);
   const payload = await bodyOf(c, MAX_EVENT_BODY, 'Event payload');
-  const ev = d.agent.fireEvent(name, payload, {
+  const filters: EventFilters = {
     node: url.searchParams.get('node') ?? '',
     service: url.searchParams.get('service') ?? '',
     tag: url.searchParams.get('tag') ?? '',
-  });
-  return json(c, ev);
+  };
+  // Another datacenter's event is fired there, by one of its servers (as Consul does); checked here
+  // first so a bad filter costs no round trip.
+  if (requestDc(c, d) !== undefined) {
+    validateFilters(filters);
+    const args = { name, payload, filters };
+    return json(c, await callEndpoint(c, d, 'Internal.EventFire', args, signalOf(c, false)));
+  }
+  return json(c, d.agent.fireEvent(name, payload, filters));
 }
 
 export async function eventList(c: Context, d: HttpDeps): Promise<Response> {

@@ -6,6 +6,7 @@ import type { KVApplyArgs } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { KVEntry } from '../../state/types.js';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint } from '../endpoint.js';
 import { bodyOf, signalOf, urlOf } from '../request.js';
 import { b64, json } from '../respond.js';
 import { has, metaHeaders, parseQueryOptions, uintParam } from '../query.js';
@@ -40,7 +41,9 @@ export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
   const signal = signalOf(c, q.minIndex > 0);
   if (has(url, 'keys')) {
     const separator = url.searchParams.get('separator') ?? '';
-    const r = (await d.agent.forwarder.call(
+    const r = (await callEndpoint(
+      c,
+      d,
       'KVS.ListKeys',
       { q, prefix: key, separator },
       signal,
@@ -49,14 +52,12 @@ export async function kvGet(c: Context, d: HttpDeps): Promise<Response> {
     return json(c, r.value, { meta: r.meta });
   }
   if (has(url, 'recurse')) {
-    const r = (await d.agent.forwarder.call('KVS.List', { q, prefix: key }, signal)) as QueryResult<
-      KVEntry[]
-    >;
+    const r = (await callEndpoint(c, d, 'KVS.List', { q, prefix: key }, signal)) as QueryResult<KVEntry[]>;
     if (r.value.length === 0) return new Response(null, { status: 404, headers: metaHeaders(r.meta) });
     return json(c, r.value.map(kvJson), { meta: r.meta });
   }
   if (key === '') throw badRequest('Missing key name');
-  const r = (await d.agent.forwarder.call('KVS.Get', { q, key }, signal)) as QueryResult<KVEntry | null>;
+  const r = (await callEndpoint(c, d, 'KVS.Get', { q, key }, signal)) as QueryResult<KVEntry | null>;
   if (!r.value) return new Response(null, { status: 404, headers: metaHeaders(r.meta) });
   if (has(url, 'raw')) {
     // Raw values are served as opaque text and never sniffed, so a stored page cannot run as HTML.
@@ -90,7 +91,7 @@ export async function kvPut(c: Context, d: HttpDeps): Promise<Response> {
   else if (acquire !== null) args = { op: 'lock', key, value, flags, session: acquire };
   else if (cas !== undefined) args = { op: 'cas', key, value, flags, index: cas };
   else args = { op: 'set', key, value, flags };
-  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c, false))) as boolean;
+  const ok = (await callEndpoint(c, d, 'KVS.Apply', args, signalOf(c, false))) as boolean;
   return json(c, ok);
 }
 
@@ -104,6 +105,6 @@ export async function kvDelete(c: Context, d: HttpDeps): Promise<Response> {
     const cas = uintParam(url, 'cas', 'cas index');
     args = cas !== undefined ? { op: 'delete-cas', key, index: cas } : { op: 'delete', key };
   }
-  const ok = (await d.agent.forwarder.call('KVS.Apply', args, signalOf(c, false))) as boolean;
+  const ok = (await callEndpoint(c, d, 'KVS.Apply', args, signalOf(c, false))) as boolean;
   return json(c, ok);
 }

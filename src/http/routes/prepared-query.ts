@@ -13,6 +13,7 @@ import type {
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { PreparedQuery } from '../../state/prepared-queries.js';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint } from '../endpoint.js';
 import { readJson } from '../body.js';
 import { parseQueryOptions } from '../query.js';
 import { bodyOf, signalOf, urlOf } from '../request.js';
@@ -41,7 +42,9 @@ async function definition(c: Context): Promise<Record<string, unknown>> {
 
 export async function queryCreate(c: Context, d: HttpDeps): Promise<Response> {
   const query = await definition(c);
-  const id = (await d.agent.forwarder.call(
+  const id = (await callEndpoint(
+    c,
+    d,
     'PreparedQuery.Apply',
     { op: 'create', query, ...dcArg(urlOf(c)) },
     signalOf(c, false),
@@ -52,7 +55,9 @@ export async function queryCreate(c: Context, d: HttpDeps): Promise<Response> {
 export async function queryList(c: Context, d: HttpDeps): Promise<Response> {
   const url = urlOf(c);
   const q = parseQueryOptions(url);
-  const r = (await d.agent.forwarder.call(
+  const r = (await callEndpoint(
+    c,
+    d,
     'PreparedQuery.List',
     { q, ...dcArg(url) },
     signalOf(c, q.minIndex > 0),
@@ -119,7 +124,9 @@ export async function querySpecific(c: Context, d: HttpDeps): Promise<Response> 
   if (action === 'execute') {
     // Connect-capable lookups need Connect's catalog, which Consulate does not have.
     if (url.searchParams.has('connect')) throw badRequest('?connect is not supported by Consulate');
-    const r = (await d.agent.forwarder.call(
+    const r = (await callEndpoint(
+      c,
+      d,
       'PreparedQuery.Execute',
       executeArgs(c, d, id),
       signalOf(c, false),
@@ -127,7 +134,9 @@ export async function querySpecific(c: Context, d: HttpDeps): Promise<Response> 
     return json(c, r.value, { meta: r.meta });
   }
   if (action === 'explain') {
-    const r = (await d.agent.forwarder.call(
+    const r = (await callEndpoint(
+      c,
+      d,
       'PreparedQuery.Explain',
       executeArgs(c, d, id),
       signalOf(c, false),
@@ -137,7 +146,9 @@ export async function querySpecific(c: Context, d: HttpDeps): Promise<Response> 
   switch (method) {
     case 'GET': {
       const q = parseQueryOptions(url);
-      const r = (await d.agent.forwarder.call(
+      const r = (await callEndpoint(
+        c,
+        d,
         'PreparedQuery.Get',
         { q, id, ...dcArg(url) },
         signalOf(c, q.minIndex > 0),
@@ -149,7 +160,9 @@ export async function querySpecific(c: Context, d: HttpDeps): Promise<Response> 
       const body = await definition(c);
       for (const k of Object.keys(body)) if (k.toLowerCase() === 'id') delete body[k];
       const query = { ...body, ID: id };
-      await d.agent.forwarder.call(
+      await callEndpoint(
+        c,
+        d,
         'PreparedQuery.Apply',
         { op: 'update', query, ...dcArg(url) },
         signalOf(c, false),
@@ -157,7 +170,9 @@ export async function querySpecific(c: Context, d: HttpDeps): Promise<Response> 
       return new Response(null, { status: 200 });
     }
     case 'DELETE':
-      await d.agent.forwarder.call(
+      await callEndpoint(
+        c,
+        d,
         'PreparedQuery.Apply',
         { op: 'delete', id, ...dcArg(url) },
         signalOf(c, false),

@@ -8,6 +8,7 @@ import { parseDuration } from '../../core/duration.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { Session } from '../../state/sessions.js';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint } from '../endpoint.js';
 import { readJson } from '../body.js';
 import { parseQueryOptions } from '../query.js';
 import { bodyOf, signalOf, urlOf } from '../request.js';
@@ -104,7 +105,9 @@ export async function sessionCreate(c: Context, d: HttpDeps): Promise<Response> 
   const bytes = await bodyOf(c, MAX_BODY);
   const body = bytes.byteLength > 0 ? readJson(bytes) : {};
   const session = parseSessionBody(body, d.agent.config.nodeName);
-  const id = (await d.agent.forwarder.call(
+  const id = (await callEndpoint(
+    c,
+    d,
     'Session.Apply',
     { op: 'create', session },
     signalOf(c, false),
@@ -114,13 +117,13 @@ export async function sessionCreate(c: Context, d: HttpDeps): Promise<Response> 
 
 export async function sessionDestroy(c: Context, d: HttpDeps): Promise<Response> {
   const id = pathTail(c, '/v1/session/destroy/', 'Missing session');
-  await d.agent.forwarder.call('Session.Apply', { op: 'destroy', id }, signalOf(c, false));
+  await callEndpoint(c, d, 'Session.Apply', { op: 'destroy', id }, signalOf(c, false));
   return json(c, true);
 }
 
 export async function sessionRenew(c: Context, d: HttpDeps): Promise<Response> {
   const id = pathTail(c, '/v1/session/renew/', 'Missing session');
-  const r = (await d.agent.forwarder.call('Session.Renew', { id }, signalOf(c, false))) as Session[] | null;
+  const r = (await callEndpoint(c, d, 'Session.Renew', { id }, signalOf(c, false))) as Session[] | null;
   if (!r) throw notFound(`Session id '${id}' not found`);
   return json(c, r.map(sessionJson));
 }
@@ -128,7 +131,9 @@ export async function sessionRenew(c: Context, d: HttpDeps): Promise<Response> {
 export async function sessionInfo(c: Context, d: HttpDeps): Promise<Response> {
   const id = pathTail(c, '/v1/session/info/', 'Missing session');
   const q = parseQueryOptions(urlOf(c));
-  const r = (await d.agent.forwarder.call(
+  const r = (await callEndpoint(
+    c,
+    d,
     'Session.Get',
     { q, id },
     signalOf(c, q.minIndex > 0),
@@ -140,7 +145,9 @@ export async function sessionInfo(c: Context, d: HttpDeps): Promise<Response> {
 export async function sessionNode(c: Context, d: HttpDeps): Promise<Response> {
   const node = pathTail(c, '/v1/session/node/', 'Missing node name');
   const q = parseQueryOptions(urlOf(c));
-  const r = (await d.agent.forwarder.call(
+  const r = (await callEndpoint(
+    c,
+    d,
     'Session.NodeSessions',
     { q, node },
     signalOf(c, q.minIndex > 0),
@@ -150,7 +157,7 @@ export async function sessionNode(c: Context, d: HttpDeps): Promise<Response> {
 
 export async function sessionList(c: Context, d: HttpDeps): Promise<Response> {
   const q = parseQueryOptions(urlOf(c));
-  const r = (await d.agent.forwarder.call('Session.List', { q }, signalOf(c, q.minIndex > 0))) as QueryResult<
+  const r = (await callEndpoint(c, d, 'Session.List', { q }, signalOf(c, q.minIndex > 0))) as QueryResult<
     Session[]
   >;
   return json(c, r.value.map(sessionJson), { meta: r.meta });

@@ -5,6 +5,7 @@ import { badRequest } from '../../core/errors.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import { isReadOnlyTxn, type TxnOp, type TxnResult } from '../../state/txn.js';
 import type { HttpDeps } from '../app.js';
+import { callEndpoint } from '../endpoint.js';
 import { bodyOf, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { parseQueryOptions } from '../query.js';
@@ -63,7 +64,9 @@ export async function txnPut(c: Context, d: HttpDeps): Promise<Response> {
   let result: TxnResult;
   let meta;
   if (isReadOnlyTxn(ops)) {
-    const r = (await d.agent.forwarder.call(
+    const r = (await callEndpoint(
+      c,
+      d,
       'Txn.Read',
       { q: parseQueryOptions(url), ops },
       signalOf(c, false),
@@ -71,7 +74,7 @@ export async function txnPut(c: Context, d: HttpDeps): Promise<Response> {
     result = r.value;
     meta = r.meta;
   } else {
-    result = (await d.agent.forwarder.call('Txn.Apply', { ops }, signalOf(c, false))) as TxnResult;
+    result = (await callEndpoint(c, d, 'Txn.Apply', { ops }, signalOf(c, false))) as TxnResult;
   }
   const body = {
     Results: result.Results ? result.Results.map((r) => ({ KV: kvJson(r.KV) })) : null,

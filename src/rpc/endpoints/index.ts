@@ -20,6 +20,7 @@ import type { CoordinateEntry } from '../../state/coordinates.js';
 import { datacenterMaps, type CoordinatePool, type DatacenterMap } from '../../coordinate/pool.js';
 import { withNear, type NearArgs } from '../../coordinate/near.js';
 import { validateCoordinateUpdate } from '../../coordinate/updates.js';
+import type { AgentEvent, EventFilters } from '../../agent/event-log.js';
 
 /** What an endpoint may use on the server that runs it. */
 export interface EndpointContext {
@@ -50,7 +51,7 @@ export interface EndpointContext {
     /** A fresh random UUID (session IDs are drawn before Raft so the FSM stays deterministic). */
     newId(): string;
   };
-  /** Other datacenters (contract 3 of issue 6: the forward part provides the real one). */
+  /** Datacenters, for an endpoint that runs another endpoint elsewhere (prepared-query failover). */
   datacenters: {
     local: string;
     /** Known datacenters, nearest first (local first). */
@@ -60,6 +61,8 @@ export interface EndpointContext {
   };
   /** Prepared-query `Near` ordering by RTT, when coordinates exist (absent: results stay shuffled). */
   preparedQueryNear?: NearSorter;
+  /** Fires a user event into this server's datacenter, as its agent does (absent in fakes). */
+  userEvents?: { fire(name: string, payload: Uint8Array, filters: EventFilters): AgentEvent };
   signal: AbortSignal;
   /** Datacenters and their servers from the WAN pool (server/wan-directory.ts); null in fakes. */
   wan: WanDirectory | null;
@@ -317,6 +320,14 @@ export const endpoints = {
 
   /** Asked before -bootstrap-expect bootstraps: is there a cluster already? */
   'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),
+  /**
+   * Consul's Internal.EventFire: a user event for another datacenter, fired there by the server
+   * that receives it (?dc= on /v1/event/fire; in its own datacenter an agent fires it itself).
+   */
+  'Internal.EventFire': local<{ name: string; payload: Uint8Array; filters: EventFilters }>((c, a) => {
+    if (!c.userEvents) throw new ConsulError(ErrorCode.Internal, 'this server cannot fire user events');
+    return c.userEvents.fire(a.name, a.payload, a.filters);
+  }),
   'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
   'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
   /** Known datacenters, nearest first (from the WAN pool, on the server that receives it). */

@@ -1,0 +1,26 @@
+// How a route runs an endpoint: through the agent's forwarder (its own server, or a server over
+// RPC), with the request's ?dc= in the args, so the servers send it on to that datacenter. Every
+// route that runs an endpoint comes through here, so ?dc= works on all of them without each one
+// reading it (test/unit/http-dc.test.ts checks that no route calls the forwarder directly).
+
+import type { Context } from 'hono';
+import type { EndpointName } from '../rpc/endpoints/index.js';
+import type { HttpDeps } from './app.js';
+import { urlOf } from './request.js';
+
+/** The datacenter a request names with ?dc=, or undefined for this agent's own (empty included). */
+export function requestDc(c: Context, d: HttpDeps): string | undefined {
+  const dc = urlOf(c).searchParams.get('dc');
+  return dc === null || dc === '' || dc === d.agent.config.datacenter ? undefined : dc;
+}
+
+export function callEndpoint(
+  c: Context,
+  d: HttpDeps,
+  method: EndpointName,
+  args: object,
+  signal: AbortSignal,
+): Promise<unknown> {
+  const dc = requestDc(c, d);
+  return d.agent.forwarder.call(method, dc === undefined ? args : { ...args, dc }, signal);
+}
