@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
 import { cryptoRng } from '../core/rng.js';
-import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import { serverPeer } from '../agent/lan.js';
 import type { Member, MemberEventType } from '../gossip/types.js';
 import { RaftDriver } from '../raft/driver.js';

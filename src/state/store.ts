@@ -541,8 +541,8 @@ export class StateStore {
       Array.isArray(d.catalog.services) &&
       Array.isArray(d.catalog.checks) &&
       (d.sessions === undefined || Array.isArray(d.sessions)) &&
-      (d.coordinates === undefined || Array.isArray(d.coordinates?.entries));
-    d.preparedQueries === undefined || Array.isArray(d.preparedQueries);
+      (d.coordinates === undefined || Array.isArray(d.coordinates?.entries)) &&
+      (d.preparedQueries === undefined || Array.isArray(d.preparedQueries));
     if (!ok) throw new ConsulError(ErrorCode.Corrupt, 'snapshot: not a version 1 state store snapshot');
     const tables = emptyTables();
     for (const t of TABLES) tables[t] = d.tables[t] ?? 0;
