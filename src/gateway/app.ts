@@ -183,7 +183,7 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
         table.markDown(up.addr);
         const why = describeFailure(err);
         failures.push(`${up.addr} (${up.dc || 'local'}): ${why}`);
-        log.warn({ upstream: up.addr, dc: up.dc, err: why, method, path }, 'gateway: upstream failed');
+        log.warn({ upstream: up.addr, dc: up.dc, err: why, method, path }, 'upstream failed');
         if (!replayable || (kind === 'reset' && !resetSafe.has(method))) break;
       }
     }
@@ -314,7 +314,7 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
 
   app.onError((err, c) => {
     if (err instanceof BadInput) return text(400, err.message);
-    log.warn({ err: err.message, path: c.req.path }, 'gateway: request failed');
+    log.warn({ err: err.message, path: c.req.path }, 'request failed');
     return text(502, `bad gateway: ${err.message}`);
   });
 

@@ -29,6 +29,11 @@ export interface GatewayConfig {
   downTimeMs: number;
   /** Connecting to an upstream gives up after this long (5 s). */
   connectTimeoutMs: number;
+  /**
+   * How upstreams are called: node (node:http with a keep-alive pool, the default) or web (the
+   * platform's fetch, as the app would use in an edge runtime; slower, kept for comparison).
+   */
+  upstreamFetch: 'node' | 'web';
 }
 
 export const DEFAULT_GATEWAY_PORT = 8080;
@@ -47,6 +52,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     idleTimeoutMs: 300_000,
     downTimeMs: 10_000,
     connectTimeoutMs: 5000,
+    upstreamFetch: 'node',
   };
 }
 
@@ -147,6 +153,12 @@ const FILE_KEYS: Record<string, Setter> = {
   idle_timeout: (c, v, w) => (c.idleTimeoutMs = asDuration(v, w)),
   down_time: (c, v, w) => (c.downTimeMs = asDuration(v, w)),
   connect_timeout: (c, v, w) => (c.connectTimeoutMs = asDuration(v, w)),
+  upstream_fetch: (c, v, w) => {
+    const s = asString(v, w);
+    if (s !== 'node' && s !== 'web')
+      throw configError(`${w}: expected "node" or "web", got ${JSON.stringify(s)}`);
+    c.upstreamFetch = s;
+  },
 };
 
 interface Flag {

@@ -25,7 +25,7 @@ export async function startGateway(
   cfg: GatewayConfig,
   logger: Logger,
   /** 'web' runs the app on the platform's fetch instead (tests and the benchmark compare both). */
-  upstream: 'node' | 'web' = 'node',
+  upstream: 'node' | 'web' = cfg.upstreamFetch,
 ): Promise<RunningGateway> {
   const nodeFetch = createNodeFetch({ connectTimeoutMs: cfg.connectTimeoutMs });
   const fetch = upstream === 'node' ? nodeFetch : webFetch;

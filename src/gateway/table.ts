@@ -195,7 +195,7 @@ class Watch<T> {
         if (signal.aborted) break;
         failed.add(addr);
         this.error = `${addr}: ${(err as Error).message}`;
-        this.t.log.debug({ what: this.what, addr, err: (err as Error).message }, 'gateway: query failed');
+        this.t.log.debug({ what: this.what, addr, err: (err as Error).message }, 'query failed');
         // A server that cannot be reached is skipped by the proxy too for a while; one that answers
         // with an error is only left for the others here. A full round of failures backs off.
         if (!(err instanceof HttpError)) this.t.markDown(addr);
@@ -402,7 +402,7 @@ export class RoutingTable {
       if (w.lastUsed < cutoff) {
         w.stop();
         this.services.delete(key);
-        this.log.debug({ watch: key.replace('\u0000', ' in ') }, 'gateway: dropped an unused watch');
+        this.log.debug({ watch: key.replace('\u0000', ' in ') }, 'dropped an unused watch');
       }
     }
   }
@@ -461,7 +461,7 @@ export class RoutingTable {
           dc: value.datacenter,
           datacenters: value.dcs.map((d) => `${d.name}(${d.servers.length})`).join(' '),
         },
-        'gateway: directory updated',
+        'directory updated',
       );
     }
     return { value, index: idx };

@@ -23,9 +23,9 @@ export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
     if (ok)
       logger.info(
         { dc: gw.table.localDc(), datacenters: gw.table.datacenters().join(' ') },
-        'gateway: ready',
+        'ready',
       );
-    else logger.warn({ agents: cfg.servers.join(' ') }, 'gateway: no directory yet; still trying the agents');
+    else logger.warn({ agents: cfg.servers.join(' ') }, 'no directory yet; still trying the agents');
   });
   return new Promise<number>((resolve) => {
     let stopping = false;
