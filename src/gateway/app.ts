@@ -231,6 +231,8 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
   ): Promise<Response> {
     if (!isValidName(name)) throw new BadInput(`invalid service name "${name}"`);
     if (dc !== undefined && !isValidName(dc)) throw new BadInput(`invalid datacenter name "${dc}"`);
+    if (dc !== undefined && dc !== table.localDc() && table.ready && !table.known(dc))
+      return Promise.resolve(text(503, `no path to datacenter "${dc}"`));
     const dcs = dc !== undefined ? [dc] : table.datacenters();
     const errors: string[] = [];
     // DCs whose instances are all marked down (they just refused connections) come after every

@@ -273,8 +273,13 @@ export class RoutingTable {
   }
 
   /** Resolves when the directory has been read once (or ms passed); true when it has. */
-  async ready(ms = 10_000): Promise<boolean> {
+  async whenReady(ms = 10_000): Promise<boolean> {
     await this.directory?.first(ms);
+    return this.directory?.value !== undefined;
+  }
+
+  /** Whether the directory has been read at least once. */
+  get ready(): boolean {
     return this.directory?.value !== undefined;
   }
 
@@ -425,11 +430,15 @@ export class RoutingTable {
     path: string,
     signal: AbortSignal,
   ): Promise<{ body: unknown; index: number }> {
+    // A server that went silent (a partition, not a refused connection) must not hold a watch for
+    // good: a server answers by wait plus its jitter (wait/16), so a little more than that is the
+    // most a healthy answer can take.
+    const limit = AbortSignal.timeout(this.opts.waitMs + this.opts.waitMs / 16 + 10_000);
     const r = await this.opts.fetch(`http://${addr}${path}`, {
       method: 'GET',
       headers: [['accept', 'application/json']],
       body: null,
-      signal,
+      signal: AbortSignal.any([signal, limit]),
     });
     const text = await new Response(r.body).text();
     if (r.status !== 200) throw new HttpError(r.status, `HTTP ${r.status}: ${text.trim().slice(0, 200)}`);

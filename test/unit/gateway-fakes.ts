@@ -224,6 +224,20 @@ export async function fakeInstance(
   const state = { port: 0, hits: 0, close: async () => undefined, server: null as unknown as Server };
   const server = createServer((req, res) => {
     state.hits++;
+    if (req.url === '/big') {
+      // 300 KB, chunked (no Content-Length), written in pieces: an answer the gateway must stream.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let n = 0;
+      const more = (): void => {
+        while (n < 30) {
+          n++;
+          if (!res.write('y'.repeat(10_000))) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () =>

@@ -70,7 +70,7 @@ describe.each(['node', 'web'] as const)('gateway with the %s upstream fetch', (k
     };
     const g = await startGateway(cfg, silentLogger(), kind);
     closers.push(() => g.stop());
-    expect(await g.table.ready(3000)).toBe(true);
+    expect(await g.table.whenReady(3000)).toBe(true);
     return g;
   }
 
@@ -179,6 +179,22 @@ describe.each(['node', 'web'] as const)('gateway with the %s upstream fetch', (k
     expect([a.hits, b.hits]).toEqual([4, 4]);
     const root = await call(gw, '/svc/web');
     expect(parse(root)['url']).toBe('/');
+  });
+
+  it('streams a large answer back, and HEAD gets no body', async () => {
+    await instance('dc1', 'web', 'web-a');
+    const a = await call(gw, '/svc/web/big');
+    expect(a.status).toBe(200);
+    expect(a.body.length).toBe(300_000);
+    const h = await call(gw, '/svc/web/x', { method: 'HEAD' });
+    expect(h.status).toBe(200);
+    expect(h.body).toBe('');
+  });
+
+  it('answers 503 for a service in a dc nobody knows', async () => {
+    const a = await call(gw, '/x', { headers: { Host: 'web.service.dc9.consul' } });
+    expect(a.status).toBe(503);
+    expect(a.body).toContain('no path to datacenter "dc9"');
   });
 
   it('routes Host: <name>.service.<dc>.consul and /svc/<name>.<dc>/ to that dc only', async () => {

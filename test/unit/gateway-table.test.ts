@@ -85,7 +85,7 @@ describe('gateway app and table, in memory', () => {
     const table = new RoutingTable({ seeds: ['10.0.0.99:8500'], fetch: m.fetch });
     table.start();
     try {
-      expect(await table.ready(1000)).toBe(true);
+      expect(await table.whenReady(1000)).toBe(true);
       const app = createGatewayApp({ table, fetch: m.fetch });
       // Host form, explicit dc: the health query goes to a server of dc2.
       const r = await app.request('http://gw/x/y?z=1', { headers: { Host: 'web.service.dc2.consul' } });
@@ -116,7 +116,7 @@ describe('gateway app and table, in memory', () => {
     const table = new RoutingTable({ seeds: ['10.0.0.99:8500'], fetch: decoding });
     table.start();
     try {
-      await table.ready(1000);
+      await table.whenReady(1000);
       const r = await createGatewayApp({ table, fetch: decoding }).request('http://gw/v1/x');
       expect(r.headers.get('content-encoding')).toBeNull();
       expect(r.headers.get('x-keep')).toBe('y');
@@ -137,7 +137,7 @@ describe('gateway app and table, in memory', () => {
     const t3 = new RoutingTable({ seeds: ['a:1'], fetch: f.fetch, minBackoffMs: 5, maxBackoffMs: 10 });
     t3.start();
     try {
-      await t3.ready(1000);
+      await t3.whenReady(1000);
       good = false;
       await until(
         'an error to show',
@@ -178,7 +178,7 @@ describe('gateway app and table, in memory', () => {
     const table = new RoutingTable({ seeds: ['x:1'], fetch: m.fetch, idleMs: 1200 });
     table.start();
     try {
-      await table.ready(1000);
+      await table.whenReady(1000);
       expect((await table.instances('web', 'dc1')).addrs).toEqual(['10.0.0.5:80']);
       await until('the held health query', () =>
         m.calls.some((c) => c.includes('/health/') && c.includes('index=4')),

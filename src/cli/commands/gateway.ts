@@ -19,7 +19,7 @@ export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
   io.out(
     `Consulate gateway listening on http://${gw.address} (datacenter ${cfg.datacenter ?? 'from the servers'}; agents ${cfg.servers.join(', ')})\n`,
   );
-  void gw.table.ready().then((ok) => {
+  void gw.table.whenReady().then((ok) => {
     if (ok)
       logger.info(
         { dc: gw.table.localDc(), datacenters: gw.table.datacenters().join(' ') },
