@@ -11,7 +11,7 @@
 // GW_LOAD_CPUS; the servers and the proxies are pinned to GW_SERVER_CPUS. Latency: one connection,
 // closed loop, for GW_LAT_DUR s (bench/load.ts, timed with performance.now: autocannon's
 // percentiles are whole milliseconds).
-// Environment: GW_DUR (5), GW_LAT_DUR (3), GW_CONNS (32), GW_SERVER_CPUS (0), GW_LOAD_CPUS (1).
+// Environment: GW_DUR (4), GW_LAT_DUR (2), GW_CONNS (32), GW_SERVER_CPUS (0), GW_LOAD_CPUS (1).
 // A real cluster instead of the fake, for the API rows (npm start's two DCs):
 //   GW_SERVER=host:port  an agent of dc1 (the gateway started here reads it; the "straight" figure
 //                        asks it), GW_DC=dc2 (the dc asked through ?dc=), GW_PATH=/v1/catalog/nodes
@@ -27,8 +27,8 @@ import { BIN, execP, fmt, loadavg, log, ratio, ROOT, sleep, type BenchRow } from
 import { httpRequest, runLoad } from './load.js';
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
-const DUR = Math.max(1, Number(env('GW_DUR', '5')));
-const LAT_DUR = Math.max(1, Number(env('GW_LAT_DUR', '3')));
+const DUR = Math.max(1, Number(env('GW_DUR', '4')));
+const LAT_DUR = Math.max(1, Number(env('GW_LAT_DUR', '2')));
 const CONNS = Math.max(1, Number(env('GW_CONNS', '32')));
 const SERVER_CPUS = env('GW_SERVER_CPUS', '0');
 const LOAD_CPUS = env('GW_LOAD_CPUS', '1');
