@@ -206,6 +206,11 @@ export class FakeServer {
       });
       return;
     }
+    if (url.pathname === '/v1/kv/slow') {
+      // A blocking query that answers after its wait.
+      setTimeout(() => json(res, 200, { server: this.name, slow: true }, 8), waitMs);
+      return;
+    }
     json(res, 200, { server: this.name, dc: this.dc, method: req.method, url: req.url }, 7);
   }
 

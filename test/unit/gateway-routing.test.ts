@@ -303,6 +303,14 @@ describe.each(['node', 'web'] as const)('gateway with the %s upstream fetch', (k
     expect((await call(gw, '/v1/kv/k?dc=dc2')).body).toContain('no reachable server in datacenter "dc2"');
   });
 
+  it('proxies a blocking query that answers only after its wait', async () => {
+    const t0 = Date.now();
+    const a = await call(gw, '/v1/kv/slow?index=3&wait=1200ms&dc=dc2');
+    expect(a.status).toBe(200);
+    expect(parse(a)['slow']).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1150);
+  });
+
   it('aborts the upstream blocking query when the client goes away', async () => {
     const ac = new AbortController();
     const pending = fetch(`http://127.0.0.1:${gw.port}/v1/kv/block?index=42`, { signal: ac.signal }).catch(
