@@ -66,10 +66,8 @@ const API_READS = new Set(['GET', 'HEAD']);
 /** Bodies up to this size (with a Content-Length) are read first, so a retry can send them again. */
 const REPLAY_LIMIT = 64 * 1024;
 
-const TEXT: [string, string] = ['content-type', 'text/plain; charset=utf-8'];
-
 function text(status: number, msg: string): Response {
-  return new Response(`${msg}\n`, { status, headers: [TEXT] });
+  return new Response(`${msg}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
 }
 
 /** Never thrown past the app: a 400 with its message. */
@@ -84,9 +82,13 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
   const log = o.log ?? quietLog;
   const app = new Hono();
 
-  /** The request's headers for the upstream: hop-by-hop ones out, X-Forwarded-* in. */
-  function upstreamHeaders(c: Context, req: Request): [string, string][] {
-    const out: [string, string][] = [];
+  /**
+   * The request's headers for the upstream: hop-by-hop ones out, X-Forwarded-* in. A plain record:
+   * Headers iterates repeated names joined already, and a record is what the node:http client and
+   * @hono/node-server take without a conversion.
+   */
+  function upstreamHeaders(c: Context, req: Request): Record<string, string> {
+    const out: Record<string, string> = Object.create(null);
     let connection = '';
     let host = '';
     let xff = '';
@@ -94,49 +96,48 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
       if (HOP.has(k)) {
         if (k === 'connection') connection = v;
         else if (k === 'host') host = v;
-        continue;
-      }
-      if (k === 'x-forwarded-for') xff = v;
-      else out.push([k, v]);
+      } else if (k === 'x-forwarded-for') xff = v;
+      else out[k] = v;
     }
-    const named = connection
-      .toLowerCase()
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '' && s !== 'close' && s !== 'keep-alive');
-    const kept = named.length ? out.filter(([k]) => !named.includes(k)) : out;
+    if (connection)
+      for (const n of connection.toLowerCase().split(',')) Reflect.deleteProperty(out, n.trim());
     const client = o.clientAddress?.(c);
     if (client) xff = xff ? `${xff}, ${client}` : client;
-    if (xff) kept.push(['x-forwarded-for', xff]);
-    if (host) kept.push(['x-forwarded-host', host]);
-    kept.push(['x-forwarded-proto', req.url.startsWith('https:') ? 'https' : 'http']);
-    return kept;
+    if (xff) out['x-forwarded-for'] = xff;
+    if (host) out['x-forwarded-host'] = host;
+    out['x-forwarded-proto'] = req.url.startsWith('https:') ? 'https' : 'http';
+    return out;
   }
 
   /** The upstream's answer as ours: hop-by-hop headers out, who answered in. */
   function respond(r: UpstreamResponse, up: Upstream, method: string): Response {
-    const h: [string, string][] = [];
+    // A record (what @hono/node-server writes without building a Headers); repeated names are
+    // joined, except Set-Cookie, which cannot be: several of those switch to a list of pairs.
+    const h: Record<string, string> = Object.create(null);
+    let cookies: string[] | null = null;
     let connection = '';
-    let encoded = false;
     for (const [k0, v] of r.headers) {
       const k = k0.toLowerCase();
       if (HOP.has(k)) {
         if (k === 'connection') connection = v.toLowerCase();
-        continue;
+      } else if (k === 'set-cookie') (cookies ??= []).push(v);
+      else {
+        const prev = h[k];
+        h[k] = prev === undefined ? v : `${prev}, ${v}`;
       }
-      if (k === 'content-encoding') encoded = true;
-      h.push([k, v]);
     }
-    let headers = h;
-    if (connection || (decodes && encoded)) {
-      const named = connection.split(',').map((s) => s.trim());
-      // fetch has decoded the body already: its encoding and length no longer describe it.
-      const drop = (k: string): boolean =>
-        named.includes(k) || (decodes && encoded && (k === 'content-encoding' || k === 'content-length'));
-      headers = h.filter(([k]) => !drop(k));
+    if (connection) for (const n of connection.split(',')) Reflect.deleteProperty(h, n.trim());
+    // fetch has decoded the body already: its encoding and length no longer describe it.
+    if (decodes && h['content-encoding'] !== undefined) {
+      Reflect.deleteProperty(h, 'content-encoding');
+      Reflect.deleteProperty(h, 'content-length');
     }
-    if (up.dc) headers.push(['x-consulate-datacenter', up.dc]);
-    headers.push(['x-consulate-upstream', up.addr]);
+    if (up.dc) h['x-consulate-datacenter'] = up.dc;
+    h['x-consulate-upstream'] = up.addr;
+    let headers: Record<string, string> | [string, string][] = h;
+    if (cookies?.length === 1) h['set-cookie'] = cookies[0] as string;
+    else if (cookies)
+      headers = [...Object.entries(h), ...cookies.map((v): [string, string] => ['set-cookie', v])];
     const s = r.status;
     const noBody = method === 'HEAD' || s === 204 || s === 205 || s === 304;
     if (noBody && r.body instanceof ReadableStream) void r.body.cancel().catch(() => undefined);
@@ -305,7 +306,7 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
       const s = table.status() as { Ready: boolean };
       return new Response(JSON.stringify(s, null, 2), {
         status: s.Ready ? 200 : 503,
-        headers: [['content-type', 'application/json']],
+        headers: { 'content-type': 'application/json' },
       });
     }
     return text(

@@ -10,7 +10,7 @@
 /** What the gateway sends upstream. */
 export interface UpstreamInit {
   method: string;
-  headers: [string, string][];
+  headers: Record<string, string>;
   /** null for no body; bytes when the gateway buffered a small body (so it can be re-sent). */
   body: ReadableStream<Uint8Array> | Uint8Array | null;
   signal: AbortSignal;

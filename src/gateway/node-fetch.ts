@@ -69,6 +69,29 @@ function streamOf(res: IncomingMessage): ReadableStream<Uint8Array> {
   );
 }
 
+/** host, port and path of an http:// URL; the gateway's URLs are always http://host:port/path. */
+export function target(url: string): { host: string; port: number; path: string } {
+  if (!url.startsWith('http://')) {
+    const u = new URL(url);
+    return {
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(u.port) || 80,
+      path: `${u.pathname}${u.search}`,
+    };
+  }
+  const slash = url.indexOf('/', 7);
+  const authority = slash < 0 ? url.slice(7) : url.slice(7, slash);
+  const path = slash < 0 ? '/' : url.slice(slash);
+  const colon = authority.lastIndexOf(':');
+  const hasPort = colon > authority.lastIndexOf(']');
+  const host = hasPort ? authority.slice(0, colon) : authority;
+  return {
+    host: host.startsWith('[') ? host.slice(1, -1) : host,
+    port: hasPort ? Number(authority.slice(colon + 1)) : 80,
+    path,
+  };
+}
+
 export function createNodeFetch(o: NodeFetchOptions = {}): NodeFetch {
   const agent = new Agent({
     keepAlive: true,
@@ -79,18 +102,13 @@ export function createNodeFetch(o: NodeFetchOptions = {}): NodeFetch {
 
   const once = (url: string, init: UpstreamInit): Promise<{ res: UpstreamResponse; reused: boolean }> =>
     new Promise((resolve, reject) => {
-      const u = new URL(url);
-      const headers: Record<string, string> = {};
-      for (const [k, v] of init.headers) {
-        const prev = headers[k];
-        headers[k] = prev === undefined ? v : `${prev}${k === 'cookie' ? '; ' : ', '}${v}`;
-      }
+      const t = target(url);
       const req = request({
-        host: u.hostname.replace(/^\[|\]$/g, ''),
-        port: u.port || 80,
-        path: `${u.pathname}${u.search}`,
+        host: t.host,
+        port: t.port,
+        path: t.path,
         method: init.method,
-        headers,
+        headers: init.headers,
         agent,
         signal: init.signal,
       });

@@ -436,7 +436,7 @@ export class RoutingTable {
     const limit = AbortSignal.timeout(this.opts.waitMs + this.opts.waitMs / 16 + 10_000);
     const r = await this.opts.fetch(`http://${addr}${path}`, {
       method: 'GET',
-      headers: [['accept', 'application/json']],
+      headers: { accept: 'application/json' },
       body: null,
       signal: AbortSignal.any([signal, limit]),
     });

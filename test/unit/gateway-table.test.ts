@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../src/gateway/app.js';
 import { DECODES, type UpstreamFetch, type UpstreamInit } from '../../src/gateway/fetch.js';
+import { target } from '../../src/gateway/node-fetch.js';
 import { parseHealth, RoutingTable } from '../../src/gateway/table.js';
 
 const json = (body: unknown, index: number): Response =>
@@ -124,6 +125,41 @@ describe('gateway app and table, in memory', () => {
     } finally {
       table.stop();
     }
+  });
+
+  it('passes several Set-Cookie headers on as they came, and joins other repeated headers', async () => {
+    const m = memoryFetch((u) => {
+      if (u.pathname === '/v1/internal/gateway/directory') return blocking(u) ? null : json(directory, 3);
+      const h = new Headers([
+        ['set-cookie', 'a=1'],
+        ['set-cookie', 'b=2'],
+        ['x-multi', 'one'],
+        ['x-multi', 'two'],
+      ]);
+      return new Response('ok', { headers: h });
+    });
+    const table = new RoutingTable({ seeds: ['10.0.0.99:8500'], fetch: m.fetch });
+    table.start();
+    try {
+      await table.whenReady(1000);
+      const r = await createGatewayApp({ table, fetch: m.fetch }).request('http://gw/v1/x');
+      expect(r.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+      expect(r.headers.get('x-multi')).toBe('one, two');
+      expect(r.headers.get('x-consulate-upstream')).toBe('10.0.0.1:8500');
+    } finally {
+      table.stop();
+    }
+  });
+
+  it('parses the upstream URLs it builds without new URL()', () => {
+    expect(target('http://10.0.0.1:8500/v1/kv/a?x=1')).toEqual({
+      host: '10.0.0.1',
+      port: 8500,
+      path: '/v1/kv/a?x=1',
+    });
+    expect(target('http://[fe80::1]:81/p')).toEqual({ host: 'fe80::1', port: 81, path: '/p' });
+    expect(target('http://[fe80::1]/p')).toEqual({ host: 'fe80::1', port: 80, path: '/p' });
+    expect(target('http://web')).toEqual({ host: 'web', port: 80, path: '/' });
   });
 
   it('keeps its last good data through errors, and restarts its index when it goes backwards', async () => {
