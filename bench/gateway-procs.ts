@@ -5,13 +5,15 @@
 //   hono-proxy PORT UPSTREAM   a minimal Hono app on @hono/node-server that fetches one fixed
 //                              upstream (host:port) with the platform's fetch: the anchor for the
 //                              gateway's throughput
+//   node-proxy PORT UPSTREAM   a hand-written node:http proxy to one fixed upstream (keep-alive pool,
+//                              piped answer): the ceiling of a proxy hop in Node, for reference
 //   fake-server PORT INSTANCE  a fake Consul server: the gateway directory (its own dc "dc1" and a
 //                              "dc2" at the same address), /v1/health/service/web answering one
 //                              passing instance at INSTANCE (host:port) and then holding blocking
 //                              queries, and the upstream's JSON for any other /v1/* path
 // Each prints "ready" on stdout once it listens.
 
-import { createServer, type ServerResponse } from 'node:http';
+import { Agent, createServer, request, type ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 
@@ -48,6 +50,17 @@ if (mode === 'upstream') {
   const app = new Hono();
   app.get('*', (c) => fetch(`http://${target}${c.req.path}`));
   serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, ready);
+} else if (mode === 'node-proxy') {
+  const [host, p] = (target ?? '').split(':');
+  const agent = new Agent({ keepAlive: true, maxFreeSockets: 256 });
+  createServer((req, res) => {
+    const up = request({ host, port: Number(p), path: req.url, method: req.method, agent }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.writeHead(502).end());
+    req.pipe(up);
+  }).listen(port, '127.0.0.1', ready);
 } else if (mode === 'fake-server') {
   const [host, p] = (target ?? '').split(':');
   const self = `127.0.0.1:${port}`;

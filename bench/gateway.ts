@@ -1,7 +1,8 @@
 // Gateway phase of `npm run bench` (ONLY=gateway): the edge gateway against its anchors, in one run.
 //   Service routing: GET /svc/web/... through `consulate gateway` to a bare node:http upstream
 //   (~1 KB of JSON), against (a) the same upstream straight, (b) a bare Hono proxy (a minimal Hono
-//   app whose one route fetches the fixed upstream), and (c) the gateway on the platform's fetch
+//   app whose one route fetches the fixed upstream), (c) a hand-written node:http proxy (the
+//   ceiling of a proxy hop in Node), and (d) the gateway on the platform's fetch
 //   (upstream_fetch: web) instead of its node:http one. The gateway's table is fed by a fake server
 //   (bench/gateway-procs.ts) that answers the directory and the health of "web" once, then holds
 //   the blocking queries, as a quiet cluster does.
@@ -151,9 +152,11 @@ export async function runGateway(): Promise<BenchRow[]> {
     log(`# gateway: service routing and /v1 ?dc= through the gateway (loadavg before ${before}) ...`);
     const up = await freePort();
     const hono = await freePort();
+    const nodeProxy = await freePort();
     const fake = await freePort();
     await start('upstream', [PROCS, 'upstream', String(up)]);
     await start('hono proxy', [PROCS, 'hono-proxy', String(hono), `127.0.0.1:${up}`]);
+    await start('node:http proxy', [PROCS, 'node-proxy', String(nodeProxy), `127.0.0.1:${up}`]);
     await start('fake server', [PROCS, 'fake-server', String(fake), `127.0.0.1:${up}`]);
     const server = REAL_SERVER || `127.0.0.1:${fake}`;
     const gw = REAL_GATEWAY || (await gatewayProc('gateway', server, 'node'));
@@ -171,6 +174,7 @@ export async function runGateway(): Promise<BenchRow[]> {
 
     const direct = await measure('straight to the upstream', `http://127.0.0.1:${up}${PATH}`);
     const bare = await measure('bare Hono proxy', `http://127.0.0.1:${hono}${PATH}`);
+    const raw = await measure('hand-written node:http proxy', `http://127.0.0.1:${nodeProxy}${PATH}`);
     const ours = await measure('gateway /svc', `http://${gw}${svcPath}`);
     const web = gwWeb ? await measure('gateway /svc, platform fetch', `http://${gwWeb}${svcPath}`) : null;
     const apiPath = REAL_SERVER
@@ -199,6 +203,13 @@ export async function runGateway(): Promise<BenchRow[]> {
         target: '',
       },
       {
+        what: 'Gateway service routing throughput against a hand-written node:http proxy (the ceiling of a Node proxy hop)',
+        ours: `${fmt(ours.rps)}/s`,
+        anchor: `${fmt(raw.rps)}/s (node:http proxy)${errs(raw)}`,
+        ratio: ratio(ours.rps, raw.rps),
+        target: '',
+      },
+      {
         what: 'Straight to the upstream, no proxy (same load)',
         ours: `${fmt(direct.rps)}/s${errs(direct)}`,
         anchor: '',
@@ -208,7 +219,7 @@ export async function runGateway(): Promise<BenchRow[]> {
       {
         what: 'Gateway service routing p50 / p99, 1 connection',
         ours: lat(ours),
-        anchor: `straight ${lat(direct)}; bare Hono proxy ${lat(bare)}${web ? `; platform fetch ${lat(web)}` : ''}`,
+        anchor: `straight ${lat(direct)}; node:http proxy ${lat(raw)}; bare Hono proxy ${lat(bare)}${web ? `; platform fetch ${lat(web)}` : ''}`,
         ratio: added(ours, direct),
         target: '< +1 ms at p50',
       },
