@@ -20,11 +20,7 @@ export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
     `Consulate gateway listening on http://${gw.address} (datacenter ${cfg.datacenter ?? 'from the servers'}; agents ${cfg.servers.join(', ')})\n`,
   );
   void gw.table.whenReady().then((ok) => {
-    if (ok)
-      logger.info(
-        { dc: gw.table.localDc(), datacenters: gw.table.datacenters().join(' ') },
-        'ready',
-      );
+    if (ok) logger.info({ dc: gw.table.localDc(), datacenters: gw.table.datacenters().join(' ') }, 'ready');
     else logger.warn({ agents: cfg.servers.join(' ') }, 'no directory yet; still trying the agents');
   });
   return new Promise<number>((resolve) => {
