@@ -6,7 +6,8 @@
 //   4. one server holding 100,000 keys of 256 bytes: RSS, and the time to restart and serve
 //   5. LAN gossip against serf: join, events, failure detection, idle cost (bench/gossip.ts)
 //   6. DNS against Knot and a bare dns2 server, with dnsperf (bench/dns.ts)
-// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip,dns),
+//   7. the edge gateway against a bare Hono proxy and straight calls (bench/gateway.ts)
+// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip,dns,gateway),
 // ONLY (comma list of the phases to run, the others skipped: ONLY=dns), ANCHORS (default ../shared/bench/anchors).
 
 import { execFile, spawn } from 'node:child_process';
@@ -16,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TestCluster, freePort, type ServerProc } from '../test/cluster/harness.js';
 import { runDns } from './dns.js';
+import { runGateway } from './gateway.js';
 import { runGossip } from './gossip.js';
 import { httpRequest, runLoad, type LoadResult, type LoadTarget } from './load.js';
 
@@ -23,7 +25,7 @@ const execP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const ANCHORS = resolve(process.env['ANCHORS'] ?? join(ROOT, '../shared/bench/anchors'));
 const DUR = Number(process.env['DUR'] ?? 10);
-const PHASES = ['etcd', 'cluster', 'http', 'memory', 'gossip', 'dns'];
+const PHASES = ['etcd', 'cluster', 'http', 'memory', 'gossip', 'dns', 'gateway'];
 const ONLY = new Set((process.env['ONLY'] ?? '').split(',').filter(Boolean));
 const SKIP = new Set([
   ...(process.env['SKIP'] ?? '').split(',').filter(Boolean),
@@ -392,6 +394,7 @@ await runHttpCeiling();
 await runMemory();
 if (!SKIP.has('gossip')) rows.push(...(await runGossip()));
 if (!SKIP.has('dns')) rows.push(...(await runDns()));
+if (!SKIP.has('gateway')) rows.push(...(await runGateway()));
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const table = [

@@ -3,6 +3,7 @@
 import { agentCommand } from './commands/agent.js';
 import { catalogCommand } from './commands/catalog.js';
 import { eventCommand } from './commands/event.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { keygenCommand, keyringCommand } from './commands/keyring.js';
 import { forceLeaveCommand, joinCommand, leaveCommand, membersCommand } from './commands/members.js';
 import { kvCommand } from './commands/kv.js';
@@ -23,6 +24,7 @@ Commands:
     catalog     Lists datacenters, nodes and services (catalog datacenters | nodes | services)
     event       Fires a user event (-name, -node, -service, -tag, payload)
     force-leave Forces a failed member to leave the pool
+    gateway     Runs the edge gateway of a datacenter (-server <agent http addr>, -http-port 8080)
     join        Tells the local agent to join a gossip pool through an address
     keygen      Generates a new gossip encryption key
     keyring     Lists, installs, uses and removes gossip keys on every member
@@ -44,6 +46,7 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   catalog: catalogCommand,
   event: eventCommand,
   'force-leave': forceLeaveCommand,
+  gateway: gatewayCommand,
   join: joinCommand,
   keygen: keygenCommand,
   keyring: keyringCommand,
