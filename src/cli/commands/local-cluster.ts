@@ -1,6 +1,8 @@
 // consulate local-cluster [DIR]: the cluster described by DIR (default dc-configs/, one folder per
-// datacenter, one JSON config per agent) as processes on this machine, no Docker. Each agent logs to
-// data/<dc>/<node>.log; Ctrl-C stops them all. `npm start` runs this.
+// datacenter, one JSON config per agent, `gateway*.json` for a datacenter's gateway) as processes on
+// this machine, no Docker. It waits until every datacenter has a leader, every server is in the WAN
+// pool and every gateway sees every datacenter, showing progress; then it prints where everything
+// is. Each process logs to data/<dc>/<name>.log; Ctrl-C stops them all. `npm start` runs this.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
@@ -8,35 +10,64 @@ import { join, resolve } from 'node:path';
 import { sleep } from '../../core/clock.js';
 import { parseArgs, UsageError, type Io } from '../common.js';
 
-interface AgentSpec {
+export interface ProcSpec {
   dc: string;
   name: string;
+  kind: 'server' | 'client' | 'gateway';
+  /** host:port of its HTTP listener (the API for an agent, the proxy for a gateway). */
   http: string;
-  /** host:port of its DNS interface, or null when the config turns DNS off. */
+  /** host:port of its DNS interface, or null when the config turns DNS off (and for gateways). */
   dns: string | null;
+  /** Whether a server has a WAN gossip port (ports.serf_wan >= 0). */
+  wan: boolean;
   config: string;
 }
 
-function readSpecs(dir: string): AgentSpec[] {
+interface AgentFile {
+  node_name?: string;
+  server?: boolean;
+  client_addr?: string;
+  bind_addr?: string;
+  ports?: { http?: number; dns?: number; serf_wan?: number };
+}
+
+/** Reads DIR/<dc>/*.json in name order: agents, and `gateway*.json` files for gateways. */
+export function readSpecs(dir: string): ProcSpec[] {
   if (!existsSync(dir)) throw new UsageError(`no such directory: ${dir}`);
-  const out: AgentSpec[] = [];
+  const out: ProcSpec[] = [];
   for (const dc of readdirSync(dir).sort()) {
     const dcDir = join(dir, dc);
     for (const file of readdirSync(dcDir).sort()) {
       if (!file.endsWith('.json')) continue;
       const path = join(dcDir, file);
-      const cfg = JSON.parse(readFileSync(path, 'utf8')) as {
-        node_name?: string;
-        ports?: { http?: number; dns?: number };
-        client_addr?: string;
-      };
-      const host = cfg.client_addr ?? '127.0.0.1';
+      let cfg: AgentFile;
+      try {
+        cfg = JSON.parse(readFileSync(path, 'utf8')) as AgentFile;
+      } catch (err) {
+        throw new UsageError(`${path}: ${(err as Error).message}`);
+      }
+      const host = cfg.client_addr ?? cfg.bind_addr ?? '127.0.0.1';
+      const base = file.replace(/\.json$/, '');
+      if (file.startsWith('gateway')) {
+        out.push({
+          dc,
+          name: `${dc}-${base}`,
+          kind: 'gateway',
+          http: `${host}:${cfg.ports?.http ?? 8080}`,
+          dns: null,
+          wan: false,
+          config: path,
+        });
+        continue;
+      }
       const dnsPort = cfg.ports?.dns ?? 8600;
       out.push({
         dc,
-        name: cfg.node_name ?? file.replace(/\.json$/, ''),
+        name: cfg.node_name ?? base,
+        kind: cfg.server ? 'server' : 'client',
         http: `${host}:${cfg.ports?.http ?? 8500}`,
         dns: dnsPort >= 0 ? `${host}:${dnsPort}` : null,
+        wan: cfg.server === true && (cfg.ports?.serf_wan ?? 8302) >= 0,
         config: path,
       });
     }
@@ -44,34 +75,139 @@ function readSpecs(dir: string): AgentSpec[] {
   return out;
 }
 
-async function leaderOf(http: string): Promise<string> {
+async function getJson(url: string): Promise<unknown> {
   try {
-    const r = await fetch(`http://${http}/v1/status/leader`, { signal: AbortSignal.timeout(1000) });
-    return r.ok ? ((await r.json()) as string) : '';
+    const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return r.ok ? await r.json() : null;
   } catch {
-    return '';
+    return null;
   }
+}
+
+/** What the wait loop has seen so far; `progressLine` renders it, `ready` judges it. */
+export interface Readiness {
+  /** Per datacenter: whether a leader is known. */
+  leaders: Record<string, boolean>;
+  /** Alive WAN members as the first server of each datacenter sees them. */
+  wanSeen: Record<string, number>;
+  wanExpected: number;
+  /** Per gateway name: how many datacenters its routing table holds. */
+  gateways: Record<string, number>;
+  dcs: number;
+}
+
+export function ready(r: Readiness): boolean {
+  return (
+    Object.values(r.leaders).every(Boolean) &&
+    Object.values(r.wanSeen).every((n) => n >= r.wanExpected) &&
+    Object.values(r.gateways).every((n) => n >= r.dcs)
+  );
+}
+
+export function progressLine(r: Readiness, elapsedMs: number): string {
+  const parts = Object.entries(r.leaders).map(([dc, ok]) => `${dc} leader ${ok ? 'ok' : '...'}`);
+  if (r.wanExpected > 0) {
+    const least = Math.min(...Object.values(r.wanSeen));
+    parts.push(`WAN ${Math.min(least, r.wanExpected)}/${r.wanExpected} servers`);
+  }
+  const gws = Object.values(r.gateways);
+  if (gws.length > 0) parts.push(`gateways ${gws.filter((n) => n >= r.dcs).length}/${gws.length}`);
+  return `waiting: ${parts.join(' · ')} (${(elapsedMs / 1000).toFixed(1)} s)`;
+}
+
+async function observe(specs: ProcSpec[], r: Readiness): Promise<void> {
+  const dcs = Object.keys(r.leaders);
+  await Promise.all([
+    ...dcs.map(async (dc) => {
+      const servers = specs.filter((s) => s.dc === dc && s.kind === 'server');
+      const first = servers[0] ?? specs.find((s) => s.dc === dc && s.kind !== 'gateway');
+      if (!first) return;
+      const leader = await getJson(`http://${first.http}/v1/status/leader`);
+      r.leaders[dc] = typeof leader === 'string' && leader !== '';
+      if (r.wanExpected > 0 && servers[0]) {
+        const wan = await getJson(`http://${servers[0].http}/v1/agent/members?wan=1`);
+        r.wanSeen[dc] = Array.isArray(wan)
+          ? wan.filter((m) => (m as { Status?: number }).Status === 1).length
+          : 0;
+      }
+    }),
+    ...specs
+      .filter((s) => s.kind === 'gateway')
+      .map(async (g) => {
+        // The gateway's own status route: its routing table, with the directory of datacenters.
+        const st = (await getJson(`http://${g.http}/gateway/status`)) as {
+          Directory?: { Datacenters?: unknown[] };
+        } | null;
+        const known = st?.Directory?.Datacenters;
+        r.gateways[g.name] = Array.isArray(known) ? known.length : 0;
+      }),
+  ]);
+}
+
+function spawnAll(specs: ProcSpec[], io: Io, stopping: () => boolean): ChildProcess[] {
+  const bin = resolve(import.meta.dirname, '../../../bin/consulate.js');
+  return specs.map((a) => {
+    mkdirSync(join('data', a.dc), { recursive: true });
+    const log = openSync(join('data', a.dc, `${a.name}.log`), 'a');
+    const cmd = a.kind === 'gateway' ? 'gateway' : 'agent';
+    const child = spawn(process.execPath, [bin, cmd, `-config-file=${a.config}`], {
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    child.on('exit', (code, sig) => {
+      if (!stopping()) io.err(`${a.name} exited (${sig ?? code}); see data/${a.dc}/${a.name}.log\n`);
+    });
+    return child;
+  });
+}
+
+function hostPort(hp: string): [string, string] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i), hp.slice(i + 1)];
+}
+
+function printSummary(specs: ProcSpec[], io: Io, elapsedMs: number): void {
+  const dcs = [...new Set(specs.map((s) => s.dc))];
+  io.out(
+    `Consulate is up (${dcs.length} datacenter${dcs.length > 1 ? 's' : ''}, ready in ${(elapsedMs / 1000).toFixed(1)} s).\n\n`,
+  );
+  for (const dc of dcs) {
+    io.out(`  ${dc}:\n`);
+    for (const a of specs.filter((s) => s.dc === dc)) {
+      const what = a.kind === 'gateway' ? 'gateway ' : 'HTTP API';
+      io.out(`    ${a.name.padEnd(16)} ${what}  http://${a.http}${a.dns ? `   DNS ${a.dns}` : ''}\n`);
+    }
+  }
+  const inDc = (dc: string, kind: ProcSpec['kind']): ProcSpec | undefined =>
+    specs.find((s) => s.dc === dc && s.kind === kind);
+  const home = dcs[0] as string;
+  const other = dcs[1];
+  const client = inDc(home, 'client') ?? specs.find((s) => s.kind !== 'gateway');
+  if (!client) return;
+  const server = inDc(home, 'server') ?? client;
+  io.out(`\n  Try:  curl -X PUT -d hello http://${server.http}/v1/kv/greeting\n`);
+  io.out(`        curl http://${client.http}/v1/kv/greeting?raw\n`);
+  io.out(`        node bin/consulate.js members -http-addr=${client.http}\n`);
+  if (other) {
+    io.out(`        node bin/consulate.js members -wan -http-addr=${server.http}\n`);
+    io.out(`        curl 'http://${client.http}/v1/catalog/nodes?dc=${other}'\n`);
+  }
+  if (client.dns) {
+    const [h, port] = hostPort(client.dns);
+    io.out(`        dig @${h} -p ${port} consul.service${other ? `.${other}` : ''}.consul SRV\n`);
+  }
+  const gw = inDc(home, 'gateway');
+  if (gw && other) io.out(`        curl 'http://${gw.http}/v1/catalog/services?dc=${other}'\n`);
+  io.out('\n  Logs in data/<dc>/<name>.log. Ctrl-C stops the cluster.\n');
 }
 
 export async function localClusterCommand(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, {});
   const dir = resolve(p.args[0] ?? 'dc-configs');
   const specs = readSpecs(dir);
-  const bin = resolve(import.meta.dirname, '../../../bin/consulate.js');
-  const procs: ChildProcess[] = [];
   let stopping = false;
-  for (const a of specs) {
-    mkdirSync(join('data', a.dc), { recursive: true });
-    const log = openSync(join('data', a.dc, `${a.name}.log`), 'a');
-    const child = spawn(process.execPath, [bin, 'agent', `-config-file=${a.config}`], {
-      stdio: ['ignore', log, log],
-    });
-    closeSync(log);
-    child.on('exit', (code, sig) => {
-      if (!stopping) io.err(`${a.name} exited (${sig ?? code}); see data/${a.dc}/${a.name}.log\n`);
-    });
-    procs.push(child);
-  }
+  const t0 = Date.now();
+  const procs = spawnAll(specs, io, () => stopping);
   const stopAll = async (): Promise<void> => {
     stopping = true;
     for (const c of procs) if (c.exitCode === null) c.kill('SIGTERM');
@@ -81,45 +217,54 @@ export async function localClusterCommand(argv: string[], io: Io): Promise<numbe
     ]);
     for (const c of procs) if (c.exitCode === null) c.kill('SIGKILL');
   };
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSignal);
 
   const dcs = [...new Set(specs.map((s) => s.dc))];
-  const deadline = Date.now() + 60_000;
+  const r: Readiness = {
+    leaders: Object.fromEntries(dcs.map((dc) => [dc, false])),
+    wanSeen: {},
+    wanExpected: dcs.length > 1 ? specs.filter((s) => s.wan).length : 0,
+    gateways: Object.fromEntries(specs.filter((s) => s.kind === 'gateway').map((g) => [g.name, 0])),
+    dcs: dcs.length,
+  };
+  if (r.wanExpected > 0) for (const dc of dcs) r.wanSeen[dc] = 0;
+  const tty = process.stdout.isTTY === true;
+  let last = '';
+  const deadline = t0 + 60_000;
   for (;;) {
-    const leaders = await Promise.all(
-      dcs.map((dc) => leaderOf((specs.find((s) => s.dc === dc) as AgentSpec).http)),
-    );
-    if (leaders.every(Boolean)) break;
-    if (Date.now() > deadline) {
-      io.err('the cluster did not elect a leader within 60 s; see the logs in data/\n');
+    await observe(specs, r);
+    if (ready(r)) break;
+    const line = progressLine(r, Date.now() - t0);
+    // On a terminal the line is redrawn in place; in a log, a line is written when something changed.
+    const changed = line.replace(/\(.*\)$/, '') !== last.replace(/\(.*\)$/, '');
+    if (tty) io.out(`\r${line}\x1b[K`);
+    else if (changed) io.out(`${line}\n`);
+    last = line;
+    if (interrupted || Date.now() > deadline) {
+      if (tty) io.out('\n');
+      io.err(
+        interrupted
+          ? 'interrupted; stopping\n'
+          : `the cluster was not ready within 60 s (${line}); see the logs in data/\n`,
+      );
       await stopAll();
       return 1;
     }
-    await sleep(200);
+    await sleep(250);
   }
-  io.out('Consulate is up.\n\n');
-  for (const dc of dcs) {
-    io.out(`  ${dc}:\n`);
-    for (const a of specs.filter((s) => s.dc === dc))
-      io.out(`    ${a.name.padEnd(16)} HTTP API  http://${a.http}${a.dns ? `   DNS ${a.dns}` : ''}\n`);
-  }
-  const first = specs[0] as AgentSpec;
-  const second = specs[1] ?? first;
-  io.out(`\n  Try:  curl -X PUT -d hello http://${first.http}/v1/kv/greeting\n`);
-  io.out(`        curl http://${second.http}/v1/kv/greeting?raw\n`);
-  io.out(`        node bin/consulate.js members -http-addr=${first.http}\n`);
-  io.out(`        node bin/consulate.js operator raft list-peers -http-addr=${first.http}\n`);
-  const dns = specs.find((s) => s.dns)?.dns;
-  if (dns) {
-    const [h, port] = [dns.slice(0, dns.lastIndexOf(':')), dns.slice(dns.lastIndexOf(':') + 1)];
-    io.out(`        dig @${h} -p ${port} consul.service.consul SRV\n`);
-  }
-  io.out('\n  Logs in data/<dc>/<node>.log. Ctrl-C stops the cluster.\n');
+  process.removeListener('SIGINT', onSignal);
+  if (tty && last !== '') io.out('\r\x1b[K');
+  printSummary(specs, io, Date.now() - t0);
   return new Promise<number>((res) => {
-    const onSignal = (): void => {
+    const stop = (): void => {
       io.out('\nstopping...\n');
       void stopAll().then(() => res(0));
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
 }
