@@ -53,7 +53,8 @@ export async function rttCommand(argv: string[], io: Io): Promise<number> {
         if (dc.Datacenter === dc2 && same(e.Node, node2)) area.b = e.Coord;
       }
     }
-    const both = [...areas.values()].find((x) => x.a && x.b);
+    // Else the area that has the first node, so the error names the node that has no coordinate.
+    const both = [...areas.values()].find((x) => x.a && x.b) ?? [...areas.values()].find((x) => x.a);
     c1 = both?.a ?? null;
     c2 = both?.b ?? null;
   } else {
