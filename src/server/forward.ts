@@ -10,7 +10,13 @@ import type { Rng } from '../core/rng.js';
 import type { RaftDriver } from '../raft/driver.js';
 import { blockingQuery } from '../state/blocking.js';
 import type { StateStore } from '../state/store.js';
-import { endpoints, type EndpointContext, type EndpointName, type ReadArgs } from '../rpc/endpoints/index.js';
+import {
+  endpoints,
+  type EndpointContext,
+  type EndpointName,
+  type QueryEndpoint,
+  type ReadArgs,
+} from '../rpc/endpoints/index.js';
 import type { QueryMeta, QueryResult } from '../rpc/endpoints/types.js';
 import { DcRouter, type RemoteConn, type WanView } from './dc-router.js';
 
@@ -81,11 +87,39 @@ export class Forwarder {
           ),
         );
       }
+      case 'query': {
+        const q = (args as Partial<ReadArgs> | null)?.q;
+        if (q?.stale) return this.serveQuery(ep, args, signal, 'stale');
+        return this.onLeader(method as EndpointName, args, signal, forwarded, () =>
+          this.serveQuery(ep, args, signal, q?.consistent ? 'consistent' : 'leader'),
+        );
+      }
       case 'write':
         return this.onLeader(method as EndpointName, args, signal, forwarded, () =>
           ep.run(this.d.context(signal), args as never),
         );
     }
+  }
+
+  /** A query endpoint under the read rules (lease or quorum check unless stale), its meta set here. */
+  private async serveQuery(
+    ep: QueryEndpoint<never>,
+    args: unknown,
+    signal: AbortSignal,
+    mode: QueryMeta['consistency'],
+  ): Promise<QueryResult<unknown>> {
+    const { driver } = this.d;
+    if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
+    const r = await ep.run(this.d.context(signal), args as never);
+    return {
+      value: r.value,
+      meta: {
+        ...r.meta,
+        knownLeader: driver.leaderId() !== '',
+        lastContact: mode === 'stale' ? Math.max(0, driver.lastContactMs()) : 0,
+        consistency: mode,
+      },
+    };
   }
 
   private async serveRead(
@@ -173,5 +207,6 @@ export class Forwarder {
 }
 
 function isRead(method: EndpointName): boolean {
-  return endpoints[method].kind === 'read';
+  const kind = endpoints[method].kind;
+  return kind === 'read' || kind === 'query';
 }

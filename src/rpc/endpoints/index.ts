@@ -12,7 +12,7 @@ import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from 
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import { preparedQueryEndpoints, type NearSorter } from './prepared-query.js';
-import type { QueryOptions } from './types.js';
+import type { QueryMeta, QueryOptions } from './types.js';
 import { blockingTimeout } from '../../state/blocking.js';
 import { cryptoRng } from '../../core/rng.js';
 import { gatewayDirectory, type WanDirectory } from '../../server/wan-directory.js';
@@ -88,13 +88,23 @@ export interface WriteEndpoint<A> {
   run(ctx: EndpointContext, args: A): Promise<unknown>;
 }
 
+/**
+ * A read that awaits other work (a prepared query failing over to other datacenters): it cannot
+ * block on a watch set, but like a read it may be served stale by any server and may be repeated.
+ */
+export interface QueryEndpoint<A> {
+  kind: 'query';
+  run(ctx: EndpointContext, args: A): Promise<{ value: unknown; meta: QueryMeta }>;
+}
+
 /** Handled by whichever server receives it (no forwarding): status and membership plumbing. */
 export interface LocalEndpoint<A> {
   kind: 'local';
   run(ctx: EndpointContext, args: A): unknown;
 }
 
-export type Endpoint = ReadEndpoint<never> | WriteEndpoint<never> | LocalEndpoint<never>;
+export type Endpoint =
+  ReadEndpoint<never> | WriteEndpoint<never> | QueryEndpoint<never> | LocalEndpoint<never>;
 
 export interface ReadArgs {
   q: QueryOptions;

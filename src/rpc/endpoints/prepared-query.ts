@@ -6,8 +6,8 @@
 // each asked with ExecuteRemote (which carries the whole query, runs it there and never fails over
 // again, so a failover fans out one level at most).
 //
-// Execute is a 'write'-kind endpoint only because it must await the other datacenters: it runs on
-// the leader (Consul's default consistency for Execute) and reads, never proposes.
+// Execute is a 'query'-kind endpoint: a read that must await the other datacenters, so it cannot
+// block on a watch set; it runs on the leader by default and on any server with ?stale.
 
 import { ConsulError, ErrorCode, badRequest } from '../../core/errors.js';
 import {
@@ -20,7 +20,7 @@ import {
 import type { StateStore } from '../../state/store.js';
 import type { CheckServiceNode } from '../../state/types.js';
 import type { WatchSet } from '../../state/watch.js';
-import type { EndpointContext, ReadArgs, ReadEndpoint, WriteEndpoint } from './index.js';
+import type { EndpointContext, QueryEndpoint, ReadArgs, ReadEndpoint, WriteEndpoint } from './index.js';
 import type { QueryMeta, QueryOptions } from './types.js';
 
 /** Consul's structs.ErrQueryNotFound text (its HTTP layer answers it with a 404). */
@@ -320,7 +320,10 @@ export const preparedQueryEndpoints = {
     const r = resolveOrThrow(c.store, a.idOrName, ws);
     return { index: r.index, value: { Query: r.query } };
   }),
-  'PreparedQuery.Execute': write<PreparedQueryExecuteArgs>(executeQuery),
+  'PreparedQuery.Execute': {
+    kind: 'query',
+    run: executeQuery,
+  } satisfies QueryEndpoint<PreparedQueryExecuteArgs>,
   /** What a failover runs in another datacenter: the whole query, here only, shuffled and limited. */
   'PreparedQuery.ExecuteRemote': read<ReadArgs & PreparedQueryExecuteRemoteArgs>((c, a) => {
     const query = { ...decodeQuery(a.query), CreateIndex: 0, ModifyIndex: 0 };
