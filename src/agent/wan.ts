@@ -207,6 +207,10 @@ export class WanPool {
     return this.gossip.join(addrs.map(withWanPort));
   }
 
+  membershipVersion(): number {
+    return this.gossip?.membershipVersion() ?? 0;
+  }
+
   members(): Member[] {
     return this.gossip?.members() ?? [];
   }

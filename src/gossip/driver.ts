@@ -111,6 +111,7 @@ export class GossipAgent extends EventEmitter<GossipAgentEvents> {
   private readonly log: Logger;
   private core: GossipCoreApi | null = null;
   private transport: Transport | null = null;
+  private memberVersion = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private stopped = false;
@@ -241,6 +242,14 @@ export class GossipAgent extends EventEmitter<GossipAgentEvents> {
   /** Marks a failed member as left (Consul's force-leave); false when no such member. */
   forceLeave(name: string): boolean {
     return this.call((c, t) => c.forceLeave(name, t));
+  }
+
+  /**
+   * Bumped on every member event (join, update, failed, leave, reap): everything the members list
+   * shows changes only with one, so a rendering of the list can be kept until this moves.
+   */
+  membershipVersion(): number {
+    return this.memberVersion;
   }
 
   members(): Member[] {
@@ -443,6 +452,7 @@ export class GossipAgent extends EventEmitter<GossipAgentEvents> {
         this.dial(o.id, o.to, o.data);
         return;
       case 'member':
+        this.memberVersion++;
         this.emitSafely('member', o.event, o.member);
         return;
       case 'user':

@@ -500,6 +500,23 @@ describe('gossip membership and user events', () => {
     Tags: Record<string, string>;
   }
 
+  it('shows a member change at once, though the list is rendered once per membership version', async () => {
+    const before = await json<Member[]>(req('GET', '/v1/agent/members'));
+    expect(await json<Member[]>(req('GET', '/v1/agent/members'))).toEqual(before);
+    const tags = dev.agent.lan.local().tags;
+    dev.agent.lan.setTags({ ...tags, rack: 'r7' });
+    try {
+      const after = await json<Member[]>(req('GET', '/v1/agent/members'));
+      expect(after[0]!.Tags['rack']).toBe('r7');
+      const pretty = await (await req('GET', '/v1/agent/members?pretty')).text();
+      expect(pretty).toContain('\n    {');
+      expect(JSON.parse(pretty)).toEqual(after);
+    } finally {
+      dev.agent.lan.setTags(tags);
+    }
+    expect((await json<Member[]>(req('GET', '/v1/agent/members')))[0]!.Tags['rack']).toBeUndefined();
+  });
+
   it('lists the members with serf tags, this agent alive', async () => {
     const ms = await json<Member[]>(req('GET', '/v1/agent/members'));
     expect(ms).toHaveLength(1);
