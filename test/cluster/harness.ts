@@ -200,9 +200,14 @@ export class TestCluster {
   /**
    * Starts `consulate gateway` for this cluster's datacenter, reading the directory from `agents`
    * (any of this cluster's agents, clients or servers), and waits until its /gateway/status says
-   * ready (the directory was read). Stopped with the cluster, or earlier with kill9().
+   * ready (the directory was read). `config` (gateway config-file keys, e.g. a short down_time)
+   * goes in a config file. Stopped with the cluster, or earlier with kill9().
    */
-  async startGateway(agents: ServerProc[], timeoutMs = 30_000): Promise<GatewayProc> {
+  async startGateway(
+    agents: ServerProc[],
+    config: Record<string, unknown> = {},
+    timeoutMs = 30_000,
+  ): Promise<GatewayProc> {
     const httpPort = await freePort();
     const name = `gateway-${this.gateways.length + 1}`;
     const g: GatewayProc = {
@@ -215,12 +220,15 @@ export class TestCluster {
       proc: null,
     };
     this.gateways.push(g);
+    const cfg = join(this.root, `${name}.json`);
+    writeFileSync(cfg, JSON.stringify(config));
     const fd = openSync(g.logFile, 'a');
     g.proc = spawn(
       process.execPath,
       [
         BIN,
         'gateway',
+        `-config-file=${cfg}`,
         `-datacenter=${g.datacenter}`,
         '-client=127.0.0.1',
         `-http-port=${httpPort}`,
