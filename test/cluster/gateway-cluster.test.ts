@@ -166,6 +166,9 @@ describe('two datacenters: the gateway, prepared-query failover, nearest-first d
       const nodes = (JSON.parse(r.body) as { Node: string; Datacenter: string }[]).map((n) => n.Node).sort();
       expect(nodes).toEqual(dc2.servers.map((s) => s.name).sort());
     }
+    // A datacenter nobody knows goes to a dc1 server, which answers Consul's error.
+    const unknown = await gwGet('/v1/catalog/nodes?dc=dc9');
+    expect([unknown.status, unknown.body]).toEqual([500, 'No path to datacenter\n']);
     const local = await gwGet('/v1/catalog/nodes');
     expect([local.status, local.headers['x-consulate-datacenter']]).toEqual([200, 'dc1']);
     const nodes = (JSON.parse(local.body) as { Node: string }[]).map((n) => n.Node).sort();
@@ -229,6 +232,7 @@ describe('two datacenters: the gateway, prepared-query failover, nearest-first d
     expectFrom(await gwGet('/svc/web/some/path?x=1'), 'dc1', w1);
     expectFrom(await gwGet('/', { host: 'web.service.consul' }), 'dc1', w1);
     expectFrom(await gwGet('/', { host: 'web.service.dc2.consul' }), 'dc2', w2);
+    expectFrom(await gwGet('/svc/web.dc2/'), 'dc2', w2);
 
     await setCheck(client, 'web-dc1-ttl', 'fail');
     // The table follows a blocking query on dc1's health: poll until it has moved.
@@ -276,6 +280,14 @@ describe('two datacenters: the gateway, prepared-query failover, nearest-first d
       expect(srv[0]?.target).toMatch(/\.dc2\.consul$/);
     }
     expect((await udp(client.dnsPort, 'web-here.query.consul', T.A)).header.rcode).toBe(3);
+
+    // A query defined in dc2 (created from dc1 with ?dc=dc2), asked for by its dc over DNS.
+    await client.client.ok('POST', '/v1/query', {
+      query: { dc: 'dc2' },
+      body: JSON.stringify({ Name: 'web-there', Service: { Service: 'web' } }),
+    });
+    expect(addresses(await udp(client.dnsPort, 'web-there.query.dc2.consul', T.A))).toEqual(['127.0.0.2']);
+    expect((await udp(client.dnsPort, 'web-there.query.consul', T.A)).header.rcode).toBe(3);
   });
 
   it('comes back to dc1 when dc1’s instance passes again (gateway and prepared query)', async () => {
