@@ -352,6 +352,27 @@ describe('two datacenters: the gateway, prepared-query failover, nearest-first d
     expect(r.status).toBe(502);
     expect(r.body).toMatch(/^bad gateway: /);
     expect(r.body).toContain(`${lone.addr} (dc1)`);
+
+    // dc1's only instance dead, dc2's alive: the retry goes on to the next datacenter.
+    const there = await instance('127.0.0.2', 'mixed-dc2');
+    const here = await instance('127.0.0.1', 'never');
+    extra.push(there);
+    await register(dc2Agent, 'mixed', 'mixed-dc2', there);
+    await register(client, 'mixed', 'mixed-dc1', here);
+    await close(here);
+    await eventually(
+      async () => {
+        const m = await gwGet('/svc/mixed/');
+        expect([m.status, m.body, m.headers['x-consulate-datacenter']]).toEqual([200, 'mixed-dc2', 'dc2']);
+        const st = await gwStatus();
+        return (
+          st.Services.find((x) => x.Service === 'mixed' && x.Datacenter === 'dc1')?.Instances.length === 1
+        );
+      },
+      15_000,
+      'mixed answered from dc2 with dc1’s dead instance in the table',
+    );
+    expect((await gwStatus()).Down).toContain(here.addr);
   });
 
   it('kill -9 of a dc2 server: ?dc=dc2 keeps answering through the gateway and a dc1 agent; the gateway drops it, and takes it back once restarted', async () => {
