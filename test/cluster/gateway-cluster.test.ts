@@ -145,6 +145,18 @@ beforeAll(async () => {
   web.dc2 = await instance('127.0.0.2', 'dc2');
   await register(client, 'web', 'web-dc1', web.dc1);
   await register(dc2Agent, 'web', 'web-dc2', web.dc2);
+  // The agents sync their services to the catalog a moment later: wait for both to be there.
+  for (const dc of ['dc1', 'dc2'])
+    await eventually(
+      async () =>
+        (
+          await client.client.json<unknown[]>('GET', '/v1/health/service/web', {
+            query: { dc, passing: true },
+          })
+        ).length === 1,
+      15_000,
+      `web in ${dc}'s catalog`,
+    );
   // A failed upstream is tried last for 3 s instead of 10 s: the restarted server of the last test
   // gets requests again within seconds.
   gw = await dc1.startGateway([client, s1], { down_time: '3s' });
@@ -348,8 +360,16 @@ describe('two datacenters: the gateway, prepared-query failover, nearest-first d
     // It was tried (and refused): the gateway marked it down.
     expect((await gwStatus()).Down).toContain(dead.addr);
 
-    const r = await gwGet('/svc/gone/');
-    expect(r.status).toBe(502);
+    // 503 until the agent has synced gone-1 to the catalog and the table has it; then 502.
+    const r = await eventually(
+      async () => {
+        const a = await gwGet('/svc/gone/');
+        expect([502, 503]).toContain(a.status);
+        return a.status === 502 ? a : null;
+      },
+      15_000,
+      '502 for gone',
+    );
     expect(r.body).toMatch(/^bad gateway: /);
     expect(r.body).toContain(`${lone.addr} (dc1)`);
 
@@ -360,18 +380,20 @@ describe('two datacenters: the gateway, prepared-query failover, nearest-first d
     await register(dc2Agent, 'mixed', 'mixed-dc2', there);
     await register(client, 'mixed', 'mixed-dc1', here);
     await close(here);
+    // As above: the table must hold dc1's dead instance (the agent syncs it to the catalog a
+    // moment after registering) before the requests that are to be retried.
+    await gwGet('/svc/mixed/');
     await eventually(
-      async () => {
-        const m = await gwGet('/svc/mixed/');
-        expect([m.status, m.body, m.headers['x-consulate-datacenter']]).toEqual([200, 'mixed-dc2', 'dc2']);
-        const st = await gwStatus();
-        return (
-          st.Services.find((x) => x.Service === 'mixed' && x.Datacenter === 'dc1')?.Instances.length === 1
-        );
-      },
+      async () =>
+        (await gwStatus()).Services.find((x) => x.Service === 'mixed' && x.Datacenter === 'dc1')?.Instances
+          .length === 1,
       15_000,
-      'mixed answered from dc2 with dc1’s dead instance in the table',
+      'dc1’s dead mixed instance in the gateway’s table',
     );
+    for (let i = 0; i < 3; i++) {
+      const m = await gwGet('/svc/mixed/');
+      expect([m.status, m.body, m.headers['x-consulate-datacenter']]).toEqual([200, 'mixed-dc2', 'dc2']);
+    }
     expect((await gwStatus()).Down).toContain(here.addr);
   });
 
