@@ -71,9 +71,23 @@ export const TEST_GOSSIP = {
   gossip_to_the_dead_time: '6s',
 };
 
+/** A `consulate gateway` process of a cluster's datacenter. */
+export interface GatewayProc {
+  name: string;
+  datacenter: string;
+  httpPort: number;
+  /** host:port of its listener. */
+  http: string;
+  /** host:port of the agents it reads the directory from (its -server flags). */
+  servers: string[];
+  logFile: string;
+  proc: ChildProcess | null;
+}
+
 export class TestCluster {
   readonly root: string;
   readonly agents: ServerProc[] = [];
+  readonly gateways: GatewayProc[] = [];
 
   private logLevel = 'debug';
   private joinThroughFirst = false;
@@ -173,7 +187,7 @@ export class TestCluster {
     closeSync(fd);
   }
 
-  kill9(s: ServerProc): Promise<void> {
+  kill9(s: ServerProc | GatewayProc): Promise<void> {
     const p = s.proc;
     s.proc = null;
     if (!p || p.exitCode !== null) return Promise.resolve();
@@ -183,9 +197,65 @@ export class TestCluster {
     });
   }
 
+  /**
+   * Starts `consulate gateway` for this cluster's datacenter, reading the directory from `agents`
+   * (any of this cluster's agents, clients or servers), and waits until its /gateway/status says
+   * ready (the directory was read). `config` (gateway config-file keys, e.g. a short down_time)
+   * goes in a config file. Stopped with the cluster, or earlier with kill9().
+   */
+  async startGateway(
+    agents: ServerProc[],
+    config: Record<string, unknown> = {},
+    timeoutMs = 30_000,
+  ): Promise<GatewayProc> {
+    const httpPort = await freePort();
+    const name = `gateway-${this.gateways.length + 1}`;
+    const g: GatewayProc = {
+      name,
+      datacenter: this.datacenter,
+      httpPort,
+      http: `127.0.0.1:${httpPort}`,
+      servers: agents.map((a) => a.http),
+      logFile: join(this.root, `${name}.log`),
+      proc: null,
+    };
+    this.gateways.push(g);
+    const cfg = join(this.root, `${name}.json`);
+    writeFileSync(cfg, JSON.stringify(config));
+    const fd = openSync(g.logFile, 'a');
+    g.proc = spawn(
+      process.execPath,
+      [
+        BIN,
+        'gateway',
+        `-config-file=${cfg}`,
+        `-datacenter=${g.datacenter}`,
+        '-client=127.0.0.1',
+        `-http-port=${httpPort}`,
+        ...g.servers.map((a) => `-server=${a}`),
+        `-log-level=${this.logLevel}`,
+      ],
+      { stdio: ['ignore', fd, fd] },
+    );
+    closeSync(fd);
+    const proc = g.proc;
+    await eventually(
+      async () => {
+        if (proc.exitCode !== null)
+          throw new Error(`${name} exited with ${proc.exitCode}; log in ${g.logFile}`);
+        const r = await fetch(`http://${g.http}/gateway/status`, { signal: AbortSignal.timeout(5000) });
+        await r.arrayBuffer();
+        return r.status === 200;
+      },
+      timeoutMs,
+      `${name} (${g.datacenter}) to be ready`,
+    );
+    return g;
+  }
+
   async stop(): Promise<void> {
     await Promise.all(
-      this.agents.map(async (s) => {
+      [...this.agents, ...this.gateways].map(async (s) => {
         const p = s.proc;
         if (!p || p.exitCode !== null) return;
         await new Promise<void>((res) => {

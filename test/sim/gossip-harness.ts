@@ -31,6 +31,8 @@ export interface GossipSimOptions {
   tags?: Record<string, string>;
   /** A UDP packet's one-way delay between two members by name, instead of min..max at random. */
   linkDelayMs?: (from: string, to: string) => number;
+  /** Tags of one member by name, over the others (e.g. a WAN pool's role=consul and dc per server). */
+  tagsOf?: (name: string) => Record<string, string>;
 }
 
 export const defaultGossipSimOptions: Omit<GossipSimOptions, 'seed' | 'timings'> = {
@@ -141,7 +143,7 @@ export class GossipSim {
         name: n.name,
         addr: n.host,
         port: n.port,
-        tags: { ...this.opts.tags, id: n.id, role: 'node' },
+        tags: { ...this.opts.tags, id: n.id, role: 'node', ...this.opts.tagsOf?.(n.name) },
         timings: this.opts.timings,
         packetBudget: this.opts.packetBudget ?? 1371,
         recentEvents: this.opts.recentEvents ?? 256,
