@@ -7,9 +7,8 @@
 //                              gateway's throughput
 //   node-proxy PORT UPSTREAM   a hand-written node:http proxy to one fixed upstream (keep-alive pool,
 //                              piped answer): the ceiling of a proxy hop in Node, for reference
-//   load JSON                  the load generator (bench/load.ts) for one target: a warm-up and a
-//                              throughput run at N connections, then a latency run at one
-//                              connection; prints {throughput, latency} as JSON
+//   load JSON                  one run of the load generator (bench/load.ts): JSON {targets, path,
+//                              connections, durationMs, spread}; prints its LoadResult as JSON
 // The servers print "ready" on stdout once they listen.
 
 import { Agent, createServer, request, type ServerResponse } from 'node:http';
@@ -63,23 +62,17 @@ if (mode === 'upstream') {
     targets: LoadTarget[];
     path: string;
     connections: number;
-    warmMs: number;
-    durMs: number;
-    latMs: number;
+    durationMs: number;
     spread: boolean;
   };
-  const run = (connections: number, durationMs: number): Promise<LoadResult> =>
-    runLoad({
-      targets: o.targets,
-      connections,
-      durationMs,
-      spread: o.spread,
-      makeRequest: (_c, _i, t) => httpRequest('GET', `${t.host}:${t.port}`, o.path),
-    });
-  await run(o.connections, o.warmMs); // JIT, connection pools, caches: discarded
-  const throughput = await run(o.connections, o.durMs);
-  const latency = await run(1, o.latMs);
-  process.stdout.write(`${JSON.stringify({ throughput, latency })}\n`);
+  const r: LoadResult = await runLoad({
+    targets: o.targets,
+    connections: o.connections,
+    durationMs: o.durationMs,
+    spread: o.spread,
+    makeRequest: (_c, _i, t) => httpRequest('GET', `${t.host}:${t.port}`, o.path),
+  });
+  process.stdout.write(`${JSON.stringify(r)}\n`);
 } else {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exit(2);

@@ -133,7 +133,7 @@ async function startServer(what: string, args: string[], url: string): Promise<C
  * same port wherever a file names it in an address (retry_join, retry_join_wan, a gateway's
  * servers). Anything else (data dirs, timings) is left as it is.
  */
-async function writeConfigs(src: string, dst: string): Promise<void> {
+export async function writeConfigs(src: string, dst: string): Promise<void> {
   const files: Array<{ dc: string; name: string; cfg: Record<string, unknown> }> = [];
   for (const dc of readdirSync(src).sort()) {
     for (const name of readdirSync(join(src, dc)).sort()) {
@@ -186,7 +186,8 @@ async function startLocalCluster(configs: string, cwd: string, cpus: string): Pr
   mkdirSync(cwd, { recursive: true });
   const [cmd, a] = pinned(cpus, process.execPath, [BIN, 'local-cluster', configs]);
   const t0 = performance.now();
-  const proc = track(spawn(cmd, a, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  // Its own process group, so a Ctrl-C can be sent as a terminal sends it: to the whole group.
+  const proc = track(spawn(cmd, a, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   const up = await new Promise<number>((resolve) => {
     const timer = setTimeout(() => resolve(NaN), 90_000);
@@ -225,17 +226,21 @@ async function children(pid: number | undefined): Promise<number[]> {
     .filter((n) => n > 0);
 }
 
-/** SIGINT (Ctrl-C), as a user stops npm start; how long until it and all its processes are gone. */
+/**
+ * Ctrl-C, as a user stops npm start (SIGINT to its process group): how long until it exits (exitMs)
+ * and until it and every process it started are gone (ms).
+ */
 async function stopLocalCluster(
   lc: LocalCluster,
-): Promise<{ ms: number; procs: number; leftover: number; code: number | null }> {
+): Promise<{ ms: number; exitMs: number; procs: number; leftover: number; code: number | null }> {
   const kids = lc.kids;
   const t0 = performance.now();
   const exited = new Promise<number | null>((r) =>
     lc.proc.exitCode !== null ? r(lc.proc.exitCode) : lc.proc.once('exit', (c) => r(c)),
   );
-  lc.proc.kill('SIGINT');
+  if (lc.proc.pid) killPid(-lc.proc.pid, 'SIGINT'); // a terminal's Ctrl-C: the whole process group
   const code = await Promise.race([exited, sleep(20_000).then(() => -1)]);
+  const exitMs = performance.now() - t0;
   // Its children are reparented once it exits; give them a moment to be reaped.
   let left = kids.filter(alive);
   for (let i = 0; i < 20 && left.length; i++) {
@@ -247,7 +252,7 @@ async function stopLocalCluster(
   for (const k of left) killPid(k);
   if (lc.proc.exitCode === null) lc.proc.kill('SIGKILL');
   for (const k of kids) started.delete(k);
-  return { ms, procs: kids.length, leftover, code };
+  return { ms, exitMs, procs: kids.length, leftover, code };
 }
 
 // ---------------------------------------------------------------- measuring
@@ -255,28 +260,71 @@ async function stopLocalCluster(
 interface Figures {
   throughput: LoadResult;
   latency: LoadResult;
+  /** CPU per request during the throughput run, µs, per group of processes. */
+  cpu: Record<string, number>;
 }
 
-/** One target: warm-up, throughput at CONNS, latency at 1 connection, from the pinned load process. */
-async function measure(name: string, targets: string[], path: string): Promise<Figures> {
+const CLK_TCK = await execP('getconf', ['CLK_TCK'])
+  .then((r) => Number(r.stdout.trim()) || 100)
+  .catch(() => 100);
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+async function load(
+  targets: string[],
+  path: string,
+  connections: number,
+  seconds: number,
+): Promise<LoadResult> {
   const arg = JSON.stringify({
     targets: targets.map(target),
     path,
-    connections: CONNS,
-    warmMs: 1000,
-    durMs: DUR * 1000,
-    latMs: LAT_DUR * 1000,
+    connections,
+    durationMs: seconds * 1000,
     spread: targets.length > 1,
   });
   const [cmd, args] = pinned(LOAD_CPUS, process.execPath, [PROCS, 'load', arg]);
   const { stdout } = await execP(cmd, args, { maxBuffer: 1 << 20 });
-  const f = JSON.parse(stdout) as Figures;
-  const t = f.throughput;
-  const l = f.latency;
-  log(
-    `gateway bench ${name}: ${fmt(t.rps)}/s (${CONNS} conns; non2xx=${t.non2xx} errors=${t.errors}), 1 conn p50=${fmt(l.p50, 3)} ms p99=${fmt(l.p99, 3)} ms (${l.requests} requests; non2xx=${l.non2xx} errors=${l.errors})`,
+  return JSON.parse(stdout) as LoadResult;
+}
+
+/**
+ * One target: a 1 s warm-up (discarded), throughput at CONNS with the CPU each group of `cpu`
+ * processes spent on it, latency at 1 connection; the load from a process pinned to LOAD_CPUS.
+ */
+async function measure(
+  name: string,
+  targets: string[],
+  path: string,
+  cpu: Record<string, number[]>,
+): Promise<Figures> {
+  await load(targets, path, CONNS, 1);
+  const sample = (): Record<string, number> =>
+    Object.fromEntries(Object.entries(cpu).map(([k, ps]) => [k, ps.reduce((a, p) => a + cpuSeconds(p), 0)]));
+  const c0 = sample();
+  const t = await load(targets, path, CONNS, DUR);
+  const c1 = sample();
+  const l = await load(targets, path, 1, LAT_DUR);
+  const per = Object.fromEntries(
+    Object.keys(cpu).map((k) => [k, (((c1[k] as number) - (c0[k] as number)) / t.requests) * 1e6]),
   );
-  return f;
+  log(
+    `gateway bench ${name}: ${fmt(t.rps)}/s (${CONNS} conns; non2xx=${t.non2xx} errors=${t.errors}), 1 conn p50=${fmt(l.p50, 3)} ms p99=${fmt(l.p99, 3)} ms (${l.requests} requests; non2xx=${l.non2xx} errors=${l.errors}); CPU per request: ${Object.entries(
+      per,
+    )
+      .map(([k, v]) => `${k} ${fmt(v)} µs`)
+      .join(', ')}`,
+  );
+  return { throughput: t, latency: l, cpu: per };
 }
 
 /** A GET that must answer 200; its body and headers. */
@@ -329,7 +377,7 @@ export async function runGateway(): Promise<BenchRow[]> {
       const lc = await startLocalCluster(configs, join(dir, `start-${i + 1}`), '');
       const st = await stopLocalCluster(lc);
       log(
-        `gateway bench local-cluster run ${i + 1}: up in ${fmt(lc.readyMs / 1000, 2)} s (it says ${fmt(lc.reportedS, 1)} s); SIGINT: exit code ${st.code}, ${st.procs} processes, all gone in ${fmt(st.ms / 1000, 2)} s, ${st.leftover} left`,
+        `gateway bench local-cluster run ${i + 1}: up in ${fmt(lc.readyMs / 1000, 2)} s (it says ${fmt(lc.reportedS, 1)} s); Ctrl-C: exit code ${st.code} after ${fmt(st.exitMs / 1000, 2)} s, its ${st.procs} processes and it all gone in ${fmt(st.ms / 1000, 2)} s, ${st.leftover} left`,
       );
       starts.push(lc);
       stops.push(st);
@@ -365,7 +413,7 @@ export async function runGateway(): Promise<BenchRow[]> {
     const up = await freePort();
     const upUrl = `http://127.0.0.1:${up}${UP_PATH}`;
     const anchorUp = existsSync(ANCHOR_HTTP);
-    await startServer(
+    const upProc = await startServer(
       'upstream',
       anchorUp ? [ANCHOR_HTTP, 'node', String(up)] : [PROCS, 'upstream', String(up)],
       upUrl,
@@ -386,12 +434,12 @@ export async function runGateway(): Promise<BenchRow[]> {
     const svcBytes = (await routed.text()).length;
     const hono = await freePort();
     const nodeProxy = await freePort();
-    await startServer(
+    const honoProc = await startServer(
       'hono proxy',
       [PROCS, 'hono-proxy', String(hono), `127.0.0.1:${up}`],
       `http://127.0.0.1:${hono}${UP_PATH}`,
     );
-    await startServer(
+    const nodeProc = await startServer(
       'node:http proxy',
       [PROCS, 'node-proxy', String(nodeProxy), `127.0.0.1:${up}`],
       `http://127.0.0.1:${nodeProxy}${UP_PATH}`,
@@ -399,21 +447,42 @@ export async function runGateway(): Promise<BenchRow[]> {
     loads.push(`measured cluster up ${loadavg()}`);
 
     // ------------------------------------------------ measurements
-    const apiDc2 = await measure(`API straight to ${dc2}'s servers`, s2, apiPath);
-    const apiGw = await measure(`API through ${dc1}'s gateway`, [gw], apiPath);
-    const apiDc1 = await measure(`API straight to ${dc1}'s servers (RPC forwarding)`, s1, apiPath);
-    const svcGw = await measure('service routing through the gateway', [gw], svcPath);
+    // The cluster's processes by their config file, for their CPU per request.
+    const pidOf = new Map<string, number>();
+    for (const pid of lc.kids) {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const file = cmdline.find((a) => a.startsWith('-config-file='))?.slice('-config-file='.length);
+      if (file) pidOf.set(file, pid);
+    }
+    const pids = (ss: ProcSpec[]): number[] => ss.map((x) => pidOf.get(x.config) ?? 0).filter((p) => p > 0);
+    const pid = (p: ChildProcess): number[] => (p.pid ? [p.pid] : []);
+    const gwPids = pids(of(dc1, 'gateway'));
+    const apiCpu = {
+      gateway: gwPids,
+      [`${dc1} servers`]: pids(of(dc1, 'server')),
+      [`${dc2} servers`]: pids(of(dc2, 'server')),
+    };
+    const apiDc2 = await measure(`API straight to ${dc2}'s servers`, s2, apiPath, apiCpu);
+    const apiGw = await measure(`API through ${dc1}'s gateway`, [gw], apiPath, apiCpu);
+    const apiDc1 = await measure(`API straight to ${dc1}'s servers (RPC forwarding)`, s1, apiPath, apiCpu);
+    const svcCpu = (proxy: number[]): Record<string, number[]> => ({
+      proxy,
+      upstream: pid(upProc),
+    });
+    const svcGw = await measure('service routing through the gateway', [gw], svcPath, svcCpu(gwPids));
     const svcHono = await measure(
       'service routing through a bare Hono proxy',
       [`127.0.0.1:${hono}`],
       UP_PATH,
+      svcCpu(pid(honoProc)),
     );
     const svcNode = await measure(
       'service routing through a node:http proxy',
       [`127.0.0.1:${nodeProxy}`],
       UP_PATH,
+      svcCpu(pid(nodeProc)),
     );
-    const svcDirect = await measure('straight to the upstream', [`127.0.0.1:${up}`], UP_PATH);
+    const svcDirect = await measure('straight to the upstream', [`127.0.0.1:${up}`], UP_PATH, svcCpu([]));
     loads.push(`after the measurements ${loadavg()}`);
     const st = await stopLocalCluster(lc);
     log(`# measured cluster stopped: code ${st.code}, ${st.procs} processes, ${st.leftover} left`);
@@ -471,6 +540,25 @@ export async function runGateway(): Promise<BenchRow[]> {
         target: '< +1 ms at p50',
       },
     );
+    const us = (f: Figures, k: string): string => `${fmt(f.cpu[k] ?? NaN)} µs`;
+    const d1 = `${dc1} servers`;
+    const d2 = `${dc2} servers`;
+    rows.push(
+      {
+        what: `Cross-DC GET: CPU per request during the throughput runs (every process on CPU ${SERVER_CPUS || 'any'}): through the gateway (gateway + ${dc2}'s servers)`,
+        ours: `${us(apiGw, 'gateway')} + ${us(apiGw, d2)}`,
+        anchor: `straight to ${dc2}: ${us(apiDc2, d2)}; via ${dc1}'s servers: ${us(apiDc1, d1)} + ${us(apiDc1, d2)}`,
+        ratio: '',
+        target: '',
+      },
+      {
+        what: 'Service routing: CPU per request of the proxy during the throughput runs (the upstream\u2019s own in brackets)',
+        ours: `gateway ${us(svcGw, 'proxy')} (${us(svcGw, 'upstream')})`,
+        anchor: `bare Hono proxy ${us(svcHono, 'proxy')} (${us(svcHono, 'upstream')}); node:http proxy ${us(svcNode, 'proxy')} (${us(svcNode, 'upstream')}); upstream alone ${us(svcDirect, 'upstream')}`,
+        ratio: '',
+        target: '',
+      },
+    );
     if (START_RUNS > 0) {
       const ups = starts.map((s) => s.readyMs / 1000);
       const med = median(ups);
@@ -484,9 +572,9 @@ export async function runGateway(): Promise<BenchRow[]> {
           target: '< 15 s',
         },
         {
-          what: 'npm start stopped with SIGINT (Ctrl-C): it and every process it started exit',
+          what: 'npm start stopped by Ctrl-C (SIGINT to its process group): it and every process it started exit',
           ours: gone
-            ? `yes, ${START_RUNS} of ${START_RUNS} runs; all gone in ${stops.map((s) => fmt(s.ms / 1000, 2)).join(', ')} s`
+            ? `yes, ${START_RUNS} of ${START_RUNS} runs; exit code 0 after ${stops.map((s) => fmt(s.exitMs / 1000, 2)).join(', ')} s`
             : `NO: ${stops.map((s) => `exit code ${s.code}, ${s.leftover} of ${s.procs + 1} left`).join('; ')}`,
           anchor: '',
           ratio: '',
