@@ -19,9 +19,9 @@
 // Every target: a 1 s warm-up and a GW_DUR s throughput run at GW_CONNS connections (with the CPU
 // the processes on the path spent), then GW_LAT_DUR s at one connection in a closed loop for
 // p50/p99 (bench/load.ts in a process pinned to GW_LOAD_CPUS; sub-ms timing). GW_ROUNDS rounds over
-// all targets, interleaved; each target's best round is reported (the machine is shared: other work
+// all targets, interleaved, after a warm-up round; each target's best round is reported (the machine is shared: other work
 // only slows a run down). Servers, proxies and the upstream are pinned to GW_SERVER_CPUS.
-// Environment: GW_DUR (4), GW_LAT_DUR (3), GW_CONNS (32), GW_ROUNDS (2), GW_SERVER_CPUS (0),
+// Environment: GW_DUR (4), GW_LAT_DUR (2), GW_CONNS (32), GW_ROUNDS (2), GW_SERVER_CPUS (0),
 // GW_LOAD_CPUS (1), GW_START_RUNS (3), GW_PATH (/v1/catalog/nodes), GW_CONFIGS (dc-configs),
 // KEEP_CLUSTER=1 (keep the temp dir with the logs).
 
@@ -56,7 +56,7 @@ import type { LoadResult, LoadTarget } from './load.js';
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
 const DUR = Math.max(1, Number(env('GW_DUR', '4')));
-const LAT_DUR = Math.max(1, Number(env('GW_LAT_DUR', '3')));
+const LAT_DUR = Math.max(1, Number(env('GW_LAT_DUR', '2')));
 const CONNS = Math.max(1, Number(env('GW_CONNS', '32')));
 const SERVER_CPUS = env('GW_SERVER_CPUS', '0');
 const LOAD_CPUS = env('GW_LOAD_CPUS', '1');
@@ -493,6 +493,9 @@ export async function runGateway(): Promise<BenchRow[]> {
     ];
     // ROUNDS rounds over every target; each target's best round is kept (below).
     const runs: Figures[][] = plan.map(() => []);
+    // A cluster just up is still settling (catalog sync, coordinates, JIT): a warm-up round first.
+    log(`# warm-up round (loadavg ${loadavg()})`);
+    for (const [, ts, path] of plan) await load(ts, path, CONNS, 1);
     for (let r = 1; r <= ROUNDS; r++) {
       log(`# round ${r} of ${ROUNDS} (loadavg ${loadavg()})`);
       for (const [i, [name, ts, path, cpu]] of plan.entries()) {
