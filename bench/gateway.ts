@@ -145,11 +145,22 @@ export async function writeConfigs(src: string, dst: string): Promise<void> {
     }
   }
   const map = new Map<number, number>();
+  const taken = new Set<number>();
+  /** A free port not handed out before (the OS may give the same free port to two asks in a row). */
+  const fresh = async (): Promise<number> => {
+    for (;;) {
+      const p = await freePort();
+      if (!taken.has(p)) {
+        taken.add(p);
+        return p;
+      }
+    }
+  };
   for (const f of files) {
     const ports = (f.cfg['ports'] ?? {}) as Record<string, number>;
     for (const [k, v] of Object.entries(ports)) {
       if (typeof v !== 'number' || v <= 0) continue;
-      if (!map.has(v)) map.set(v, await freePort());
+      if (!map.has(v)) map.set(v, await fresh());
       ports[k] = map.get(v) as number;
     }
   }
@@ -446,13 +457,14 @@ export async function runGateway(): Promise<BenchRow[]> {
     }
     if (!routed) throw new Error(`the gateway did not route ${svcPath} to 127.0.0.1:${up} in 20 s`);
     const svcBytes = (await routed.text()).length;
+    // Each port asked for only once the previous server listens: two asks in a row may get the same.
     const hono = await freePort();
-    const nodeProxy = await freePort();
     const honoProc = await startServer(
       'hono proxy',
       [PROCS, 'hono-proxy', String(hono), `127.0.0.1:${up}`],
       `http://127.0.0.1:${hono}${UP_PATH}`,
     );
+    const nodeProxy = await freePort();
     const nodeProc = await startServer(
       'node:http proxy',
       [PROCS, 'node-proxy', String(nodeProxy), `127.0.0.1:${up}`],
