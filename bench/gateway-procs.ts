@@ -7,15 +7,14 @@
 //                              gateway's throughput
 //   node-proxy PORT UPSTREAM   a hand-written node:http proxy to one fixed upstream (keep-alive pool,
 //                              piped answer): the ceiling of a proxy hop in Node, for reference
-//   fake-server PORT INSTANCE  a fake Consul server: the gateway directory (its own dc "dc1" and a
-//                              "dc2" at the same address), /v1/health/service/web answering one
-//                              passing instance at INSTANCE (host:port) and then holding blocking
-//                              queries, and the upstream's JSON for any other /v1/* path
-// Each prints "ready" on stdout once it listens.
+//   load JSON                  one run of the load generator (bench/load.ts): JSON {targets, path,
+//                              connections, durationMs, spread}; prints its LoadResult as JSON
+// The servers print "ready" on stdout once they listen.
 
 import { Agent, createServer, request, type ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { httpRequest, runLoad, type LoadResult, type LoadTarget } from './load.js';
 
 const payload = Array.from({ length: 4 }, (_, i) => ({
   ID: `40e4a748-2192-161a-0510-9bf59fe950b${i}`,
@@ -31,12 +30,8 @@ const payload = Array.from({ length: 4 }, (_, i) => ({
   ModifyIndex: 200 + i,
 }));
 
-function answer(res: ServerResponse, body: string, index?: number): void {
-  res.writeHead(200, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    ...(index ? { 'x-consul-index': String(index) } : {}),
-  });
+function answer(res: ServerResponse, body: string): void {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -61,32 +56,23 @@ if (mode === 'upstream') {
     up.on('error', () => res.writeHead(502).end());
     req.pipe(up);
   }).listen(port, '127.0.0.1', ready);
-} else if (mode === 'fake-server') {
-  const [host, p] = (target ?? '').split(':');
-  const self = `127.0.0.1:${port}`;
-  const directory = JSON.stringify({
-    Datacenter: 'dc1',
-    Datacenters: ['dc1', 'dc2'].map((dc) => ({
-      Datacenter: dc,
-      Servers: [{ Node: `${dc}-s1`, RPC: '127.0.0.1:1', HTTP: self }],
-    })),
+} else if (mode === 'load') {
+  // The load generator, in a process of its own so it can be pinned away from the servers.
+  const o = JSON.parse(portArg ?? '{}') as {
+    targets: LoadTarget[];
+    path: string;
+    connections: number;
+    durationMs: number;
+    spread: boolean;
+  };
+  const r: LoadResult = await runLoad({
+    targets: o.targets,
+    connections: o.connections,
+    durationMs: o.durationMs,
+    spread: o.spread,
+    makeRequest: (_c, _i, t) => httpRequest('GET', `${t.host}:${t.port}`, o.path),
   });
-  const health = JSON.stringify([
-    {
-      Node: { Node: 'node-1', Address: host },
-      Service: { ID: 'web-1', Service: 'web', Address: host, Port: Number(p) },
-      Checks: [{ CheckID: 'serfHealth', Status: 'passing' }],
-    },
-  ]);
-  createServer((req, res) => {
-    const url = req.url ?? '/';
-    const blocking = /[?&]index=[1-9]/.test(url);
-    // Nothing ever changes here: a blocking query is held until the gateway lets it go.
-    if (url.startsWith('/v1/internal/gateway/directory'))
-      return blocking ? undefined : answer(res, directory, 5);
-    if (url.startsWith('/v1/health/service/')) return blocking ? undefined : answer(res, health, 9);
-    answer(res, JSON.stringify(payload), 11);
-  }).listen(port, '127.0.0.1', ready);
+  process.stdout.write(`${JSON.stringify(r)}\n`);
 } else {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exit(2);

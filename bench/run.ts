@@ -6,7 +6,8 @@
 //   4. one server holding 100,000 keys of 256 bytes: RSS, and the time to restart and serve
 //   5. LAN gossip against serf: join, events, failure detection, idle cost (bench/gossip.ts)
 //   6. DNS against Knot and a bare dns2 server, with dnsperf (bench/dns.ts)
-//   7. the edge gateway against a bare Hono proxy and straight calls (bench/gateway.ts)
+//   7. the edge gateway in a real two-DC cluster from dc-configs/: cross-DC ?dc= through it vs straight
+//      to the servers, service routing vs a bare Hono proxy, npm start's time to ready (bench/gateway.ts)
 // Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip,dns,gateway),
 // ONLY (comma list of the phases to run, the others skipped: ONLY=dns), ANCHORS (default ../shared/bench/anchors).
 
@@ -398,7 +399,7 @@ if (!SKIP.has('gateway')) rows.push(...(await runGateway()));
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point${SKIP.has('dns') ? '' : ' (the DNS phase: its own, in its last row)'}.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point${SKIP.has('dns') && SKIP.has('gateway') ? '' : ' (the DNS and gateway phases: their own, in their last rows)'}.`,
   '',
   '| measure | Consulate | anchor | ratio | target |',
   '| --- | --- | --- | --- | --- |',

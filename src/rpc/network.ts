@@ -47,6 +47,9 @@ export class RpcNetwork {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('consulate server RPC: WebSocket required\n');
     });
     const wss = new WebSocketServer({ server, maxPayload: this.o.maxFrameBytes ?? 512 << 20 });
+    // ws re-emits the HTTP server's errors on the WebSocketServer; a failed listen (EADDRINUSE) is
+    // reported by listen() below, and must not also crash the process as an unhandled 'error'.
+    wss.on('error', () => undefined);
     wss.on('connection', (ws, req) => {
       const ip = req.socket.remoteAddress ?? '?';
       const n = (this.perIp.get(ip) ?? 0) + 1;

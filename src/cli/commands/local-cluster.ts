@@ -208,14 +208,19 @@ export async function localClusterCommand(argv: string[], io: Io): Promise<numbe
   let stopping = false;
   const t0 = Date.now();
   const procs = spawnAll(specs, io, () => stopping);
+  const running = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
   const stopAll = async (): Promise<void> => {
     stopping = true;
-    for (const c of procs) if (c.exitCode === null) c.kill('SIGTERM');
+    for (const c of procs) if (running(c)) c.kill('SIGTERM');
+    // The grace timer is cleared once all have exited: a pending timer would keep this process (and
+    // the user's terminal) waiting for the rest of the 5 s after everything has stopped.
+    let grace: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(procs.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r))))),
-      sleep(5000),
+      Promise.all(procs.map((c) => new Promise((r) => (running(c) ? c.once('exit', r) : r(null))))),
+      new Promise((r) => (grace = setTimeout(r, 5000))),
     ]);
-    for (const c of procs) if (c.exitCode === null) c.kill('SIGKILL');
+    clearTimeout(grace);
+    for (const c of procs) if (running(c)) c.kill('SIGKILL');
   };
   let interrupted = false;
   const onSignal = (): void => {
