@@ -17,16 +17,26 @@ function repoRoot(): string {
 }
 const BIN = join(repoRoot(), 'bin/consulate.js');
 
+/** Ports this process has handed out: the OS may offer a just-closed port again. */
+const handedOut = new Set<number>();
+
+/** A free TCP port on 127.0.0.1, never one this process handed out before. */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
+  for (;;) {
+    const port = await new Promise<number>((res, rej) => {
+      const s = createServer();
+      s.once('error', rej);
+      s.listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        const p = typeof a === 'object' && a ? a.port : 0;
+        s.close(() => res(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export interface ServerProc {
