@@ -1,19 +1,5 @@
 // The consulate command: dispatches subcommands (Consul's command/ tree).
 
-import { agentCommand } from './commands/agent.js';
-import { catalogCommand } from './commands/catalog.js';
-import { eventCommand } from './commands/event.js';
-import { gatewayCommand } from './commands/gateway.js';
-import { keygenCommand, keyringCommand } from './commands/keyring.js';
-import { forceLeaveCommand, joinCommand, leaveCommand, membersCommand } from './commands/members.js';
-import { kvCommand } from './commands/kv.js';
-import { localClusterCommand } from './commands/local-cluster.js';
-import { lockCommand } from './commands/lock.js';
-import { maintCommand } from './commands/maint.js';
-import { operatorCommand } from './commands/operator.js';
-import { rttCommand } from './commands/rtt.js';
-import { servicesCommand } from './commands/services.js';
-import { watchCommand } from './commands/watch.js';
 import { errorExit, processIo, UsageError, type Io } from './common.js';
 import { VERSION } from '../version.js';
 
@@ -41,28 +27,32 @@ Commands:
     watch       Watches a key, prefix, service, nodes, checks or events and runs a handler on changes
 `;
 
-const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
-  agent: agentCommand,
-  catalog: catalogCommand,
-  event: eventCommand,
-  'force-leave': forceLeaveCommand,
-  gateway: gatewayCommand,
-  join: joinCommand,
-  keygen: keygenCommand,
-  keyring: keyringCommand,
-  kv: kvCommand,
-  leave: leaveCommand,
-  lock: lockCommand,
-  maint: maintCommand,
-  members: membersCommand,
-  'local-cluster': localClusterCommand,
-  operator: operatorCommand,
-  rtt: rttCommand,
-  services: servicesCommand,
-  watch: watchCommand,
-  version: async (_argv, io) => {
+type Command = (argv: string[], io: Io) => Promise<number>;
+
+// Each command's module is loaded only when it runs: an agent process (one per node, idle for
+// days) then carries none of the CLI's or the gateway's code in its memory.
+const commands: Record<string, () => Promise<Command>> = {
+  agent: async () => (await import('./commands/agent.js')).agentCommand,
+  catalog: async () => (await import('./commands/catalog.js')).catalogCommand,
+  event: async () => (await import('./commands/event.js')).eventCommand,
+  'force-leave': async () => (await import('./commands/members.js')).forceLeaveCommand,
+  gateway: async () => (await import('./commands/gateway.js')).gatewayCommand,
+  join: async () => (await import('./commands/members.js')).joinCommand,
+  keygen: async () => (await import('./commands/keyring.js')).keygenCommand,
+  keyring: async () => (await import('./commands/keyring.js')).keyringCommand,
+  kv: async () => (await import('./commands/kv.js')).kvCommand,
+  leave: async () => (await import('./commands/members.js')).leaveCommand,
+  lock: async () => (await import('./commands/lock.js')).lockCommand,
+  maint: async () => (await import('./commands/maint.js')).maintCommand,
+  members: async () => (await import('./commands/members.js')).membersCommand,
+  'local-cluster': async () => (await import('./commands/local-cluster.js')).localClusterCommand,
+  operator: async () => (await import('./commands/operator.js')).operatorCommand,
+  rtt: async () => (await import('./commands/rtt.js')).rttCommand,
+  services: async () => (await import('./commands/services.js')).servicesCommand,
+  watch: async () => (await import('./commands/watch.js')).watchCommand,
+  version: async () => (_argv, io) => {
     io.out(`Consulate v${VERSION}\nProtocol 2 spoken by default (Consul-compatible HTTP API)\n`);
-    return 0;
+    return Promise.resolve(0);
   },
 };
 
@@ -78,7 +68,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return 1;
   }
   try {
-    return await cmd(rest, io);
+    return await (
+      await cmd()
+    )(rest, io);
   } catch (err) {
     return errorExit(err, io);
   }
