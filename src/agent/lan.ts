@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/config.js';
 import { sleep } from '../core/clock.js';
 import { DEFAULT_PACKET_BUDGET } from '../gossip/codec.js';
-import type { GossipConfig, Member } from '../gossip/types.js';
+import type { GossipConfig, GossipTimings, Member } from '../gossip/types.js';
 import type { PeerInfo } from '../rpc/codec.js';
 import { VERSION } from '../version.js';
 
@@ -31,21 +31,27 @@ export function lanTags(c: AgentConfig, nodeId: string, rpcPort: number): Record
   return t;
 }
 
+/** A gossip pool's configuration (LAN or WAN: same protocol, their own name, port and timings). */
+export function gossipConfig(
+  name: string,
+  addr: string,
+  port: number,
+  tags: Record<string, string>,
+  timings: GossipTimings,
+): GossipConfig {
+  return { name, addr, port, tags, timings, packetBudget: DEFAULT_PACKET_BUDGET, recentEvents: 512 };
+}
+
 export function lanGossipConfig(
   c: AgentConfig,
   addr: string,
   port: number,
   tags: Record<string, string>,
 ): GossipConfig {
-  return {
-    name: c.nodeName,
-    addr,
-    port,
-    tags,
-    timings: { ...c.gossipLan, reconnectTimeoutMs: c.reconnectTimeoutMs },
-    packetBudget: DEFAULT_PACKET_BUDGET,
-    recentEvents: 512,
-  };
+  return gossipConfig(c.nodeName, addr, port, tags, {
+    ...c.gossipLan,
+    reconnectTimeoutMs: c.reconnectTimeoutMs,
+  });
 }
 
 /** A server of `dc` as server discovery knows it, from its gossip member; null for anything else. */

@@ -8,14 +8,13 @@ import { join as joinPath } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/config.js';
 import type { Rng } from '../core/rng.js';
-import { DEFAULT_PACKET_BUDGET } from '../gossip/codec.js';
 import { GossipAgent } from '../gossip/driver.js';
 import { openKeyring } from '../gossip/keyring.js';
 import { registerKeyringHandlers } from '../gossip/keyring-ops.js';
 import type { GossipConfig, Member, MemberEventType } from '../gossip/types.js';
 import { hostPort } from '../server/wan-directory.js';
 import { VERSION } from '../version.js';
-import { retryJoin } from './lan.js';
+import { gossipConfig, retryJoin } from './lan.js';
 
 /** Consul's default serf WAN port, for WAN join addresses given without one. */
 export const DEFAULT_SERF_WAN_PORT = 8302;
@@ -72,15 +71,10 @@ export function wanGossipConfig(
   port: number,
   tags: Record<string, string>,
 ): GossipConfig {
-  return {
-    name: wanName(c.nodeName, c.datacenter),
-    addr,
-    port,
-    tags,
-    timings: { ...c.gossipWan, reconnectTimeoutMs: c.reconnectTimeoutWanMs },
-    packetBudget: DEFAULT_PACKET_BUDGET,
-    recentEvents: 512,
-  };
+  return gossipConfig(wanName(c.nodeName, c.datacenter), addr, port, tags, {
+    ...c.gossipWan,
+    reconnectTimeoutMs: c.reconnectTimeoutWanMs,
+  });
 }
 
 /** "host" → "host:8302"; an address with a port is left alone (IPv6 is refused by the driver). */

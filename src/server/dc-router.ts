@@ -9,28 +9,12 @@ import type { Logger } from 'pino';
 import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 
-// The WAN directory as contract 2 of the issue 6 plan has it (server/wan-directory.ts, written with
-// the WAN pool); declared here with the same member signatures so this module stands on its own.
-export interface WanServer {
-  /** Node name, without the ".dc" suffix of its WAN member name. */
-  name: string;
-  dc: string;
-  id: string;
-  /** Server RPC address, "host:port". */
-  rpc: string;
-  /** HTTP API address, "host:port", when the server serves HTTP. */
-  http: string | null;
-}
+import type { WanDirectory, WanServer } from './wan-directory.js';
+
+export type { WanServer };
 
 /** What forwarding reads from the WAN directory. */
-export interface WanView {
-  /** Every datacenter with at least one known server (alive or not), nearest first. */
-  datacenters(): string[];
-  /** Alive servers of `dc` (empty for an unknown dc or when all failed). */
-  servers(dc: string): WanServer[];
-  /** Whether any server of `dc` was ever seen (known but maybe unreachable). */
-  known(dc: string): boolean;
-}
+export type WanView = Pick<WanDirectory, 'datacenters' | 'servers' | 'known'>;
 
 /** A connection to a remote server; `isOpen` tells a dropped connection from a remote error. */
 export interface RemoteConn {
