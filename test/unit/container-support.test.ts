@@ -1,12 +1,15 @@
-// The two agent features the container image relies on: a host name in -advertise / -advertise-wan
-// (a container on two networks names its address by a network alias) and the ready file of the
-// image's health check.
+// The agent features the container image relies on: a host name in -advertise / -advertise-wan
+// (a container on two networks names its address by a network alias), the ready file of the
+// image's health check, and the member snapshot a restarted container rejoins from.
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { LanSnapshot } from '../../src/agent/lan-snapshot.js';
 import { readyFile } from '../../src/cli/ready-file.js';
+import type { Member } from '../../src/gossip/types.js';
 import { resolveAdvertiseNames } from '../../src/server/net.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'consulate-ready-'));
@@ -41,5 +44,35 @@ describe('the ready file', () => {
       r.ready();
       r.clear();
     }).not.toThrow();
+  });
+});
+
+describe('the LAN member snapshot', () => {
+  const member = (name: string, addr: string, status: Member['status']): Member => ({
+    name,
+    addr,
+    port: 8301,
+    tags: {},
+    incarnation: 1,
+    status,
+    since: 0,
+  });
+
+  it('keeps the other alive members, reads them back, and is forgotten after a leave', async () => {
+    const file = join(dir, 'serf', 'local.members');
+    const list = [
+      member('self', '10.0.0.1', 'alive'),
+      member('b', '10.0.0.3', 'alive'),
+      member('a', '10.0.0.2', 'alive'),
+      member('gone', '10.0.0.4', 'failed'),
+    ];
+    const snap = new LanSnapshot(file, 'self', () => list, pino({ level: 'silent' }));
+    expect(snap.load()).toEqual([]);
+    snap.changed();
+    snap.changed(); // one write per burst
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(snap.load()).toEqual(['10.0.0.2:8301', '10.0.0.3:8301']);
+    snap.close(true);
+    expect(existsSync(file)).toBe(false);
   });
 });
