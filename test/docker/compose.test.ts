@@ -139,7 +139,7 @@ describe.skipIf(SKIP_DOCKER)('compose.yaml: two datacenters in containers', () =
       const stopped = Date.now();
       await waitFor(
         'an acknowledged write after the stop',
-        () => kvPut(dc1, 'after-stop', '2', 3000),
+        () => kvPut(dc1, 'after-stop', '2', 1000),
         30_000,
         100,
       );

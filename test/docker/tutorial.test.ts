@@ -83,7 +83,7 @@ describe.skipIf(SKIP_DOCKER)("Consul's Docker tutorial with the consulate image"
     await docker('stop', '-t', '10', `${PREFIX}-node1`);
     await waitFor(
       'an acknowledged write without node1',
-      () => kvPut(api, 'tutorial', 'after', 3000),
+      () => kvPut(api, 'tutorial', 'after', 1000),
       30_000,
       100,
     );
