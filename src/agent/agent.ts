@@ -3,6 +3,7 @@
 // the router that sends every request to a server found through gossip.
 
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/config.js';
@@ -31,6 +32,7 @@ import {
 import { datacenterRanker } from '../coordinate/pool.js';
 import { loadNodeId } from './identity.js';
 import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
+import { LAN_SNAPSHOT_FILE, LanSnapshot } from './lan-snapshot.js';
 import type { NodeRecord } from './local/ae-plan.js';
 import { LocalAgent } from './local/local-agent.js';
 import { ServerRouter } from './server-router.js';
@@ -72,6 +74,8 @@ export class Agent {
   private clientNet: RpcNetwork | null = null;
   private http: ServerType | null = null;
   private watches: WatchSet | null = null;
+  /** The LAN members to join again after a restart (null with -dev: nothing is kept). */
+  private snapshot: LanSnapshot | null = null;
   /** Sends this node's LAN coordinate to the servers (null with disable_coordinates). */
   coordinateSync: CoordinateSync | null = null;
   private stopping: Promise<void> | null = null;
@@ -141,7 +145,17 @@ export class Agent {
     });
     const serfPort = await this.lan.start();
     registerKeyringHandlers(this.lan);
+    if (!c.dev) {
+      this.snapshot = new LanSnapshot(
+        join(c.dataDir, LAN_SNAPSHOT_FILE),
+        c.nodeName,
+        () => this.lan.members(),
+        log.child({ component: 'agent.snapshot' }),
+      );
+    }
+    const previous = this.snapshot?.load() ?? [];
     this.lan.on('member', (event: MemberEventType, m: Member) => {
+      this.snapshot?.changed();
       log.info({ member: m.name, addr: `${m.addr}:${m.port}`, status: m.status }, `member ${event}`);
       this.server?.memberEvent(event, m);
       this.wanPool?.lanMemberEvent(event, m);
@@ -173,6 +187,18 @@ export class Agent {
         intervalMs: c.retryIntervalMs,
         max: c.retryMax,
         logger: log.child({ component: 'agent.join' }),
+        stopped: () => this.stopping !== null,
+      });
+    }
+    if (previous.length > 0) {
+      // Consul's rejoin from its serf snapshot: a few attempts; -retry-join, if any, keeps going.
+      log.info({ addrs: previous }, 're-joining the members known before the restart');
+      void retryJoin({
+        join: (addrs) => this.lan.join(addrs),
+        addrs: previous,
+        intervalMs: 1000,
+        max: 5,
+        logger: log.child({ component: 'agent.join.snapshot' }),
         stopped: () => this.stopping !== null,
       });
     }
@@ -377,11 +403,13 @@ export class Agent {
     await this.local.pauseSync();
     // Both pools at once: each waits for its own news to spread (Consul leaves the WAN first).
     await Promise.all([this.lan.leave(), this.wanPool?.leave()]);
+    this.snapshot?.close(true);
     setImmediate(() => void this.stop());
   }
 
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.snapshot?.close(false);
       await this.watches?.stop();
       this.coordinateSync?.stop();
       await this.dns?.stop();

@@ -1,7 +1,10 @@
 // Which address this agent tells others to reach it at: -advertise, else -bind, else (binding to
 // 0.0.0.0) the machine's single private IPv4, as Consul chooses it.
 
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { configError, type AgentConfig } from '../config/config.js';
 
 function isPrivate(ip: string): boolean {
@@ -28,4 +31,33 @@ export function advertiseAddress(c: AgentConfig): string {
     );
   }
   return priv[0] ?? v4[0] ?? '127.0.0.1';
+}
+
+/**
+ * Ours (Consul takes an IP or a go-sockaddr template): a host name in -advertise or -advertise-wan
+ * is resolved once, at start. A container on two networks (a server on its datacenter's network
+ * and on the WAN) has two private addresses, so it must name one; a network alias of its own
+ * resolves to its address on exactly that network, whatever order Docker attached them in. A name
+ * that does not resolve yet (the network is attached just after the process starts) is retried
+ * for `waitMs`.
+ */
+export async function resolveAdvertiseNames(
+  c: Pick<AgentConfig, 'advertiseAddr' | 'advertiseAddrWan'>,
+  waitMs = 15_000,
+): Promise<void> {
+  const resolve = async (name: string, what: string): Promise<string> => {
+    if (name === '' || isIP(name) !== 0) return name;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        return (await lookup(name, { family: 4 })).address;
+      } catch (err) {
+        if (Date.now() >= deadline)
+          throw configError(`${what}: cannot resolve "${name}": ${(err as Error).message}`);
+      }
+      await sleep(500);
+    }
+  };
+  c.advertiseAddr = await resolve(c.advertiseAddr, 'advertise_addr');
+  c.advertiseAddrWan = await resolve(c.advertiseAddrWan, 'advertise_addr_wan');
 }

@@ -1,0 +1,72 @@
+// What Consul's serf snapshot gives a restarted agent, reduced to that: the gossip addresses of the
+// LAN members last seen alive, kept in <data-dir>/serf/local.members and joined again at start.
+// Without it an agent started with no -retry-join (the first server of Consul's Docker tutorial,
+// `docker start node1`) would come back alone and wait for the others' reconnect attempts at an
+// address that may have changed. A graceful leave removes the file, as Consul does not rejoin
+// after a leave by default (rejoin_after_leave).
+
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Member } from '../gossip/types.js';
+
+export const LAN_SNAPSHOT_FILE = join('serf', 'local.members');
+/** Member events come in bursts (a join brings the whole pool): one write per burst. */
+const WRITE_DELAY_MS = 1000;
+
+export class LanSnapshot {
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly self: string,
+    private readonly members: () => Member[],
+    private readonly logger: Logger,
+  ) {}
+
+  /** "ip:port" of the members alive when the file was last written; [] without one. */
+  load(): string[] {
+    try {
+      const list = JSON.parse(readFileSync(this.file, 'utf8')) as unknown;
+      return Array.isArray(list) ? list.filter((a): a is string => typeof a === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** A member changed: write the alive list soon. */
+  changed(): void {
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.write();
+    }, WRITE_DELAY_MS);
+    this.timer.unref();
+  }
+
+  /** Stops writing; `forget` also removes the file (after a graceful leave). */
+  close(forget: boolean): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (forget) rmSync(this.file, { force: true });
+  }
+
+  private write(): void {
+    if (this.closed) return;
+    const addrs = this.members()
+      .filter((m) => m.status === 'alive' && m.name !== this.self)
+      .map((m) => `${m.addr}:${m.port}`)
+      .sort();
+    try {
+      mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+      const tmp = `${this.file}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(addrs)}\n`, { mode: 0o600 });
+      renameSync(tmp, this.file);
+    } catch (err) {
+      // Only a restart's convenience is lost: log, never fail the agent for it.
+      this.logger.warn({ err: (err as Error).message, file: this.file }, 'cannot write the member snapshot');
+    }
+  }
+}
