@@ -23,6 +23,22 @@ export interface BenchRow {
 export const log = (s: string): void => void process.stderr.write(`${s}\n`);
 export const fmt = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const CLK_TCK = await execP('getconf', ['CLK_TCK'])
+  .then((r) => Number(r.stdout.trim()) || 100)
+  .catch(() => 100);
+
+/** utime + stime of a process from /proc, in seconds (NaN once it is gone or without a pid). */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
 export const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 export function median(xs: number[]): number {

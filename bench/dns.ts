@@ -37,7 +37,19 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/cluster/harness.js';
-import { ANCHORS, BIN, execP, fmt, loadavg, log, ratio, ROOT, sleep, type BenchRow } from './common.js';
+import {
+  ANCHORS,
+  BIN,
+  cpuSeconds,
+  execP,
+  fmt,
+  loadavg,
+  log,
+  ratio,
+  ROOT,
+  sleep,
+  type BenchRow,
+} from './common.js';
 
 const env = (k: string, d: string): string => process.env[k] ?? d;
 // The anchor's defaults, so both sides are measured with the same parameters.
@@ -310,21 +322,6 @@ async function freeDnsPort(): Promise<number> {
       s.bind(p, '127.0.0.1', () => s.close(() => res(true)));
     });
     if (ok) return p;
-  }
-}
-
-const CLK_TCK = await execP('getconf', ['CLK_TCK'])
-  .then((r) => Number(r.stdout.trim()) || 100)
-  .catch(() => 100);
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
   }
 }
 

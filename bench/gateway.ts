@@ -42,6 +42,7 @@ import { freePort } from '../test/cluster/harness.js';
 import {
   ANCHORS,
   BIN,
+  cpuSeconds,
   execP,
   fmt,
   loadavg,
@@ -276,21 +277,6 @@ interface Figures {
   latency: LoadResult;
   /** CPU per request during the throughput run, µs, per group of processes. */
   cpu: Record<string, number>;
-}
-
-const CLK_TCK = await execP('getconf', ['CLK_TCK'])
-  .then((r) => Number(r.stdout.trim()) || 100)
-  .catch(() => 100);
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
 }
 
 async function load(

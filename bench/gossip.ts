@@ -20,7 +20,19 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/cluster/harness.js';
-import { ANCHORS, BIN, execP, fmt, loadavg, log, median, ratio, sleep, type BenchRow } from './common.js';
+import {
+  ANCHORS,
+  BIN,
+  cpuSeconds,
+  execP,
+  fmt,
+  loadavg,
+  log,
+  median,
+  ratio,
+  sleep,
+  type BenchRow,
+} from './common.js';
 
 const SIZES = (process.env['GOSSIP_SIZES'] ?? '5 20 50')
   .split(/[\s,]+/)
@@ -90,21 +102,6 @@ async function killAndWait(cs: ChildProcess[]): Promise<void> {
 }
 
 // ---------------------------------------------------------------- /proc
-
-const CLK_TCK = await execP('getconf', ['CLK_TCK'])
-  .then((r) => Number(r.stdout.trim()) || 100)
-  .catch(() => 100);
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
 
 function rssMb(pid: number): number {
   try {
