@@ -3,10 +3,10 @@
 // ones too), writes and the CLI's -datacenter; DNS web.service.dc2.consul at the dc1 client; an
 // unknown dc; kill -9 of one dc2 server and of dc2's leader, and answers again after re-election.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../src/cli/common.js';
 import { main } from '../../src/cli/main.js';
 import { T, addresses, udp } from '../support/dns.js';
 import { TestCluster, eventually, type ClusterOptions, type ServerProc } from './harness.js';
+import { captureIo, type CapturedIo } from '../support/capture-io.js';
 
 let dc1: TestCluster;
 let dc2: TestCluster;
@@ -59,17 +59,7 @@ const kvValue = async (a: ServerProc, key: string, dc?: string): Promise<string 
   return Buffer.from(e?.Value ?? '', 'base64').toString();
 };
 
-function cli(): Io & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (s: string) => (io.stdout += s),
-    err: (s: string) => (io.stderr += s),
-    stdin: async () => Buffer.from(''),
-    env: {},
-  };
-  return io;
-}
+const cli = (): CapturedIo => captureIo();
 
 describe('?dc= across two datacenters', () => {
   it('writes and reads dc2 from a dc1 client agent; dc1 stays untouched', async () => {

@@ -4,8 +4,8 @@
 // the directory's alive servers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/common.js';
 import { TestCluster, eventually, type ServerProc } from './harness.js';
+import { captureIo, type CapturedIo } from '../support/capture-io.js';
 
 interface MemberJson {
   Name: string;
@@ -43,17 +43,7 @@ const directory = async (a: ServerProc): Promise<{ index: number; body: Director
 };
 const rpcOf = (s: ServerProc): string => `127.0.0.1:${s.rpcPort}`;
 
-function cli(): Io & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (s: string) => (io.stdout += s),
-    err: (s: string) => (io.stderr += s),
-    stdin: async () => Buffer.from(''),
-    env: {},
-  };
-  return io;
-}
+const cli = (): CapturedIo => captureIo();
 
 describe('two datacenters in one WAN pool', () => {
   it('one WAN join brings every server of both datacenters into the pool (flood join)', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/common.js';
 import { main } from '../../src/cli/main.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { captureIo } from '../support/capture-io.js';
 
 let dev: DevAgent;
 let io: Io & { stdout: string; stderr: string };
@@ -20,14 +21,7 @@ beforeAll(async () => {
     c.ports.http = 0;
   });
   dir = mkdtempSync(join(tmpdir(), 'consulate-cli-'));
-  io = {
-    stdout: '',
-    stderr: '',
-    out: (s) => (io.stdout += s),
-    err: (s) => (io.stderr += s),
-    stdin: async () => Buffer.alloc(0),
-    env: { CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' },
-  };
+  io = captureIo({ CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' });
 });
 afterAll(async () => {
   await dev.stop();

@@ -5,6 +5,7 @@ import { ConsulClient } from '../../src/client/client.js';
 import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/common.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { captureIo } from '../support/capture-io.js';
 
 let dev: DevAgent;
 let io: Io & { stdout: string; stderr: string };
@@ -18,14 +19,7 @@ beforeAll(async () => {
   dev = await startDevAgent((c) => {
     c.ports.http = 0;
   });
-  io = {
-    stdout: '',
-    stderr: '',
-    out: (s) => (io.stdout += s),
-    err: (s) => (io.stderr += s),
-    stdin: async () => Buffer.alloc(0),
-    env: { CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' },
-  };
+  io = captureIo({ CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' });
   const client = new ConsulClient({ address: dev.agent.httpAddr ?? '' });
   const register = (body: Record<string, unknown>): Promise<unknown> =>
     client.json('PUT', '/v1/catalog/register', { body: JSON.stringify(body) });

@@ -9,6 +9,7 @@ import { loadAgentConfig } from '../../src/config/load.js';
 import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/common.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { captureIo } from '../support/capture-io.js';
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, '../../bin/consulate.js');
@@ -173,14 +174,7 @@ describe('kv, operator and gossip commands', () => {
     dev = await startDevAgent((c) => {
       c.ports.http = 0;
     });
-    io = {
-      stdout: '',
-      stderr: '',
-      out: (s) => (io.stdout += s),
-      err: (s) => (io.stderr += s),
-      stdin: async () => Buffer.from('from stdin'),
-      env: { CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' },
-    };
+    io = captureIo({ CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' }, Buffer.from('from stdin'));
   });
   afterAll(() => dev.stop());
 

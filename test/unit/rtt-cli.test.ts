@@ -7,6 +7,7 @@ import type { CoordinatePool } from '../../src/coordinate/pool.js';
 import { newCoordinate, type Coordinate } from '../../src/coordinate/vivaldi.js';
 import type { Member } from '../../src/gossip/types.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { captureIo } from '../support/capture-io.js';
 
 let dev: DevAgent;
 let io: Io & { stdout: string; stderr: string };
@@ -27,14 +28,7 @@ beforeAll(async () => {
   dev = await startDevAgent((c) => {
     c.ports.http = 0;
   });
-  io = {
-    stdout: '',
-    stderr: '',
-    out: (s) => (io.stdout += s),
-    err: (s) => (io.stderr += s),
-    stdin: async () => Buffer.alloc(0),
-    env: { CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' },
-  };
+  io = captureIo({ CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' });
   const client = new ConsulClient({ address: dev.agent.httpAddr ?? '' });
   for (const node of ['alpha', 'beta', 'nocoord']) {
     await client.json('PUT', '/v1/catalog/register', {

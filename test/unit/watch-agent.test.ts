@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { parsePlan } from '../../src/watch/plan.js';
 import { startWatches } from '../../src/watch/runner.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { captureIo } from '../support/capture-io.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/consulate.js');
 const dir = mkdtempSync(join(tmpdir(), 'consulate-watch-'));
@@ -267,14 +268,7 @@ describe('consulate watch', () => {
     return main(args, io);
   };
   beforeAll(() => {
-    io = {
-      stdout: '',
-      stderr: '',
-      out: (s) => (io.stdout += s),
-      err: (s) => (io.stderr += s),
-      stdin: async () => Buffer.alloc(0),
-      env: { CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' },
-    };
+    io = captureIo({ CONSUL_HTTP_ADDR: dev.agent.httpAddr ?? '' });
   });
 
   it('prints the JSON result once and exits without a handler', async () => {
