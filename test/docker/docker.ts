@@ -2,8 +2,8 @@
 // start, network disconnect), the image build, HTTP with timeouts and polling.
 //
 // These tests need a Docker engine with `docker compose` v2 (scripts/setup-docker.sh sets one up,
-// offline). SKIP_DOCKER=1 skips them; without it a missing engine fails them, so that CI cannot
-// pass without running them.
+// offline). SKIP_DOCKER=1 leaves them out of the run (vitest.config.ts); without it a missing
+// engine fails them, so that CI cannot pass without running them.
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,7 +16,6 @@ const run = promisify(execFile);
 // removes leftovers by the org.testcontainers label.
 process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
 
-export const SKIP_DOCKER = process.env['SKIP_DOCKER'] === '1';
 export const IMAGE = process.env['CONSULATE_IMAGE'] ?? 'consulate:dev';
 
 export function repoRoot(): string {

@@ -5,12 +5,12 @@
 //   consulate members, dig node1.node.consul, curl the HTTP API
 //   docker stop node1: a leader remains (or is elected) and writes go on; docker start node1
 // On Docker's default bridge, with addresses, as the tutorial does. Needs Docker (SKIP_DOCKER=1
-// skips) and `npm run build` first.
+// leaves it out) and `npm run build` first.
 
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { T, addresses, tcp } from '../support/dns.js';
-import { IMAGE, SKIP_DOCKER, buildImage, docker, http, kvPut, leader, members, waitFor } from './docker.js';
+import { IMAGE, buildImage, docker, http, kvPut, leader, members, waitFor } from './docker.js';
 
 const PREFIX = `consulate-tutorial${process.pid}`;
 
@@ -32,7 +32,7 @@ function node(name: string, args: string[], ports: number[] = []): GenericContai
     .withStartupTimeout(60_000);
 }
 
-describe.skipIf(SKIP_DOCKER)("Consul's Docker tutorial with the consulate image", () => {
+describe("Consul's Docker tutorial with the consulate image", () => {
   const started: StartedTestContainer[] = [];
   let api = '';
 
