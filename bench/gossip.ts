@@ -122,6 +122,20 @@ interface IdleFigures {
   note: string;
 }
 
+/** Quiet: the pool's CPU over the last second below QUIET_SHARE of a core per agent (or 30 s passed). */
+const QUIET_SHARE = 0.01;
+async function untilQuiet(pids: number[]): Promise<number> {
+  const t0 = now();
+  let prev = pids.reduce((a, p) => a + cpuSeconds(p), 0);
+  while (now() - t0 < 30_000) {
+    await sleep(1000);
+    const cur = pids.reduce((a, p) => a + cpuSeconds(p), 0);
+    if (cur - prev < QUIET_SHARE * pids.length) break;
+    prev = cur;
+  }
+  return now() - t0;
+}
+
 /** CPU of every pid over `seconds` of wall time, as % of one core. */
 async function cpuOver(pids: number[], seconds: number): Promise<number[]> {
   const c0 = pids.map(cpuSeconds);
@@ -400,6 +414,8 @@ interface RunResult {
   idle: IdleFigures | null;
   loadAfterJoin: string;
   startupMs: number;
+  settleMs: number;
+  joinCpuS: number;
 }
 
 function makeNodes(root: string, n: number): Node[] {
@@ -544,6 +560,13 @@ async function oneRun(root: string, n: number, run: number, measureIdle: boolean
       await Promise.all(nodes.slice(b, b + BATCH).map((x) => startNode(agent, x, 60_000)));
     }
     const startupMs = now() - t0;
+    // Node compiles and warms up for a while after it first answers; serf's Go agents are ready
+    // in milliseconds. The join clock starts once the booted pool is quiet, so it times gossip
+    // and not the machine finishing 50 start-ups (reported, so a slow settle is visible).
+    const pids = nodes.map((x) => x.proc?.pid ?? 0);
+    const settleMs = await untilQuiet(pids);
+    const poolCpu = (): number => pids.reduce((a, p) => a + cpuSeconds(p), 0);
+    const cpuBeforeJoin = poolCpu();
 
     // 1. join: agents 1..N-1 join agent 0 at one moment.
     const tJoin = now();
@@ -563,6 +586,9 @@ async function oneRun(root: string, n: number, run: number, measureIdle: boolean
       );
     }
     const joinAll = Math.max(...(conv as number[]));
+    // What the join cost the pool in CPU (the members polling included): on 2 cores, N agents that
+    // each spend c seconds on it cannot converge in under N*c/2 seconds of wall time.
+    const joinCpuS = poolCpu() - cpuBeforeJoin;
     const loadAfterJoin = loadavg();
 
     // Idle cost of the converged pool, nothing polling it.
@@ -633,6 +659,8 @@ async function oneRun(root: string, n: number, run: number, measureIdle: boolean
       idle,
       loadAfterJoin,
       startupMs,
+      settleMs,
+      joinCpuS,
     };
   } finally {
     await killAndWait(nodes.map((x) => x.proc).filter((p): p is ChildProcess => p !== null));
@@ -680,7 +708,7 @@ export async function runGossip(): Promise<BenchRow[]> {
           loads.push(`${n}: ${r.loadAfterJoin}`);
           log(
             `consulate n=${n} run ${run}: join_all ${fmt(r.join)} ms, event_all ${fmt(r.event)} ms, fail_all ${fmt(r.fail)} ms` +
-              ` (startup of ${n} agents ${fmt(r.startupMs / 1000, 1)} s, load ${r.loadAfterJoin})`,
+              ` (startup of ${n} agents ${fmt(r.startupMs / 1000, 1)} s, quiet ${fmt(r.settleMs / 1000, 1)} s later; the join cost ${fmt((r.joinCpuS * 1000) / n)} ms CPU per agent; load ${r.loadAfterJoin})`,
           );
           if (r.idle) {
             log(

@@ -5,7 +5,8 @@
 // address that may have changed. A graceful leave removes the file, as Consul does not rejoin
 // after a leave by default (rejoin_after_leave).
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Member } from '../gossip/types.js';
@@ -17,6 +18,9 @@ const WRITE_DELAY_MS = 1000;
 export class LanSnapshot {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** What the file holds (or is being written with): most bursts change who is there, not the list. */
+  private written = '';
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly file: string,
@@ -50,23 +54,37 @@ export class LanSnapshot {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (forget) rmSync(this.file, { force: true });
+    if (!forget) return;
+    rmSync(this.file, { force: true });
+    // A write already past its closed check may still land: remove whatever it leaves.
+    void this.writing.then(() => rm(this.file, { force: true })).catch(() => undefined);
   }
 
+  /** Asynchronous, so a slow disk never stalls gossip; writes never overlap. */
   private write(): void {
     if (this.closed) return;
     const addrs = this.members()
       .filter((m) => m.status === 'alive' && m.name !== this.self)
       .map((m) => `${m.addr}:${m.port}`)
       .sort();
-    try {
-      mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-      const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify(addrs)}\n`, { mode: 0o600 });
-      renameSync(tmp, this.file);
-    } catch (err) {
-      // Only a restart's convenience is lost: log, never fail the agent for it.
-      this.logger.warn({ err: (err as Error).message, file: this.file }, 'cannot write the member snapshot');
-    }
+    const text = `${JSON.stringify(addrs)}\n`;
+    if (text === this.written) return;
+    this.written = text;
+    this.writing = this.writing.then(async () => {
+      if (this.closed) return;
+      try {
+        await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+        const tmp = `${this.file}.tmp`;
+        await writeFile(tmp, text, { mode: 0o600 });
+        if (!this.closed) await rename(tmp, this.file);
+      } catch (err) {
+        // Only a restart's convenience is lost: log, never fail the agent for it.
+        this.written = '';
+        this.logger.warn(
+          { err: (err as Error).message, file: this.file },
+          'cannot write the member snapshot',
+        );
+      }
+    });
   }
 }
