@@ -1,6 +1,9 @@
 // -docker-sync's pure parts: container inspect data -> service definitions (Registrator's label
 // conventions), the reconcile plan, DOCKER_HOST forms and the config keys. No Docker needed.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServiceDefinition } from '../../src/agent/local/definitions.js';
 import { parseDockerHost, parseEvent } from '../../src/agent/docker/engine-api.js';
@@ -370,10 +373,7 @@ describe('Docker endpoint, events and configuration', () => {
     expect(parseEvent('42')).toBeNull();
   });
 
-  it('-docker-sync, -docker-host, docker_sync {} and DOCKER_HOST; bad values refused with one line', async () => {
-    const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
+  it('-docker-sync, -docker-host, docker_sync {} and DOCKER_HOST; bad values refused with one line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'consulate-dsync-'));
     try {
       const load = (args: string[], env: NodeJS.ProcessEnv = {}) => {

@@ -87,8 +87,8 @@ export class DockerSync {
   private working: Promise<void> | null = null;
   private loop: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  /** The last state logged ("up", "down:<code>"): each change is logged once. */
-  private stateKey = '';
+  /** The connection's state as last logged: each change is logged once. */
+  private state: 'starting' | 'up' | 'down' = 'starting';
   /** The warnings last logged per container, so that a resync does not repeat them. */
   private readonly warned = new Map<string, string>();
   /** Counters for tests and /v1/agent/self-style introspection. */
@@ -158,17 +158,19 @@ export class DockerSync {
     }
   }
 
-  /** Logs a change of connection state once (null: connected); a repeat goes to debug. */
+  /**
+   * Logs a change of connection state once (null: connected). Retries while down go to debug, with
+   * their reason (it may change: the stream cut, then the socket absent while the daemon restarts).
+   */
   private setState(err: Error | null, retryMs = 0): void {
-    const code = err ? ((err as { code?: string }).code ?? err.name) : '';
-    const prev = this.stateKey;
-    this.stateKey = err ? `down:${code}` : 'up';
+    const prev = this.state;
+    this.state = err ? 'down' : 'up';
     if (!err) {
       this.log.info({ docker: this.where }, 'connected to the Docker engine; syncing containers');
       return;
     }
     const fields = { docker: this.where, err: err.message, retryMs };
-    if (prev === this.stateKey) this.log.debug(fields, 'Docker engine still unreachable');
+    if (prev === 'down') this.log.debug(fields, 'Docker engine still unreachable');
     else if (prev === 'up')
       this.log.warn(fields, 'lost the Docker engine; its services stay registered until it is back');
     else this.log.warn(fields, 'cannot reach the Docker engine; retrying');
