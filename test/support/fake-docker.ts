@@ -21,7 +21,10 @@ export class FakeDocker {
   /** Requests seen, as "GET /path" (query strings left off). */
   readonly requests: string[] = [];
   private server: Server | null = null;
-  private readonly streams = new Set<ServerResponse>();
+  /** Open event streams, each with the actions its filters asked for (null: every action). */
+  private readonly streams = new Map<ServerResponse, Set<string> | null>();
+  /** The `filters` query of the last /events request, parsed. */
+  lastFilters: Record<string, string[]> | null = null;
 
   constructor(readonly socketPath: string) {}
 
@@ -51,12 +54,12 @@ export class FakeDocker {
       scope: 'local',
       time: Math.floor(Date.now() / 1000),
     });
-    for (const s of this.streams) s.write(`${line}\n`);
+    for (const [s, actions] of this.streams) if (!actions || actions.has(action)) s.write(`${line}\n`);
   }
 
   /** Raw text on every open stream (garbage, partial lines). */
   writeRaw(text: string): void {
-    for (const s of this.streams) s.write(text);
+    for (const s of this.streams.keys()) s.write(text);
   }
 
   async start(): Promise<void> {
@@ -69,9 +72,12 @@ export class FakeDocker {
         res.end(JSON.stringify(body));
       };
       if (path === '/events') {
+        const q = new URL(req.url ?? '', 'http://docker').searchParams.get('filters');
+        this.lastFilters = q ? (JSON.parse(q) as Record<string, string[]>) : null;
+        const actions = this.lastFilters?.['event'];
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.flushHeaders();
-        this.streams.add(res);
+        this.streams.set(res, actions ? new Set(actions) : null);
         res.on('close', () => this.streams.delete(res));
         return;
       }
@@ -109,7 +115,7 @@ export class FakeDocker {
     const server = this.server;
     if (!server) return;
     this.server = null;
-    for (const s of this.streams) s.destroy();
+    for (const s of this.streams.keys()) s.destroy();
     this.streams.clear();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -5,7 +5,7 @@
 // logging: one line per state change, however many retries.
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,7 +138,12 @@ describe('an agent with -docker-sync and a fake Docker engine', () => {
       await get<Record<string, { ServiceID: string; Type: string; Status: string }>>('/v1/agent/checks');
     expect(checks['service:test-node:api-1:9000']).toMatchObject({ Type: 'http', Status: 'passing' });
 
-    // Noise on the stream is skipped; pause does not deregister (Registrator's behaviour).
+    // Noise on the stream is skipped. Pause is not asked for: a paused container keeps its
+    // services (Registrator's behaviour).
+    expect(fake.lastFilters).toEqual({
+      type: ['container'],
+      event: ['start', 'restart', 'die', 'stop', 'destroy', 'rename'],
+    });
     fake.writeRaw('{"not":"an event"}\nnot json at all\n');
     fake.emit('pause', A);
     (fake.containers.get(B) as { running: boolean }).running = false;
@@ -252,5 +257,79 @@ describe('the connection to the Docker engine', () => {
       await fake.stop();
     }
     expect(sync.connected()).toBe(false);
+  });
+});
+
+describe('the Engine API client', () => {
+  /** A daemon that answers every request with `handler`. */
+  async function daemon(
+    name: string,
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): Promise<{ api: DockerApi; close: () => Promise<void> }> {
+    const socketPath = join(dir, `${name}.sock`);
+    const server = createServer(handler);
+    await new Promise<void>((r) => server.listen(socketPath, () => r()));
+    return {
+      api: new DockerApi({ socketPath }, { timeoutMs: 300, maxBodyBytes: 1000, maxEventBytes: 500 }),
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      },
+    };
+  }
+
+  it('gives up on a daemon that does not answer, or answers too much, with an error', async () => {
+    const silent = await daemon('silent', () => undefined);
+    const t0 = Date.now();
+    await expect(silent.api.runningContainers()).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await silent.close();
+
+    const slowBody = await daemon('slow-body', (_req, res) => {
+      res.writeHead(200);
+      res.write('[');
+    });
+    await expect(slowBody.api.runningContainers()).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    await slowBody.close();
+
+    const big = await daemon('big', (_req, res) => res.end(JSON.stringify([{ Id: 'x'.repeat(5000) }])));
+    await expect(big.api.runningContainers()).rejects.toMatchObject({ code: 'E2BIG' });
+    await big.close();
+  });
+
+  it("reports the daemon's error message; a missing container is null, not an error", async () => {
+    const d = await daemon('errors', (req, res) => {
+      res.writeHead(req.url?.startsWith('/containers/json') ? 500 : 404);
+      res.end(
+        JSON.stringify({
+          message: req.url?.startsWith('/containers/json') ? 'disk on fire' : 'No such container',
+        }),
+      );
+    });
+    await expect(d.api.runningContainers()).rejects.toThrow('GET /containers/json: 500 disk on fire');
+    expect(await d.api.inspect('nope')).toBeNull();
+    await d.close();
+  });
+
+  it('closes an event stream whose line grows past the limit, or that the daemon cuts', async () => {
+    const d = await daemon('events', (req, res) => {
+      res.writeHead(200);
+      res.write(JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID: 'x' } }) + '\n');
+      // The first stream gets a line that never ends; the second is cut.
+      if (req.url?.includes('start')) setTimeout(() => res.write('y'.repeat(2000)), 50);
+      else setTimeout(() => res.destroy(), 50);
+    });
+    const seen: string[] = [];
+    const long = await d.api.events(['start'], (e) => seen.push(e.id), new AbortController().signal);
+    expect((await long.closed).message).toBe('event line too long');
+    expect(seen).toEqual(['x']);
+    const cut = await d.api.events(['die'], (e) => seen.push(e.id), new AbortController().signal);
+    expect((await cut.closed).message).toMatch(/closed|aborted|reset/);
+    // Aborting the caller's signal ends a stream too.
+    const ctl = new AbortController();
+    const mine = await d.api.events(['start'], () => undefined, ctl.signal);
+    ctl.abort();
+    expect(await mine.closed).toBeInstanceOf(Error);
+    await d.close();
   });
 });

@@ -40,8 +40,9 @@ export interface DockerSyncOptions {
 }
 
 /**
- * Events that change what a container stands for. Pause and unpause do not: like Registrator, a
- * paused container keeps its services (a check, if any, turns critical).
+ * Events that change what a container stands for; the daemon sends only these. Pause and unpause
+ * are not among them: like Registrator, a paused container keeps its services (a check, if any,
+ * turns critical while it is paused).
  */
 const RELEVANT = new Set(['start', 'restart', 'die', 'stop', 'destroy', 'rename']);
 
@@ -134,7 +135,7 @@ export class DockerSync {
       const since = Date.now();
       let reason: Error;
       try {
-        const { closed } = await this.api.events((e) => this.onEvent(e), ctl.signal);
+        const { closed } = await this.api.events([...RELEVANT], (e) => this.onEvent(e), ctl.signal);
         this.conn = ctl;
         this.failure = null;
         this.stats.connects++;

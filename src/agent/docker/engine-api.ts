@@ -73,7 +73,8 @@ function apiError(err: unknown, path: string): DockerApiError {
   if (err instanceof DockerApiError) return err;
   const e = err as NodeJS.ErrnoException;
   const code = e.code ?? e.name ?? 'ERROR';
-  return new DockerApiError(`GET ${path}: ${e.message}`, code);
+  // Without the query string: the event filters would make every log line long.
+  return new DockerApiError(`GET ${path.split('?')[0] ?? path}: ${e.message}`, code);
 }
 
 export class DockerApi {
@@ -107,18 +108,17 @@ export class DockerApi {
   }
 
   /**
-   * Opens the container event stream. Resolves once the daemon has answered (events from then on
+   * Opens the stream of container events, those named in `actions` only (the daemon filters them:
+   * health checks' exec events never cross the socket). Resolves once the daemon has answered (events from then on
    * reach `onEvent`), with `closed`: resolves with the reason when the stream ends for any reason
    * (the daemon went away, `signal` aborted, a line too long).
    */
   async events(
+    actions: readonly string[],
     onEvent: (e: ContainerEvent) => void,
     signal: AbortSignal,
   ): Promise<{ closed: Promise<Error> }> {
-    const filters = JSON.stringify({
-      type: ['container'],
-      event: ['start', 'restart', 'die', 'stop', 'destroy', 'rename', 'pause', 'unpause'],
-    });
+    const filters = JSON.stringify({ type: ['container'], event: actions });
     const path = `/events?filters=${encodeURIComponent(filters)}`;
     const res = await this.open(path, signal, false);
     if (res.statusCode !== 200) {
