@@ -30,6 +30,8 @@ import {
   type EventFilters,
 } from './event-log.js';
 import { datacenterRanker } from '../coordinate/pool.js';
+import { DockerApi, parseDockerHost } from './docker/engine-api.js';
+import { DockerSync, localTarget } from './docker/docker-sync.js';
 import { loadNodeId } from './identity.js';
 import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
 import { LAN_SNAPSHOT_FILE, LanSnapshot } from './lan-snapshot.js';
@@ -76,6 +78,8 @@ export class Agent {
   private watches: WatchSet | null = null;
   /** The LAN members to join again after a restart (null with -dev: nothing is kept). */
   private snapshot: LanSnapshot | null = null;
+  /** -docker-sync: containers' published ports as local services (null when off). */
+  dockerSync: DockerSync | null = null;
   /** Sends this node's LAN coordinate to the servers (null with disable_coordinates). */
   coordinateSync: CoordinateSync | null = null;
   private stopping: Promise<void> | null = null;
@@ -172,6 +176,7 @@ export class Agent {
     this.server?.attachUserEvents({ fire: (name, payload, f) => this.fireEvent(name, payload, f) });
 
     this.local.startSync();
+    if (c.dockerSync.enabled) this.startDockerSync(advertise);
     if (c.ports.http >= 0) await this.startHttp();
     if (c.ports.dns >= 0) await this.startDns();
     if (this.wanPool) {
@@ -235,6 +240,19 @@ export class Agent {
     server.attachWanCoordinates(pool.gossip);
     server.wan.setRank(datacenterRanker(pool.gossip, this.config.datacenter));
     return port;
+  }
+
+  /** -docker-sync: registers containers' published ports through the agent's own API operations. */
+  private startDockerSync(advertise: string): void {
+    const c = this.config;
+    this.dockerSync = new DockerSync({
+      api: new DockerApi(parseDockerHost(c.dockerSync.host)),
+      target: localTarget(this.local),
+      ctx: { nodeName: c.nodeName, advertise },
+      resyncIntervalMs: c.dockerSync.resyncIntervalMs,
+      logger: this.logger.child({ component: 'agent.docker' }),
+    });
+    this.dockerSync.start();
   }
 
   /** Client mode: no Raft; every endpoint call goes to a server of this datacenter. */
@@ -400,6 +418,7 @@ export class Agent {
   /** Graceful leave (/v1/agent/leave, consul leave): tell the pools, then shut down. */
   async leave(): Promise<void> {
     // Anti-entropy first: once the leader has removed this node, nothing may register it again.
+    await this.dockerSync?.stop();
     await this.local.pauseSync();
     // Both pools at once: each waits for its own news to spread (Consul leaves the WAN first).
     await Promise.all([this.lan.leave(), this.wanPool?.leave()]);
@@ -413,6 +432,7 @@ export class Agent {
       await this.watches?.stop();
       this.coordinateSync?.stop();
       await this.dns?.stop();
+      await this.dockerSync?.stop();
       this.local?.stop();
       if (this.http) {
         const h = this.http as unknown as { closeAllConnections?: () => void };

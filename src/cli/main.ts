@@ -6,7 +6,8 @@ import { VERSION } from '../version.js';
 const USAGE = `Usage: consulate <command> [args]
 
 Commands:
-    agent       Runs a Consulate agent (Consul's flags: -server, -bootstrap-expect, -retry-join, -data-dir ...)
+    agent       Runs a Consulate agent (Consul's flags: -server, -bootstrap-expect, -retry-join, -data-dir ...;
+                -docker-sync [-docker-host unix:///var/run/docker.sock] registers containers' published ports)
     catalog     Lists datacenters, nodes and services (catalog datacenters | nodes | services)
     event       Fires a user event (-name, -node, -service, -tag, payload)
     force-leave Forces a failed member to leave the pool

@@ -4,6 +4,7 @@
 
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import { parseUpstream } from '../dns/recursor.js';
+import { DEFAULT_DOCKER_HOST, parseDockerHost } from '../agent/docker/engine-api.js';
 import { decodeKey } from '../gossip/keyring.js';
 import { fastTimings, lanTimings, wanTimings, type GossipTimings } from '../gossip/types.js';
 import type { RaftTimings } from '../raft/driver.js';
@@ -73,6 +74,15 @@ export interface DnsConfig {
   /** "sequential" (in order) or "random" (a random order for each query). */
   recursorStrategy: 'sequential' | 'random';
   soa: { refresh: number; retry: number; expire: number; minTtl: number };
+}
+
+/** -docker-sync: containers' published ports as local services (agent/docker). */
+export interface DockerSyncConfig {
+  enabled: boolean;
+  /** The Engine API: unix:///path or tcp://host:port (default: DOCKER_HOST, else the local socket). */
+  host: string;
+  /** A full resync this often while connected (0: only after each reconnect, and events). */
+  resyncIntervalMs: number;
 }
 
 export interface AgentConfig {
@@ -149,6 +159,7 @@ export interface AgentConfig {
    * (Consul's non-user coordinate_update_*; -dev flushes every 100 ms as Consul's dev mode does).
    */
   coordinates: { disabled: boolean; sync: CoordinateSyncConfig; update: CoordinateUpdateConfig };
+  dockerSync: DockerSyncConfig;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -230,6 +241,9 @@ export function defaultConfig(): AgentConfig {
       sync: { ...defaultCoordinateSyncConfig },
       update: { ...defaultCoordinateUpdateConfig },
     },
+    // Registrator resyncs only when asked (-resync); ours every 30 s, which also repairs anything
+    // an event stream cut short missed: a list plus one inspect per running container.
+    dockerSync: { enabled: false, host: DEFAULT_DOCKER_HOST, resyncIntervalMs: 30_000 },
   };
 }
 
@@ -373,6 +387,17 @@ export function validateConfig(c: AgentConfig): string[] {
     throw configError('sync_coordinate_interval_min must be at least 100ms');
   validateDns(c.dns);
   c.uiContentPath = normalContentPath(c.uiContentPath);
+  if (c.dockerSync.enabled) {
+    try {
+      parseDockerHost(c.dockerSync.host);
+    } catch (err) {
+      throw configError(
+        `docker host (-docker-host, docker_sync.host, DOCKER_HOST): ${(err as Error).message}`,
+      );
+    }
+    const r = c.dockerSync.resyncIntervalMs;
+    if (r !== 0 && r < 1000) throw configError('docker_sync.resync_interval must be 0 (off) or at least 1s');
+  }
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;
 }

@@ -236,6 +236,12 @@ const FILE_KEYS: Record<string, Setter> = {
       min_ttl: (c, v, w) => (c.dns.soa.minTtl = asInt(v, w)),
     }),
   }),
+  // Not a Consul key: -docker-sync (Registrator's job, in the agent).
+  docker_sync: objectOf({
+    enabled: (c, v, w) => (c.dockerSync.enabled = asBool(v, w)),
+    host: (c, v, w) => (c.dockerSync.host = asString(v, w)),
+    resync_interval: (c, v, w) => (c.dockerSync.resyncIntervalMs = asDuration(v, w)),
+  }),
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),
@@ -402,6 +408,14 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     'Let script checks from config files run.',
     (c, v) => (c.enableLocalScriptChecks = v),
   ),
+  'docker-sync': boolFlag(
+    "Register the published ports of running Docker containers as services (Registrator's SERVICE_* labels).",
+    (c, v) => (c.dockerSync.enabled = v),
+  ),
+  'docker-host': valueFlag(
+    'Docker Engine API for -docker-sync: unix:///path or tcp://host:port (default: DOCKER_HOST, else unix:///var/run/docker.sock).',
+    (c, v) => (c.dockerSync.host = v),
+  ),
 };
 
 interface ParsedFlag {
@@ -434,10 +448,13 @@ export function parseFlags(args: string[], table: Record<string, Flag>): ParsedF
   return out;
 }
 
-/** defaults → -dev → config files and dirs (in order) → flags. */
-export function loadAgentConfig(args: string[]): AgentConfig {
+/** defaults (and DOCKER_HOST) → -dev → config files and dirs (in order) → flags. */
+export function loadAgentConfig(args: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const flags = parseFlags(args, AGENT_FLAGS);
   const c = defaultConfig();
+  // As the docker CLI: DOCKER_HOST stands in for the default socket; a file or flag wins over it.
+  const dockerHost = env['DOCKER_HOST']?.trim();
+  if (dockerHost) c.dockerSync.host = dockerHost;
   if (flags.some((f) => f.name === 'dev' && asBool(f.value, 'flag -dev'))) applyDev(c);
   for (const f of flags) {
     if (f.name === 'config-file') loadFile(c, f.value);
