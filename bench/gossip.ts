@@ -117,6 +117,8 @@ interface IdleFigures {
   cpuMax: number;
   rssMedian: number;
   rssMax: number;
+  /** Which agent had rssMax (g0 took every join). */
+  rssMaxOf?: string;
   bytesOut: number; // per member per second
   bytesIn: number;
   note: string;
@@ -547,6 +549,7 @@ async function idleOurs(agent: HttpAgent, nodes: Node[]): Promise<IdleFigures> {
     bytesOut,
     bytesIn,
     note: Number.isFinite(bytesOut) ? '' : 'no transport byte counters in Stats.serf_lan',
+    rssMaxOf: nodes[rss.indexOf(Math.max(...rss))]?.name ?? '',
   };
 }
 
@@ -713,7 +716,7 @@ export async function runGossip(): Promise<BenchRow[]> {
           if (r.idle) {
             log(
               `consulate n=${n} idle ${IDLE_S} s: CPU/agent mean ${fmt(r.idle.cpuMean, 2)}% max ${fmt(r.idle.cpuMax, 2)}%,` +
-                ` bytes/member/s out ${fmt(r.idle.bytesOut)} in ${fmt(r.idle.bytesIn)}, RSS median ${fmt(r.idle.rssMedian)} MB max ${fmt(r.idle.rssMax)} MB`,
+                ` bytes/member/s out ${fmt(r.idle.bytesOut)} in ${fmt(r.idle.bytesIn)}, RSS median ${fmt(r.idle.rssMedian)} MB max ${fmt(r.idle.rssMax)} MB (${r.idle.rssMaxOf ?? '?'})`,
             );
           }
           rmSync(root, { recursive: true, force: true });
