@@ -2,7 +2,7 @@
 // cluster: each pod is a container of the manifest's container spec (image consulate:dev; the
 // manifest's `args` after the image's entrypoint, `$(VAR)` expanded from its `env` as kubelet
 // does: metadata.name -> the pod name, status.podIP -> the container's address, spec.nodeName ->
-// a node name of ours; runAsUser/runAsGroup as --user; the data volume as a volume). Pods get fixed
+// a node name of ours; runAsUser/runAsGroup as --user; each volume as an anonymous Docker volume). Pods get fixed
 // addresses on a network of our own so POD_IP is known before they start, and the DNS of the
 // Services with network aliases: `consulate-server-N.consulate-server` (the StatefulSet's pods under
 // its headless Service) and each Service's name on the pods it selects. Kubelet's side of the
@@ -44,7 +44,6 @@ interface Pod {
 }
 
 const pods: Pod[] = [];
-const volumes: string[] = [];
 let subnet = '';
 
 /** A /24 of 10.0.0.0/8 no other network uses: random, tried again when Docker says it overlaps. */
@@ -89,22 +88,17 @@ async function runPod(o: K8sObject, name: string, ip: string, publish = false): 
   if (spec.terminationGracePeriodSeconds !== undefined)
     args.push('--stop-timeout', String(spec.terminationGracePeriodSeconds));
   for (const [k, v] of Object.entries(containerEnv(c, facts))) args.push('-e', `${k}=${v}`);
-  for (const m of c.volumeMounts ?? []) {
-    // A volumeClaimTemplate's claim outlives the pod: a named volume. An emptyDir: an anonymous one.
-    if (spec.volumes?.some((v) => v.name === m.name && v.emptyDir)) args.push('-v', m.mountPath);
-    else {
-      const vol = `${container}-${m.name}`;
-      volumes.push(vol);
-      args.push('--mount', `type=volume,src=${vol},dst=${m.mountPath}`);
-    }
-  }
+  // Each volume (the claim template's and the emptyDir) as an anonymous volume: kept across
+  // docker stop/start as a claim is across a container restart, removed with the container (rm -v).
+  for (const m of c.volumeMounts ?? []) args.push('-v', m.mountPath);
   if (publish)
     for (const p of c.ports ?? [])
       if (p.hostPort !== undefined && (p.protocol ?? 'TCP') === 'TCP')
         args.push('-p', `127.0.0.1::${p.containerPort}`);
-  await docker(...args, IMAGE, ...containerArgs(c, facts));
+  // Remembered before `docker run`: a container created but not started is removed too.
   const pod = { name, container, ip, spec: c };
   pods.push(pod);
+  await docker(...args, IMAGE, ...containerArgs(c, facts));
   return pod;
 }
 
@@ -135,10 +129,10 @@ describe('deploy/kubernetes/consulate.yaml, run as kubelet would in Docker', () 
   }, 120_000);
 
   afterAll(async () => {
-    // No Ryuk: containers (with their anonymous volumes), the named volumes, then the network.
+    // No Ryuk: the containers with their volumes, then the network (both labelled for
+    // scripts/docker-clean.sh should this never run).
     const names = pods.map((p) => p.container);
     if (names.length > 0) await docker('rm', '-f', '-v', ...names).catch(() => undefined);
-    if (volumes.length > 0) await docker('volume', 'rm', '-f', ...volumes).catch(() => undefined);
     await docker('network', 'rm', NETWORK).catch(() => undefined);
   }, 60_000);
 
@@ -196,7 +190,8 @@ describe('deploy/kubernetes/consulate.yaml, run as kubelet would in Docker', () 
       'the gateway ready',
       async () => {
         const r = await httpProbe(gateway);
-        return r.ok ? r : undefined;
+        if (!r.ok) throw new Error(`probe answered ${r.status}: ${r.text.slice(0, 200)}`);
+        return r;
       },
       20_000,
     );
