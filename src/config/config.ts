@@ -99,7 +99,12 @@ export interface AgentConfig {
   logLevel: LogLevel;
   logJson: boolean;
   dev: boolean;
+  /** Serve the web UI (Consul's -ui / ui_config.enabled; a uiDir turns it on too, as in Consul). */
   ui: boolean;
+  /** The built UI's directory (-ui-dir, ui_config.dir); '' = dist/ui/ under the package root. */
+  uiDir: string;
+  /** Where the UI is served (-ui-content-path, ui_config.content_path), '/ui/' as in Consul. */
+  uiContentPath: string;
   raft: RaftTuning;
   rpcHoldTimeoutMs: number;
   /** LAN gossip timings (Consul's gossip_lan block); -dev uses the fast profile. */
@@ -171,6 +176,8 @@ export function defaultConfig(): AgentConfig {
     logJson: false,
     dev: false,
     ui: false,
+    uiDir: '',
+    uiContentPath: '/ui/',
     raft: {
       multiplier: 5,
       electionTimeoutMs: 1000,
@@ -285,6 +292,14 @@ function validateDns(d: DnsConfig): void {
   if (d.aRecordLimit < 0) throw configError('dns_config.a_record_limit cannot be negative');
   if (d.recursorTimeoutMs <= 0) throw configError('dns_config.recursor_timeout must be positive');
 }
+/** Consul's form of ui_config.content_path: one slash at each end; never / or the API's /v1/. */
+function normalContentPath(p: string): string {
+  const n = `/${p.trim().replace(/^\/+|\/+$/g, '')}/`;
+  if (n === '//' || n === '/v1/' || n.startsWith('/v1/'))
+    throw configError(`ui_config.content_path "${p}" would hide the HTTP API; use a path like /ui/`);
+  return n;
+}
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function configError(msg: string): ConsulError {
@@ -357,6 +372,7 @@ export function validateConfig(c: AgentConfig): string[] {
   if (c.coordinates.sync.intervalMinMs < 100)
     throw configError('sync_coordinate_interval_min must be at least 100ms');
   validateDns(c.dns);
+  c.uiContentPath = normalContentPath(c.uiContentPath);
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;
 }

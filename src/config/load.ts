@@ -144,7 +144,14 @@ const FILE_KEYS: Record<string, Setter> = {
   log_level: (c, v, w) => (c.logLevel = asLogLevel(v, w)),
   log_json: (c, v, w) => (c.logJson = asBool(v, w)),
   ui: (c, v, w) => (c.ui = asBool(v, w)),
-  ui_config: objectOf({ enabled: (c, v, w) => (c.ui = asBool(v, w)) }),
+  ui_config: objectOf({
+    enabled: (c, v, w) => (c.ui = asBool(v, w)),
+    dir: (c, v, w) => (c.uiDir = asString(v, w)),
+    content_path: (c, v, w) => (c.uiContentPath = asString(v, w)),
+  }),
+  // Consul's pre-1.9 names for the same two settings.
+  ui_dir: (c, v, w) => (c.uiDir = asString(v, w)),
+  ui_content_path: (c, v, w) => (c.uiContentPath = asString(v, w)),
   ports: objectOf({
     http: port('http'),
     https: port('https'),
@@ -381,7 +388,12 @@ export const AGENT_FLAGS: Record<string, Flag> = {
   ),
   'log-json': boolFlag('Log JSON lines.', (c, v) => (c.logJson = v)),
   dev: boolFlag('One in-memory server, for development.', () => undefined),
-  ui: boolFlag('Serve the web UI.', (c, v) => (c.ui = v)),
+  ui: boolFlag('Serve the web UI at /ui/ (on with -dev).', (c, v) => (c.ui = v)),
+  'ui-dir': valueFlag(
+    'Serve the web UI from this directory instead of the built one (dist/ui/); turns the UI on.',
+    (c, v) => (c.uiDir = v),
+  ),
+  'ui-content-path': valueFlag('Path the web UI is served under (/ui/).', (c, v) => (c.uiContentPath = v)),
   'enable-script-checks': boolFlag(
     'Let script checks run, including those registered over HTTP.',
     (c, v) => (c.enableScriptChecks = v),

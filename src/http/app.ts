@@ -9,6 +9,7 @@ import type { Agent } from '../agent/agent.js';
 import { routes } from './routes/index.js';
 import { urlOf } from './request.js';
 import { text } from './respond.js';
+import { mountUi } from './ui.js';
 
 /** What the HTTP layer needs from the agent (agent/agent.ts). */
 export type HttpAgent = Pick<
@@ -51,6 +52,7 @@ export function createApp(deps: HttpDeps): Hono {
     // ACLs are not enabled in this version: say so the way Consul does on every response.
     c.res.headers.set('X-Consul-Default-ACL-Policy', 'allow');
   });
+  mountUi(app, deps.agent.config);
   for (const r of routes) {
     const allowed = Object.keys(r.methods).join(', ');
     app.all(r.path, (c) => {

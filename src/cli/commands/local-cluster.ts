@@ -20,6 +20,8 @@ export interface ProcSpec {
   dns: string | null;
   /** Whether a server has a WAN gossip port (ports.serf_wan >= 0). */
   wan: boolean;
+  /** The web UI's address (http://host:port/ui/) when the config turns the UI on, else null. */
+  ui: string | null;
   config: string;
 }
 
@@ -29,6 +31,15 @@ interface AgentFile {
   client_addr?: string;
   bind_addr?: string;
   ports?: { http?: number; dns?: number; serf_wan?: number };
+  ui?: boolean;
+  ui_config?: { enabled?: boolean; dir?: string; content_path?: string };
+}
+
+/** The UI's path when the config turns the UI on (as config.ts reads it), else null. */
+function uiPath(cfg: AgentFile): string | null {
+  const on = cfg.ui === true || cfg.ui_config?.enabled === true || Boolean(cfg.ui_config?.dir);
+  if (!on) return null;
+  return `/${(cfg.ui_config?.content_path ?? 'ui').replace(/^\/+|\/+$/g, '')}/`;
 }
 
 /** Reads DIR/<dc>/*.json in name order: agents, and `gateway*.json` files for gateways. */
@@ -56,18 +67,22 @@ export function readSpecs(dir: string): ProcSpec[] {
           http: `${host}:${cfg.ports?.http ?? 8080}`,
           dns: null,
           wan: false,
+          ui: null,
           config: path,
         });
         continue;
       }
       const dnsPort = cfg.ports?.dns ?? 8600;
+      const http = `${host}:${cfg.ports?.http ?? 8500}`;
+      const ui = uiPath(cfg);
       out.push({
         dc,
         name: cfg.node_name ?? base,
         kind: cfg.server ? 'server' : 'client',
-        http: `${host}:${cfg.ports?.http ?? 8500}`,
+        http,
         dns: dnsPort >= 0 ? `${host}:${dnsPort}` : null,
         wan: cfg.server === true && (cfg.ports?.serf_wan ?? 8302) >= 0,
+        ui: ui === null ? null : `http://${http}${ui}`,
         config: path,
       });
     }
@@ -177,6 +192,11 @@ function printSummary(specs: ProcSpec[], io: Io, elapsedMs: number): void {
       const what = a.kind === 'gateway' ? 'gateway ' : 'HTTP API';
       io.out(`    ${a.name.padEnd(16)} ${what}  http://${a.http}${a.dns ? `   DNS ${a.dns}` : ''}\n`);
     }
+  }
+  const uis = dcs.flatMap((dc) => specs.filter((s) => s.dc === dc && s.ui).map((s) => [dc, s.ui] as const));
+  if (uis.length > 0) {
+    io.out('\n  Web UI:\n');
+    for (const [dc, url] of uis) io.out(`    ${dc.padEnd(16)} ${url}\n`);
   }
   const inDc = (dc: string, kind: ProcSpec['kind']): ProcSpec | undefined =>
     specs.find((s) => s.dc === dc && s.kind === kind);
