@@ -18,7 +18,11 @@ export type Route =
   | { kind: 'settings'; dc: string }
   | { kind: 'not-found'; dc: string };
 
-export const BASE = '/ui/';
+/**
+ * The UI's path: where app.js was served from (/ui/ unless the agent was given another content
+ * path), so the routes follow the agent's setting instead of assuming it.
+ */
+export const BASE = new URL('.', import.meta.url).pathname;
 
 function decode(s: string): string | null {
   try {
