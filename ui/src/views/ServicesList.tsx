@@ -1,7 +1,7 @@
 // Every service of the datacenter with its health counts, filtered in memory by name, tag and
 // status. The list is live (a blocking read of /v1/internal/ui/services).
 
-import { useMemo, useState } from 'preact/hooks';
+import { useMemo, useRef, useState } from 'preact/hooks';
 import { useBlocking } from '../blocking.js';
 import { allTags, filterServices, parseStatus, type ServiceFilter } from '../filter.js';
 import { summaryHealth } from '../health.js';
@@ -9,6 +9,8 @@ import { routePath } from '../router.js';
 import type { ServiceSummary } from '../types.js';
 import { ErrorBox, Loading, PageTitle } from '../components/Common.js';
 import { StatusBadge, StatusCounts } from '../components/Status.js';
+import { SpacerRow } from '../components/SpacerRow.js';
+import { useRowWindow } from '../components/rowWindow.js';
 
 /** Tags shown in a row before "+N more": rows stay one line high with many tags. */
 const ROW_TAGS = 4;
@@ -93,12 +95,16 @@ export function ServicesList({ dc }: { dc: string }) {
   );
 }
 
+const COLUMNS = 5;
+
 function ServiceTable({ dc, services }: { dc: string; services: ServiceSummary[] }) {
+  const body = useRef<HTMLTableSectionElement>(null);
+  const win = useRowWindow(services.length, body);
   if (services.length === 0) return <p>No services match.</p>;
   return (
-    <table class="list" data-testid="services-table">
+    <table class="list services" data-testid="services-table" aria-rowcount={services.length + 1}>
       <thead>
-        <tr>
+        <tr aria-rowindex={1}>
           <th scope="col">Service</th>
           <th scope="col">Health</th>
           <th scope="col">Checks</th>
@@ -106,20 +112,23 @@ function ServiceTable({ dc, services }: { dc: string; services: ServiceSummary[]
           <th scope="col">Tags</th>
         </tr>
       </thead>
-      <tbody>
-        {services.map((s) => (
-          <ServiceRow key={s.Name} dc={dc} s={s} />
+      <tbody ref={body}>
+        <SpacerRow px={win.before} columns={COLUMNS} />
+        {services.slice(win.start, win.end).map((s, i) => (
+          <ServiceRow key={s.Name} dc={dc} s={s} row={win.start + i + 2} />
         ))}
+        <SpacerRow px={win.after} columns={COLUMNS} />
       </tbody>
     </table>
   );
 }
 
-function ServiceRow({ dc, s }: { dc: string; s: ServiceSummary }) {
+/** `row`: the row's 1-based index in the whole table (header included), for assistive tech. */
+function ServiceRow({ dc, s, row }: { dc: string; s: ServiceSummary; row: number }) {
   const tags = s.Tags ?? [];
   return (
-    <tr data-service={s.Name}>
-      <th scope="row">
+    <tr data-service={s.Name} data-row aria-rowindex={row}>
+      <th scope="row" title={s.Name}>
         <a href={routePath({ kind: 'service', dc, name: s.Name })}>{s.Name}</a>
       </th>
       <td>
