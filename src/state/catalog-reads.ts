@@ -15,6 +15,14 @@ import type {
   ServiceNode,
 } from './types.js';
 import { topic, type WatchSet } from './watch.js';
+import {
+  countCheck,
+  nodeDumpEntry,
+  SummaryBuilder,
+  type Counts,
+  type NodeDumpEntry,
+  type ServiceSummary,
+} from './ui-summary.js';
 
 /** Catalog names are looked up case-insensitively. */
 export const key = (s: string): string => s.toLowerCase();
@@ -158,6 +166,78 @@ export class CatalogReads {
         if (state === 'any' || c.Status === state) out.push(c);
     }
     return { index: this.ctx.tables.checks || 1, value: out };
+  }
+
+  /**
+   * The web UI's service list (Consul's /v1/internal/ui/services): one summary per service name,
+   * sorted by name. One pass over the checks (counted per node and per service instance), then one
+   * over the instances: O(services + instances + checks) plus the sorts. Any catalog write can
+   * change it, so it watches the three tables and answers with their highest index.
+   */
+  serviceSummaries(ws?: WatchSet): Indexed<ServiceSummary[]> {
+    ws?.add(topic.nodes);
+    ws?.add(topic.services);
+    ws?.add(topic.checks);
+    const nodeLevel = new Map<string, Counts>();
+    const perInstance = new Map<string, Map<string, Counts>>();
+    for (const [nk, byId] of this.checks) {
+      for (const c of byId.values()) {
+        let counts: Counts | undefined;
+        if (c.ServiceID === '') {
+          counts = nodeLevel.get(nk);
+          if (!counts) nodeLevel.set(nk, (counts = [0, 0, 0]));
+        } else {
+          let bySvc = perInstance.get(nk);
+          if (!bySvc) perInstance.set(nk, (bySvc = new Map()));
+          counts = bySvc.get(key(c.ServiceID));
+          if (!counts) bySvc.set(key(c.ServiceID), (counts = [0, 0, 0]));
+        }
+        countCheck(counts, c.Status);
+      }
+    }
+    const out: ServiceSummary[] = [];
+    for (const byNode of this.instances.values()) {
+      let b: SummaryBuilder | undefined;
+      for (const nk of byNode.size > 1 ? [...byNode.keys()].sort(cmp) : byNode.keys()) {
+        const n = this.nodes.get(nk);
+        const onNode = this.services.get(nk);
+        const ids = byNode.get(nk);
+        if (!n || !onNode || !ids || ids.size === 0) continue;
+        const own = perInstance.get(nk);
+        let first = true;
+        for (const sk of ids.size > 1 ? [...ids].sort(cmp) : ids) {
+          const s = onNode.get(sk);
+          if (!s) continue;
+          b ??= new SummaryBuilder(s.Service);
+          if (first) b.addNode(n, nodeLevel.get(nk));
+          first = false;
+          b.addInstance(s, own?.get(sk));
+        }
+      }
+      if (b) out.push(b.build());
+    }
+    out.sort((x, y) => cmp(x.Name, y.Name));
+    return { index: this.catalogIndex(), value: out };
+  }
+
+  /** The web UI's node list (Consul's Internal.NodeDump): every node with its services and checks. */
+  nodeDump(ws?: WatchSet): Indexed<NodeDumpEntry[]> {
+    ws?.add(topic.nodes);
+    ws?.add(topic.services);
+    ws?.add(topic.checks);
+    const value = [...this.nodes.keys()].sort(cmp).map((nk) => this.dumpOf(nk, this.nodes.get(nk) as Node));
+    return { index: this.catalogIndex(), value };
+  }
+
+  /** One node as nodeDump gives it (Consul's Internal.NodeInfo), or null when unknown. */
+  nodeDumpOne(node: string, ws?: WatchSet): Indexed<NodeDumpEntry | null> {
+    ws?.add(topic.node(node));
+    const n = this.nodes.get(key(node));
+    return { index: this.nodeIdx(node), value: n ? this.dumpOf(key(node), n) : null };
+  }
+
+  private dumpOf(nk: string, n: Node): NodeDumpEntry {
+    return nodeDumpEntry(n, this.servicesOn(nk), sortedValues(this.checks.get(nk)));
   }
 
   /** [node, service] for each instance of `name` carrying every tag asked for (case-insensitive). */

@@ -9,6 +9,7 @@
 
 import { badRequest, ConsulError, ErrorCode } from '../core/errors.js';
 import { Catalog, type CatalogDump } from './catalog.js';
+import type { NodeDumpEntry, ServiceSummary } from './ui-summary.js';
 import { CoordinateTable, type CoordinateEntry, type CoordinatesDump } from './coordinates.js';
 import { normalizeRegister } from './catalog-validate.js';
 import { emptyTables, TABLES, type StoreContext, type Table, type TableIndexes } from './context.js';
@@ -473,6 +474,19 @@ export class StateStore {
 
   checksInState(state: CheckStateFilter, ws?: WatchSet): Indexed<HealthCheck[]> {
     return this.catalog.checksInState(state, ws);
+  }
+
+  /** The web UI's reads (/v1/internal/ui/*): service summaries, every node, one node. */
+  serviceSummaries(ws?: WatchSet): Indexed<ServiceSummary[]> {
+    return this.catalog.serviceSummaries(ws);
+  }
+
+  nodeDump(ws?: WatchSet): Indexed<NodeDumpEntry[]> {
+    return this.catalog.nodeDump(ws);
+  }
+
+  nodeDumpOne(node: string, ws?: WatchSet): Indexed<NodeDumpEntry | null> {
+    return this.catalog.nodeDumpOne(node, ws);
   }
 
   /** A table's max index (0 if never written). */

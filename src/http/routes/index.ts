@@ -7,7 +7,7 @@ import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
 import * as query from './prepared-query.js';
 import * as catalog from './catalog.js';
-import { gatewayDirectory } from './internal.js';
+import * as internal from './internal.js';
 import * as coordinate from './coordinate.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as session from './session.js';
@@ -78,7 +78,10 @@ export const routes: Route[] = [
   { path: '/v1/agent/check/fail/:id', methods: { PUT: local.agentCheckFail } },
   { path: '/v1/agent/check/update/:id', methods: { PUT: local.agentCheckUpdate } },
 
-  { path: '/v1/internal/gateway/directory', methods: { GET: gatewayDirectory } },
+  { path: '/v1/internal/gateway/directory', methods: { GET: internal.gatewayDirectory } },
+  { path: '/v1/internal/ui/services', methods: { GET: internal.uiServices } },
+  { path: '/v1/internal/ui/nodes', methods: { GET: internal.uiNodes } },
+  { path: '/v1/internal/ui/node/:node', methods: { GET: internal.uiNodeInfo } },
 
   { path: '/v1/event/fire/:name', methods: { PUT: eventFire } },
   { path: '/v1/event/list', methods: { GET: eventList } },

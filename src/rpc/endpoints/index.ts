@@ -343,6 +343,10 @@ export const endpoints = {
   /** Known datacenters, nearest first (from the WAN pool, on the server that receives it). */
   'Catalog.ListDatacenters': local<Record<string, never>>((c) => c.wan?.datacenters() ?? []),
   'Internal.GatewayDirectory': local<{ q?: QueryOptions }>(directory),
+  /** The web UI's reads (Consul's /v1/internal/ui/services, /nodes, /node/:node), blocking like any. */
+  'Internal.UIServices': read<ReadArgs>((c, _a, ws) => c.store.serviceSummaries(ws)),
+  'Internal.UINodes': read<ReadArgs>((c, _a, ws) => c.store.nodeDump(ws)),
+  'Internal.UINodeInfo': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeDumpOne(a.node, ws)),
 
   ...preparedQueryEndpoints,
 } satisfies Record<string, Endpoint>;
