@@ -137,7 +137,7 @@ describe('web UI', () => {
       .toContain(`Leader: ${leader.name}`);
     const row = page.locator(`tr[data-node="${leader.name}"]`);
     expect(await row.locator('[data-role]').getAttribute('data-role')).toBe('leader');
-    expect(await page.locator(`tr[data-node="${agent.name}"]`).textContent()).toContain('client');
+    expect(await page.locator(`tr[data-node="${agent.name}"]`).textContent()).toContain('not a server');
   });
 
   it('creates a key, reports a conflicting change on save, and deletes a key and a folder', async () => {

@@ -22,7 +22,9 @@ export type Route =
  * The UI's path: where app.js was served from (/ui/ unless the agent was given another content
  * path), so the routes follow the agent's setting instead of assuming it.
  */
-export const BASE = new URL('.', import.meta.url).pathname;
+export const BASE = /^https?:$/.test(new URL(import.meta.url).protocol)
+  ? new URL('.', import.meta.url).pathname
+  : '/ui/';
 
 function decode(s: string): string | null {
   try {

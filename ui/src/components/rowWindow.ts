@@ -26,7 +26,12 @@ export function computeWindow(count: number, bodyTop: number, viewport: number, 
   const first = Math.floor(Math.max(0, -bodyTop) / rowPx);
   const start = Math.min(count, Math.max(0, first - OVERSCAN));
   const end = Math.min(count, first + Math.ceil(viewport / rowPx) + OVERSCAN);
-  return { start, end: Math.max(start, end), before: start * rowPx, after: (count - Math.max(start, end)) * rowPx };
+  return {
+    start,
+    end: Math.max(start, end),
+    before: start * rowPx,
+    after: (count - Math.max(start, end)) * rowPx,
+  };
 }
 
 /**
@@ -36,12 +41,15 @@ export function computeWindow(count: number, bodyTop: number, viewport: number, 
 export function useRowWindow(count: number, body: RefObject<HTMLElement | null>): RowWindow {
   const windowed = count > WINDOW_FROM;
   const rowPx = useRef(GUESS_PX);
+  const measured = useRef(false);
   const [win, setWin] = useState<RowWindow>(() => computeWindow(count, 0, 1000, GUESS_PX));
 
+  // Measured once: reading a row's size forces a layout, which every render would pay for.
   useLayoutEffect(() => {
-    if (!windowed) return;
+    if (!windowed || measured.current) return;
     const row = body.current?.querySelector('[data-row]');
     const h = row?.getBoundingClientRect().height ?? 0;
+    if (h > 0) measured.current = true;
     if (h > 0 && Math.abs(h - rowPx.current) > 0.01) {
       rowPx.current = h;
       const top = body.current?.getBoundingClientRect().top ?? 0;

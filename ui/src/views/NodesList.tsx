@@ -35,7 +35,8 @@ export function NodesList({ dc }: { dc: string }) {
         ) : leader ? (
           <>
             Leader: <strong>{leader.Node}</strong> <code>{leader.Address}</code> ·{' '}
-            {raft.data.Servers.filter((s) => s.Voter).length} voters
+            {plural(raft.data.Servers.length, 'server')},{' '}
+            {plural(raft.data.Servers.filter((s) => s.Voter).length, 'voter')}
           </>
         ) : (
           <StatusBadge status="critical" text="No leader" />
@@ -103,7 +104,7 @@ function NodeRow({ dc, n, role }: { dc: string; n: NodeInfo; role: RaftRole | un
         <code>{n.Address}</code>
       </td>
       <td>{n.Datacenter}</td>
-      <td>{role ? <RoleBadge role={role} /> : <span class="muted">client</span>}</td>
+      <td>{role ? <RoleBadge role={role} /> : <span class="muted">not a server</span>}</td>
       <td class="num">{(n.Services ?? []).length}</td>
       <td>
         <StatusCounts {...countByStatus(n.Checks)} />
@@ -120,3 +121,5 @@ export function RoleBadge({ role }: { role: RaftRole }) {
     </span>
   );
 }
+
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
