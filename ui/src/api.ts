@@ -69,7 +69,9 @@ async function request(method: string, path: string, o: RequestOptions): Promise
   if (o.body !== undefined) init.body = o.body;
   const res = await fetch(buildUrl(path, o), init);
   if (res.ok || (o.notFoundIsEmpty && res.status === 404)) {
-    markLeader(o.dc, true);
+    // A read the servers answered without a leader (stale, as the UI reads may be) says so in
+    // this header; any other answer came through a leader.
+    markLeader(o.dc, res.headers.get('X-Consul-KnownLeader') !== 'false');
     return res;
   }
   const err = new ApiError(res.status, await res.text());

@@ -65,10 +65,11 @@ export function PageTitle({ children, title }: { children: ComponentChildren; ti
   );
 }
 
-export function Loading({ what }: { what: string }) {
+/** `retrying`: a request failed and the view is asking again (the error says why, above). */
+export function Loading({ what, retrying = false }: { what: string; retrying?: boolean }) {
   return (
     <p class="muted" role="status">
-      Loading {what}…
+      {retrying ? `No answer with ${what} yet; asking again…` : `Loading ${what}…`}
     </p>
   );
 }

@@ -39,8 +39,8 @@ export function KvFolder({ dc, prefix }: { dc: string; prefix: string }) {
         </p>
       ) : null}
       <ErrorBox error={error} what="keys" />
-      {loading && data === null ? (
-        <Loading what="keys" />
+      {data === null ? (
+        <Loading what="keys" retrying={!loading} />
       ) : items.length === 0 ? (
         <p>{prefix === '' ? 'There are no keys yet.' : 'This folder is empty.'}</p>
       ) : (

@@ -63,8 +63,8 @@ export function NodesList({ dc }: { dc: string }) {
         </label>
       </form>
       <ErrorBox error={nodes.error} what="nodes" />
-      {nodes.loading && nodes.data === null ? (
-        <Loading what="nodes" />
+      {nodes.data === null ? (
+        <Loading what="nodes" retrying={!nodes.loading} />
       ) : shown.length === 0 ? (
         <p>No nodes match.</p>
       ) : (

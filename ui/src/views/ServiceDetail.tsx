@@ -23,8 +23,8 @@ export function ServiceDetail({ dc, name }: { dc: string; name: string }) {
       </nav>
       <PageTitle title={name}>{name}</PageTitle>
       <ErrorBox error={error} what={`service ${name}`} />
-      {loading && data === null ? (
-        <Loading what="instances" />
+      {data === null ? (
+        <Loading what="instances" retrying={!loading} />
       ) : instances.length === 0 ? (
         <p>This service has no instances in {dc}.</p>
       ) : (

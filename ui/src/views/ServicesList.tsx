@@ -79,8 +79,8 @@ export function ServicesList({ dc }: { dc: string }) {
         </label>
       </form>
       <ErrorBox error={error} what="services" />
-      {loading && data === null ? (
-        <Loading what="services" />
+      {data === null ? (
+        <Loading what="services" retrying={!loading} />
       ) : (
         <>
           <p class="muted" role="status" aria-live="polite">
