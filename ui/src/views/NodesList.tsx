@@ -2,7 +2,7 @@
 // server (leader, voter). Live through /v1/internal/ui/nodes; the Raft configuration is read again
 // whenever the node list changes (a server that fails or joins changes both).
 
-import { useMemo, useState } from 'preact/hooks';
+import { useMemo, useRef, useState } from 'preact/hooks';
 import { useBlocking } from '../blocking.js';
 import { checksHealth, countByStatus, nodeChecks, type Health } from '../health.js';
 import { raftRoles, ROLE_LABEL, type RaftRole } from '../raft.js';
@@ -10,6 +10,8 @@ import { routePath } from '../router.js';
 import type { NodeInfo, RaftConfiguration } from '../types.js';
 import { ErrorBox, Loading, PageTitle } from '../components/Common.js';
 import { StatusBadge, StatusCounts } from '../components/Status.js';
+import { SpacerRow } from '../components/SpacerRow.js';
+import { useRowWindow } from '../components/rowWindow.js';
 
 export function NodesList({ dc }: { dc: string }) {
   const nodes = useBlocking<NodeInfo[]>('/v1/internal/ui/nodes', { dc });
@@ -19,11 +21,13 @@ export function NodesList({ dc }: { dc: string }) {
   const [name, setName] = useState('');
   const [status, setStatus] = useState<Health | ''>('');
   const list = nodes.data ?? [];
+  const body = useRef<HTMLTableSectionElement>(null);
   const shown = list.filter(
     (n) =>
       n.Node.toLowerCase().includes(name.trim().toLowerCase()) &&
       (status === '' || checksHealth(nodeChecks(n.Checks)) === status),
   );
+  const win = useRowWindow(shown.length, body);
   return (
     <section aria-labelledby="page-title">
       <PageTitle title="Nodes">Nodes</PageTitle>
@@ -68,9 +72,9 @@ export function NodesList({ dc }: { dc: string }) {
       ) : shown.length === 0 ? (
         <p>No nodes match.</p>
       ) : (
-        <table class="list" data-testid="nodes-table">
+        <table class="list windowed nodes" data-testid="nodes-table" aria-rowcount={shown.length + 1}>
           <thead>
-            <tr>
+            <tr aria-rowindex={1}>
               <th scope="col">Node</th>
               <th scope="col">Health</th>
               <th scope="col">Address</th>
@@ -80,10 +84,12 @@ export function NodesList({ dc }: { dc: string }) {
               <th scope="col">Checks</th>
             </tr>
           </thead>
-          <tbody>
-            {shown.map((n) => (
-              <NodeRow key={n.Node} dc={dc} n={n} role={roles.get(n.Node)} />
+          <tbody ref={body}>
+            <SpacerRow px={win.before} columns={7} />
+            {shown.slice(win.start, win.end).map((n, i) => (
+              <NodeRow key={n.Node} dc={dc} n={n} role={roles.get(n.Node)} row={win.start + i + 2} />
             ))}
+            <SpacerRow px={win.after} columns={7} />
           </tbody>
         </table>
       )}
@@ -91,10 +97,10 @@ export function NodesList({ dc }: { dc: string }) {
   );
 }
 
-function NodeRow({ dc, n, role }: { dc: string; n: NodeInfo; role: RaftRole | undefined }) {
+function NodeRow({ dc, n, role, row }: { dc: string; n: NodeInfo; role: RaftRole | undefined; row: number }) {
   return (
-    <tr data-node={n.Node}>
-      <th scope="row">
+    <tr data-node={n.Node} data-row aria-rowindex={row}>
+      <th scope="row" title={n.Node}>
         <a href={routePath({ kind: 'node', dc, node: n.Node })}>{n.Node}</a>
       </th>
       <td>

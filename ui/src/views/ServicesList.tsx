@@ -102,7 +102,7 @@ function ServiceTable({ dc, services }: { dc: string; services: ServiceSummary[]
   const win = useRowWindow(services.length, body);
   if (services.length === 0) return <p>No services match.</p>;
   return (
-    <table class="list services" data-testid="services-table" aria-rowcount={services.length + 1}>
+    <table class="list windowed services" data-testid="services-table" aria-rowcount={services.length + 1}>
       <thead>
         <tr aria-rowindex={1}>
           <th scope="col">Service</th>
