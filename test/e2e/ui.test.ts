@@ -37,7 +37,8 @@ beforeAll(async () => {
       logLevel: 'info',
       extraConfig: ui,
     }),
-    TestCluster.start({ servers: 1, datacenter: 'dc2', wan: true, logLevel: 'info', extraConfig: ui }),
+    // Three servers, so that killing two leaves one without a leader (the last test).
+    TestCluster.start({ servers: 3, datacenter: 'dc2', wan: true, logLevel: 'info', extraConfig: ui }),
   ]);
   [browser] = await Promise.all([
     chromium.launch({ executablePath: CHROMIUM, headless: true }),
@@ -217,4 +218,20 @@ describe('web UI', () => {
     expect(await page.locator('tr[data-service="web"]').count()).toBe(0);
     expect(await stillSamePage(page)).toBe(true);
   });
+
+  it('says clearly when a datacenter has no leader', async () => {
+    await page.goto(`${base()}/dc2/services`);
+    await page.locator('tr[data-service="only-in-dc2"]').waitFor();
+    expect(await page.getByTestId('no-leader').count()).toBe(0);
+    await markPage(page);
+    // Two of dc2's three servers die: the last one cannot elect a leader alone. The page is only
+    // waiting on its blocking query: the answer that ends the wait must say there is no leader.
+    const leader = await dc2.waitForLeader();
+    const survivor = dc2.followers(leader)[0] as ServerProc;
+    await Promise.all(dc2.servers.filter((s) => s !== survivor).map((s) => dc2.kill9(s)));
+    const banner = page.getByTestId('no-leader');
+    await banner.waitFor({ timeout: 40_000 });
+    expect(await banner.textContent()).toContain('No cluster leader in dc2');
+    expect(await stillSamePage(page)).toBe(true);
+  }, 60_000);
 });
