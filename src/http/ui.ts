@@ -82,7 +82,16 @@ async function fileAt(path: string): Promise<Found | null> {
   }
 }
 
-async function sendFile(c: Context, f: Found, isIndex: boolean): Promise<Response> {
+/**
+ * index.html names its script and stylesheet under /ui/ (the default path, as built). Under another
+ * content path those references are rewritten to it, as Consul writes its content path into its
+ * index.html; the app then takes its routes' base from where its script was served.
+ */
+export function indexForPath(html: string, base: string): string {
+  return base === '/ui/' ? html : html.replaceAll('"/ui/', `"${base}`);
+}
+
+async function sendFile(c: Context, f: Found, isIndex: boolean, base = '/ui/'): Promise<Response> {
   const headers: Record<string, string> = {
     'Content-Type': contentTypeOf(f.path),
     'Last-Modified': f.mtime.toUTCString(),
@@ -96,9 +105,11 @@ async function sendFile(c: Context, f: Found, isIndex: boolean): Promise<Respons
   if (since && Math.floor(f.mtime.getTime() / 1000) <= Math.floor(Date.parse(since) / 1000)) {
     return new Response(null, { status: 304, headers });
   }
-  headers['Content-Length'] = String(f.size);
+  const body =
+    isIndex && base !== '/ui/' ? Buffer.from(indexForPath(await readFile(f.path, 'utf8'), base)) : null;
+  headers['Content-Length'] = String(body ? body.length : f.size);
   if (c.req.method === 'HEAD') return new Response(null, { status: 200, headers });
-  return new Response(await readFile(f.path), { status: 200, headers });
+  return new Response(body ?? (await readFile(f.path)), { status: 200, headers });
 }
 
 /** Mounts `/` and the UI's path on the app (before the API's catch-all 404). */
@@ -129,7 +140,7 @@ export function mountUi(app: Hono, config: UiConfig): void {
       // Belt and braces: whatever the segments were, the file is inside the directory.
       if (!path.startsWith(dir + sep)) return text(404, '404 page not found');
       const f = await fileAt(path);
-      if (f) return sendFile(c, f, segments.length === 1 && segments[0] === 'index.html');
+      if (f) return sendFile(c, f, segments.length === 1 && segments[0] === 'index.html', base);
     }
     const index = await fileAt(join(dir, 'index.html'));
     if (!index) {
@@ -138,7 +149,7 @@ export function mountUi(app: Hono, config: UiConfig): void {
         `The web UI is not built: ${join(dir, 'index.html')} is missing. Run \`npm run build\`, or point -ui-dir at a built UI.`,
       );
     }
-    return sendFile(c, index, true);
+    return sendFile(c, index, true, base);
   });
 }
 

@@ -150,7 +150,13 @@ describe('the UI on', () => {
     const r = await other.request('/');
     expect([r.status, r.headers.get('Location')]).toEqual([301, '/console/']);
     expect((await other.request('/console')).headers.get('Location')).toBe('/console/');
-    expect(await (await other.request('/console/dc1/services')).text()).toBe(INDEX);
+    // index.html's /ui/ references follow the content path; the default path serves it as built.
+    const rewritten = INDEX.replace('"/ui/app.js"', '"/console/app.js"');
+    const page = await other.request('/console/dc1/services');
+    expect(await page.text()).toBe(rewritten);
+    expect(page.headers.get('Content-Length')).toBe(String(Buffer.byteLength(rewritten)));
+    expect(await (await other.request('/console/index.html')).text()).toBe(rewritten);
+    expect(await (await app.request('/ui/dc1/services')).text()).toBe(INDEX);
     expect((await other.request('/ui/')).status).toBe(404);
   });
 });

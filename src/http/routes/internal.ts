@@ -26,7 +26,8 @@ export async function gatewayDirectory(c: Context, d: HttpDeps): Promise<Respons
 /**
  * A UI read. As in Consul, a default-consistency read that finds no leader is asked again allowing
  * a stale answer, so the UI keeps showing the catalog during an election (X-Consul-KnownLeader says
- * false then).
+ * false then). The stale answer comes at once even for a blocking read, so a waiting page hears
+ * of the lost leader.
  */
 async function uiRead(
   c: Context,
@@ -41,7 +42,9 @@ async function uiRead(
   } catch (err) {
     const retry = err instanceof ConsulError && err.code === ErrorCode.NoLeader && !q.stale && !q.consistent;
     if (!retry) throw err;
-    const stale = { ...q, stale: true };
+    // Answered at once, not held: without a leader nothing changes what a held query waits on,
+    // and an open UI page would not learn for the whole wait that the leader is gone.
+    const stale = { ...q, stale: true, minIndex: 0 };
     return (await callEndpoint(c, d, method, { ...args, q: stale }, signal)) as QueryResult<unknown>;
   }
 }
