@@ -9,6 +9,7 @@
 // import, so the table can run wherever the app runs.
 
 import type { UpstreamFetch } from './fetch.js';
+import { pause } from '../core/clock.js';
 
 /** The slice of a pino logger the gateway uses (so the table needs no Node logger). */
 export interface GatewayLog {
@@ -71,19 +72,6 @@ export const isValidName = (s: string): boolean => NAME.test(s);
 /** host:port, bracketing an IPv6 host. */
 export function hostPort(host: string, port: number): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function unref(t: unknown): void {
@@ -170,7 +158,7 @@ class Watch<T> {
       if (addr === null) {
         this.error = 'no known server to ask';
         this.settle();
-        await sleep(backoff, signal);
+        await pause(backoff, signal);
         backoff = Math.min(o.maxBackoffMs, backoff * 2);
         failed.clear();
         continue;
@@ -190,7 +178,7 @@ class Watch<T> {
         this.updatedAt = this.t.now();
         this.settle();
         // A server that answers at once with an unchanged index is not blocking: do not spin on it.
-        if (unchanged && this.t.now() - started < 50) await sleep(o.minBackoffMs * 4, signal);
+        if (unchanged && this.t.now() - started < 50) await pause(o.minBackoffMs * 4, signal);
       } catch (err) {
         if (signal.aborted) break;
         failed.add(addr);
@@ -202,7 +190,7 @@ class Watch<T> {
         if (this.pick(failed) === null) {
           // Only a full round of failures ends a first wait: another server may still answer.
           this.settle();
-          await sleep(backoff * (0.75 + 0.5 * this.t.random()), signal);
+          await pause(backoff * (0.75 + 0.5 * this.t.random()), signal);
           backoff = Math.min(o.maxBackoffMs, backoff * 2);
           failed.clear();
         }

@@ -20,6 +20,7 @@ import {
   type DockerServiceDef,
   type MapContext,
 } from './services.js';
+import { pause } from '../../core/clock.js';
 
 /** Where the plan is applied: the agent's local services (localTarget), or a fake in tests. */
 export interface DockerSyncTarget {
@@ -154,7 +155,7 @@ export class DockerSync {
       if (this.stopped) break;
       if (Date.now() - since >= STABLE_MS) delay = minMs;
       this.setState(reason, delay);
-      await sleep(delay, this.stopCtl.signal);
+      await pause(delay, this.stopCtl.signal);
       delay = Math.min(delay * 2, maxMs);
     }
   }
@@ -310,17 +311,4 @@ export class DockerSync {
       }
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
 }
