@@ -10,22 +10,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOO_MANY_CONNECTIONS } from '../../src/http/conn-limits.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
 
-let dev: DevAgent;
+// Two agents: one with the default cap (200) and timeouts, whose held connections must not time
+// out while the test opens them on a loaded machine; one with short timeouts to see them act.
+let capped: DevAgent;
+let timed: DevAgent;
 let port = 0;
 const held: net.Socket[] = [];
 
+const httpPort = (d: DevAgent): number => Number(d.agent.httpAddr?.split(':').at(-1));
+
 beforeAll(async () => {
-  dev = await startDevAgent((c) => {
+  capped = await startDevAgent((c) => {
     c.ports.http = 0;
-    // Short timeouts so the test sees them act; the cap is Consul's default (200).
+  });
+  timed = await startDevAgent((c) => {
+    c.ports.http = 0;
     c.httpTimeouts = { readHeaderTimeoutMs: 300, readTimeoutMs: 1000, idleTimeoutMs: 500 };
   });
-  port = Number(dev.agent.httpAddr?.split(':').at(-1));
 });
 
 afterAll(async () => {
   for (const s of held) s.destroy();
-  await dev.stop();
+  await capped.stop();
+  await timed.stop();
 });
 
 function open(localAddress: string): Promise<net.Socket> {
@@ -69,8 +76,7 @@ function get(path: string, localAddress: string): Promise<{ status: number; body
 
 describe('HTTP API connection limits', () => {
   it('refuses the 201st connection from one address with a 429, serves another address, and never runs the refused request', async () => {
-    // Keep-alive sockets that stay busy enough not to be idle-closed: each sends a byte of a request
-    // line now and then (the headers timeout is not the point here, so they finish in time).
+    port = httpPort(capped);
     for (let i = 0; i < 200; i++) held.push(await open('127.0.0.1'));
     const extra = await open('127.0.0.1');
     const seen = untilClosed(extra);
@@ -86,7 +92,7 @@ describe('HTTP API connection limits', () => {
     // The refused connection's PUT never reached the store.
     expect(await get('/v1/kv/refused', '127.0.0.2')).toMatchObject({ status: 404 });
 
-    // Slots come back as connections close (the held ones idle out after 500 ms, or are closed here).
+    // Slots come back as connections close.
     for (const s of held.splice(0)) s.destroy();
     let again: Awaited<ReturnType<typeof get>> = '';
     for (let i = 0; i < 100; i++) {
@@ -98,6 +104,7 @@ describe('HTTP API connection limits', () => {
   });
 
   it('closes a slowloris connection after the headers timeout while serving others', async () => {
+    port = httpPort(timed);
     const s = await open('127.0.0.3');
     const seen = untilClosed(s);
     s.write('GET /v1/status/leader HTTP/1.1\r\nHost: x\r\n');
@@ -117,6 +124,7 @@ describe('HTTP API connection limits', () => {
   });
 
   it('closes a connection that never sends anything', async () => {
+    port = httpPort(timed);
     const s = await open('127.0.0.4');
     const r = await untilClosed(s);
     expect(r.closed).toBe(true);
@@ -125,6 +133,7 @@ describe('HTTP API connection limits', () => {
   });
 
   it('never times a response: a blocking query outlives the read and idle timeouts', async () => {
+    port = httpPort(timed);
     const first = await get('/v1/kv/blocking', '127.0.0.5');
     expect(first).toMatchObject({ status: 404 });
     const index = await new Promise<string>((resolve) => {
