@@ -292,7 +292,7 @@ export async function runFlood(): Promise<BenchRow[]> {
       target: '',
     },
     {
-      what: `Flood: the same during ${c['opened'] ?? 0} idle connections from 127.0.0.1 and ${c['udpSent'] ?? 0} junk UDP packets at the gossip and DNS ports`,
+      what: `Flood: the same during ${env('FLOOD_CONNS', '1000')} idle connections from 127.0.0.1 (${c['opened'] ?? 0} opened over the run, counting reopens) and ${c['udpSent'] ?? 0} junk UDP packets at the gossip and DNS ports`,
       ours: show(a.flood.kv),
       anchor: anchor ? `${show(anchor.flood)} (bare node:http, idle connections only)` : 'n/a',
       ratio: ratio(a.flood.kv.p99, anchor?.flood.p99 ?? NaN),
