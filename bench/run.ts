@@ -8,7 +8,9 @@
 //   6. DNS against Knot and a bare dns2 server, with dnsperf (bench/dns.ts)
 //   7. the edge gateway in a real two-DC cluster from dc-configs/: cross-DC ?dc= through it vs straight
 //      to the servers, service routing vs a bare Hono proxy, npm start's time to ready (bench/gateway.ts)
-// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip,dns,gateway),
+//   8. a dev agent's reads from a clean client during 1,000 idle connections from one address and
+//      junk UDP at its gossip and DNS ports, beside a bare node:http server (bench/flood.ts)
+// Environment: DUR (seconds per load point, default 10), SKIP (comma list of: etcd,cluster,http,memory,gossip,dns,gateway,flood),
 // ONLY (comma list of the phases to run, the others skipped: ONLY=dns), ANCHORS (default ../shared/bench/anchors).
 
 import { execFile, spawn } from 'node:child_process';
@@ -18,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TestCluster, freePort, type ServerProc } from '../test/cluster/harness.js';
 import { runDns } from './dns.js';
+import { runFlood } from './flood.js';
 import { runGateway } from './gateway.js';
 import { runGossip } from './gossip.js';
 import { httpRequest, runLoad, type LoadResult, type LoadTarget } from './load.js';
@@ -26,7 +29,7 @@ const execP = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const ANCHORS = resolve(process.env['ANCHORS'] ?? join(ROOT, '../shared/bench/anchors'));
 const DUR = Number(process.env['DUR'] ?? 10);
-const PHASES = ['etcd', 'cluster', 'http', 'memory', 'gossip', 'dns', 'gateway'];
+const PHASES = ['etcd', 'cluster', 'http', 'memory', 'gossip', 'dns', 'gateway', 'flood'];
 const ONLY = new Set((process.env['ONLY'] ?? '').split(',').filter(Boolean));
 const SKIP = new Set([
   ...(process.env['SKIP'] ?? '').split(',').filter(Boolean),
@@ -396,10 +399,11 @@ await runMemory();
 if (!SKIP.has('gossip')) rows.push(...(await runGossip()));
 if (!SKIP.has('dns')) rows.push(...(await runDns()));
 if (!SKIP.has('gateway')) rows.push(...(await runGateway()));
+if (!SKIP.has('flood')) rows.push(...(await runFlood()));
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point${SKIP.has('dns') && SKIP.has('gateway') ? '' : ' (the DNS and gateway phases: their own, in their last rows)'}.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${(await import('node:os')).cpus().length} CPUs, Node ${process.version}, load average at the end ${load}; anchors in the same run${etcd ? ` (etcd via its ${etcd.client} client)` : ''}. Durations ${DUR} s per point${SKIP.has('dns') && SKIP.has('gateway') && SKIP.has('flood') ? '' : ' (the DNS, gateway and flood phases: their own, in their rows)'}.`,
   '',
   '| measure | Consulate | anchor | ratio | target |',
   '| --- | --- | --- | --- | --- |',

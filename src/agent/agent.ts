@@ -3,10 +3,11 @@
 // the router that sends every request to a server found through gossip.
 
 import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
-import type { AgentConfig } from '../config/config.js';
+import { exposedApiWarning, type AgentConfig } from '../config/config.js';
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import { cryptoRng, type Rng } from '../core/rng.js';
 import { GossipAgent } from '../gossip/driver.js';
@@ -15,6 +16,7 @@ import { registerKeyringHandlers } from '../gossip/keyring-ops.js';
 import type { Member, MemberEventType, UserEvent } from '../gossip/types.js';
 import { AgentDns } from '../dns/agent-dns.js';
 import { createApp } from '../http/app.js';
+import { httpServerOptions, limitConnections, type HttpConnLimits } from '../http/conn-limits.js';
 import type { Status } from '../raft/raw-node.js';
 import { RpcNetwork } from '../rpc/network.js';
 import { advertiseAddress } from '../server/net.js';
@@ -307,16 +309,26 @@ export class Agent {
 
   private async startHttp(): Promise<void> {
     const c = this.config;
-    const app = createApp({ agent: this, logger: this.logger.child({ component: 'agent.http' }) });
+    const log = this.logger.child({ component: 'agent.http' });
+    const app = createApp({ agent: this, logger: log });
+    const limits: HttpConnLimits = { maxConnsPerClient: c.limits.httpMaxConnsPerClient, ...c.httpTimeouts };
     this.http = await new Promise<ServerType>((resolve, reject) => {
-      const srv = serve({ fetch: app.fetch, port: c.ports.http, hostname: c.clientAddr }, () => resolve(srv));
+      const srv = serve(
+        {
+          fetch: app.fetch,
+          port: c.ports.http,
+          hostname: c.clientAddr,
+          serverOptions: httpServerOptions(limits),
+        },
+        () => resolve(srv),
+      );
+      limitConnections(srv as Server, limits, log);
       srv.once('error', reject);
     });
-    // Blocking queries may legitimately hold a request for up to 10 minutes.
-    const s = this.http as unknown as { requestTimeout: number; headersTimeout: number };
-    s.requestTimeout = 0;
     const addr = this.http.address();
     this.httpAddr = typeof addr === 'object' && addr ? `${c.clientAddr}:${addr.port}` : null;
+    const exposed = exposedApiWarning(c);
+    if (exposed) log.warn(exposed);
   }
 
   private async startDns(): Promise<void> {

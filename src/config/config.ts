@@ -76,6 +76,34 @@ export interface DnsConfig {
   soa: { refresh: number; retry: number; expire: number; minTtl: number };
 }
 
+/**
+ * Consul's `limits` block: what one client address may hold open, and how long a connection may
+ * take to say who it is. Defaults are Consul's (agent/config/default.go).
+ */
+export interface Limits {
+  /** Open HTTP(S) API connections from one remote IP; the next is answered 429 and closed (0: no cap). */
+  httpMaxConnsPerClient: number;
+  /** Open server RPC connections from one remote IP; the next is closed at once (0: no cap). */
+  rpcMaxConnsPerClient: number;
+  /** A server RPC connection must finish the WebSocket upgrade and send its first frame in this time. */
+  rpcHandshakeTimeoutMs: number;
+  /** A TLS handshake on the HTTPS port must finish in this time (used by the HTTPS listener). */
+  httpsHandshakeTimeoutMs: number;
+}
+
+/**
+ * The HTTP API server's timeouts against slow or silent clients (Consul 1.22's http_config
+ * read_header_timeout, read_timeout and idle_timeout; the defaults are ours).
+ */
+export interface HttpTimeouts {
+  /** From the connection (or the previous response) to the end of the request's headers. */
+  readHeaderTimeoutMs: number;
+  /** From the connection (or the previous response) to the end of the request's body; never the response. */
+  readTimeoutMs: number;
+  /** A connection with no request in flight and no bytes moving is closed after this. */
+  idleTimeoutMs: number;
+}
+
 /** -docker-sync: containers' published ports as local services (agent/docker). */
 export interface DockerSyncConfig {
   enabled: boolean;
@@ -160,6 +188,8 @@ export interface AgentConfig {
    */
   coordinates: { disabled: boolean; sync: CoordinateSyncConfig; update: CoordinateUpdateConfig };
   dockerSync: DockerSyncConfig;
+  limits: Limits;
+  httpTimeouts: HttpTimeouts;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -244,6 +274,15 @@ export function defaultConfig(): AgentConfig {
     // Registrator resyncs only when asked (-resync); ours every 30 s, which also repairs anything
     // an event stream cut short missed: a list plus one inspect per running container.
     dockerSync: { enabled: false, host: DEFAULT_DOCKER_HOST, resyncIntervalMs: 30_000 },
+    limits: {
+      httpMaxConnsPerClient: 200,
+      rpcMaxConnsPerClient: 100,
+      rpcHandshakeTimeoutMs: 5000,
+      httpsHandshakeTimeoutMs: 5000,
+    },
+    // Headers and body must arrive within these; the response (a blocking query may take 10 min
+    // and more) is never timed. Idle: a silent new connection, or a kept-alive one between requests.
+    httpTimeouts: { readHeaderTimeoutMs: 10_000, readTimeoutMs: 60_000, idleTimeoutMs: 30_000 },
   };
 }
 
@@ -398,6 +437,72 @@ export function validateConfig(c: AgentConfig): string[] {
     const r = c.dockerSync.resyncIntervalMs;
     if (r !== 0 && r < 1000) throw configError('docker_sync.resync_interval must be 0 (off) or at least 1s');
   }
+  validateLimits(c);
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;
+}
+
+function validateLimits(c: AgentConfig): void {
+  const l = c.limits;
+  for (const [k, v] of [
+    ['limits.http_max_conns_per_client', l.httpMaxConnsPerClient],
+    ['limits.rpc_max_conns_per_client', l.rpcMaxConnsPerClient],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0)
+      throw configError(`${k} must be 0 (no cap) or a positive integer, got ${v}`);
+  }
+  for (const [k, v] of [
+    ['limits.rpc_handshake_timeout', l.rpcHandshakeTimeoutMs],
+    ['limits.https_handshake_timeout', l.httpsHandshakeTimeoutMs],
+    ['http_config.read_header_timeout', c.httpTimeouts.readHeaderTimeoutMs],
+    ['http_config.read_timeout', c.httpTimeouts.readTimeoutMs],
+    ['http_config.idle_timeout', c.httpTimeouts.idleTimeoutMs],
+  ] as const) {
+    if (!(v >= 100)) throw configError(`${k} must be at least 100ms`);
+  }
+  if (c.httpTimeouts.readHeaderTimeoutMs > c.httpTimeouts.readTimeoutMs)
+    throw configError('http_config.read_header_timeout cannot be longer than http_config.read_timeout');
+}
+
+/**
+ * Whether anything stops a stranger who can reach the HTTP API from reading and rewriting
+ * everything. Only ACLs do, and there are none yet: the ACL work extends this (acl.enabled turns
+ * it true) and the start warning below follows by itself.
+ */
+export function apiAccessControlled(_c: AgentConfig): boolean {
+  return false;
+}
+
+/** True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(addr: string): boolean {
+  const a = addr
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
+  return (
+    a === 'localhost' ||
+    a === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a) ||
+    a.startsWith('::ffff:127.')
+  );
+}
+
+/**
+ * The start warning when the HTTP API is reachable from other machines and nothing controls
+ * access to it; null when the API is loopback-only, disabled, or access is controlled.
+ */
+export function exposedApiWarning(c: AgentConfig): string | null {
+  if (c.ports.http < 0 && c.ports.https < 0) return null;
+  if (isLoopback(c.clientAddr) || apiAccessControlled(c)) return null;
+  const ports = [
+    c.ports.http >= 0 ? `http ${c.ports.http}` : '',
+    c.ports.https >= 0 ? `https ${c.ports.https}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return (
+    `the HTTP API listens on ${c.clientAddr} (${ports}), beyond loopback, and ACLs are off: ` +
+    'anyone who can reach it can read and change every service, check and key. ' +
+    'Bind it to 127.0.0.1 (-client), or turn on ACLs, or firewall the port'
+  );
 }

@@ -242,6 +242,17 @@ const FILE_KEYS: Record<string, Setter> = {
     host: (c, v, w) => (c.dockerSync.host = asString(v, w)),
     resync_interval: (c, v, w) => (c.dockerSync.resyncIntervalMs = asDuration(v, w)),
   }),
+  limits: objectOf({
+    http_max_conns_per_client: (c, v, w) => (c.limits.httpMaxConnsPerClient = asInt(v, w)),
+    rpc_max_conns_per_client: (c, v, w) => (c.limits.rpcMaxConnsPerClient = asInt(v, w)),
+    rpc_handshake_timeout: (c, v, w) => (c.limits.rpcHandshakeTimeoutMs = asDuration(v, w)),
+    https_handshake_timeout: (c, v, w) => (c.limits.httpsHandshakeTimeoutMs = asDuration(v, w)),
+  }),
+  http_config: objectOf({
+    read_header_timeout: (c, v, w) => (c.httpTimeouts.readHeaderTimeoutMs = asDuration(v, w)),
+    read_timeout: (c, v, w) => (c.httpTimeouts.readTimeoutMs = asDuration(v, w)),
+    idle_timeout: (c, v, w) => (c.httpTimeouts.idleTimeoutMs = asDuration(v, w)),
+  }),
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),

@@ -1,12 +1,14 @@
 // The DNS listeners: UDP and TCP on one port at the client address. They own the sockets and
 // nothing else: every message goes to the packet handler, and what it returns goes back. Limits:
 // a TCP message's length prefix is checked (at least a header), each TCP connection closes after
-// `tcpIdleMs` without traffic, at most `maxTcpConnections` at once, and at most
-// `maxInflightPerConnection` unanswered queries per connection (the socket pauses past it).
+// `tcpIdleMs` without traffic, at most `maxTcpConnections` at once and `maxTcpConnectionsPerClient`
+// from one address (so one address cannot take every slot), and at most `maxInflightPerConnection`
+// unanswered queries per connection (the socket pauses past it).
 
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Logger } from 'pino';
+import { clientAddress, PerAddressCount } from '../core/per-address.js';
 import type { DnsHandler, Reply } from './handler.js';
 import { HEADER_SIZE, framed } from './wire.js';
 
@@ -16,7 +18,10 @@ export interface DnsServerOptions {
   port: number;
   handler: DnsHandler;
   logger: Logger;
+  /** Open TCP connections in all (256). */
   maxTcpConnections?: number;
+  /** Open TCP connections from one remote address (64; 0: no cap of its own). */
+  maxTcpConnectionsPerClient?: number;
   tcpIdleMs?: number;
   maxInflightPerConnection?: number;
 }
@@ -34,6 +39,7 @@ export class DnsServer {
   private udp: dgram.Socket | null = null;
   private tcp: net.Server | null = null;
   private readonly conns = new Set<net.Socket>();
+  private perClient = new PerAddressCount(0);
   private closed = false;
 
   constructor(private readonly o: DnsServerOptions) {}
@@ -117,6 +123,7 @@ export class DnsServer {
   }
 
   private bindTcp(port: number): Promise<void> {
+    this.perClient = new PerAddressCount(this.o.maxTcpConnectionsPerClient ?? 64);
     const srv = net.createServer((s) => this.serveTcp(s));
     srv.maxConnections = this.o.maxTcpConnections ?? 256;
     this.tcp = srv;
@@ -131,6 +138,12 @@ export class DnsServer {
   }
 
   private serveTcp(s: net.Socket): void {
+    const addr = clientAddress(s.remoteAddress);
+    if (!this.perClient.acquire(addr)) {
+      s.destroy();
+      return;
+    }
+    s.once('close', () => this.perClient.release(addr));
     this.conns.add(s);
     s.setNoDelay(true);
     s.setTimeout(this.o.tcpIdleMs ?? 10_000, () => s.destroy());

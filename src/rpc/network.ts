@@ -2,9 +2,11 @@
 // dial, one per address. Raft and request forwarding share them.
 
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ConsulError, ErrorCode } from '../core/errors.js';
+import { clientAddress, PerAddressCount } from '../core/per-address.js';
 import type { Message } from '../raft/messages.js';
 import type { PeerInfo } from './codec.js';
 import { RpcConn, type ConnHandlers } from './connection.js';
@@ -15,10 +17,18 @@ export interface RpcNetworkOptions {
   onPeerClosed?: (peer: PeerInfo) => void;
   handlers: ConnHandlers;
   logger: Logger;
-  /** Largest frame accepted (snapshots travel in one frame). */
+  /**
+   * Largest frame accepted, 512 MiB by default: a Raft snapshot travels in one frame. A larger one
+   * closes that connection (WebSocket close 1009), nothing else.
+   */
   maxFrameBytes?: number;
-  /** Connections accepted from one remote IP (Consul's rpc_max_conns_per_client). */
+  /** TCP connections accepted from one remote IP (Consul's rpc_max_conns_per_client, 100; 0: no cap). */
   maxConnsPerClient?: number;
+  /**
+   * A connection must finish the WebSocket upgrade and send its first frame within this (Consul's
+   * rpc_handshake_timeout, 5 s), or it is closed: a silent socket holds no slot for long.
+   */
+  handshakeTimeoutMs?: number;
 }
 
 const DIAL_TIMEOUT_MS = 5000;
@@ -37,7 +47,6 @@ export class RpcNetwork {
   private readonly dialing = new Map<string, Dialing>();
   private readonly lastDialFailure = new Map<string, number>();
   private readonly inbound = new Set<RpcConn>();
-  private readonly perIp = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly o: RpcNetworkOptions) {}
@@ -50,22 +59,40 @@ export class RpcNetwork {
     // ws re-emits the HTTP server's errors on the WebSocketServer; a failed listen (EADDRINUSE) is
     // reported by listen() below, and must not also crash the process as an unhandled 'error'.
     wss.on('error', () => undefined);
-    wss.on('connection', (ws, req) => {
-      const ip = req.socket.remoteAddress ?? '?';
-      const n = (this.perIp.get(ip) ?? 0) + 1;
-      if (n > (this.o.maxConnsPerClient ?? 100)) {
-        ws.close(1008, 'too many connections');
+    // Counted and timed from the TCP accept, before any HTTP: a flood of sockets that never
+    // upgrade is held to the per-address cap, and each is closed after the handshake timeout.
+    const open = new PerAddressCount(this.o.maxConnsPerClient ?? 100);
+    const handshakeMs = this.o.handshakeTimeoutMs ?? 5000;
+    const handshakes = new WeakMap<Socket, NodeJS.Timeout>();
+    let lastWarn = 0;
+    server.on('connection', (socket: Socket) => {
+      const ip = clientAddress(socket.remoteAddress);
+      if (!open.acquire(ip)) {
+        if (Date.now() - lastWarn >= 60_000) {
+          lastWarn = Date.now();
+          this.o.logger.warn(
+            { client: ip, limit: this.o.maxConnsPerClient ?? 100 },
+            'rpc: too many connections from one address (limits.rpc_max_conns_per_client); closing the excess',
+          );
+        }
+        socket.destroy();
         return;
       }
-      this.perIp.set(ip, n);
+      const timer = setTimeout(() => socket.destroy(), handshakeMs);
+      handshakes.set(socket, timer);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        open.release(ip);
+      });
+    });
+    wss.on('connection', (ws, req) => {
+      const socket = req.socket;
+      ws.once('message', () => clearTimeout(handshakes.get(socket)));
       const conn = new RpcConn(ws, this.o.handlers);
       this.inbound.add(conn);
       conn.onClosed(() => {
         this.inbound.delete(conn);
         if (conn.peer && !this.closed) this.o.onPeerClosed?.(conn.peer);
-        const left = (this.perIp.get(ip) ?? 1) - 1;
-        if (left <= 0) this.perIp.delete(ip);
-        else this.perIp.set(ip, left);
       });
       conn.hello(this.o.self());
     });

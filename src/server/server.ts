@@ -106,6 +106,8 @@ export class ServerAgent {
     this.network = new RpcNetwork({
       self: () => this.self(),
       logger: log.child({ component: 'agent.rpc' }),
+      maxConnsPerClient: c.limits.rpcMaxConnsPerClient,
+      handshakeTimeoutMs: c.limits.rpcHandshakeTimeoutMs,
       onPeerClosed: (peer) => this.driver.peerDisconnected(peer.id),
       handlers: {
         request: (method, args, signal) => this.handleRpc(method, args, signal),
