@@ -32,6 +32,7 @@ export const exitCodeOf: Record<ErrorCode, number> = {
   MethodNotAllowed: 1,
   TooLarge: 1,
   PermissionDenied: 1,
+  ACLDisabled: 1,
   Conflict: 1,
   NoLeader: 1,
   NotLeader: 1,
