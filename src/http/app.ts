@@ -31,6 +31,7 @@ export type HttpAgent = Pick<
   | 'leave'
   | 'currentServer'
   | 'local'
+  | 'acl'
 >;
 
 export interface HttpDeps {
@@ -47,10 +48,12 @@ export interface Route {
 
 export function createApp(deps: HttpDeps): Hono {
   const app = new Hono();
+  // Consul's header on every response: the default policy, 'allow' while ACLs are off.
+  const acl = deps.agent.config.acl;
+  const defaultPolicy = acl.enabled ? acl.defaultPolicy : 'allow';
   app.use('*', async (c, next) => {
     await next();
-    // ACLs are not enabled in this version: say so the way Consul does on every response.
-    c.res.headers.set('X-Consul-Default-ACL-Policy', 'allow');
+    c.res.headers.set('X-Consul-Default-ACL-Policy', defaultPolicy);
   });
   mountUi(app, deps.agent.config);
   for (const r of routes) {

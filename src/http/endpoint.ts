@@ -6,7 +6,7 @@
 import type { Context } from 'hono';
 import type { EndpointName } from '../rpc/endpoints/index.js';
 import type { HttpDeps } from './app.js';
-import { urlOf } from './request.js';
+import { requestToken, urlOf } from './request.js';
 
 /** The datacenter a request names with ?dc=, or undefined for this agent's own (empty included). */
 export function requestDc(c: Context, d: HttpDeps): string | undefined {
@@ -23,4 +23,12 @@ export function callEndpoint(
 ): Promise<unknown> {
   const dc = requestDc(c, d);
   return d.agent.forwarder.call(method, dc === undefined ? args : { ...args, dc }, signal);
+}
+
+/**
+ * The token secret a request acts with: its own (`?token=`, X-Consul-Token, Bearer), else the
+ * agent's `default` token, else '' (the anonymous token). What every route passes as `token`.
+ */
+export function requestSecret(c: Context, d: HttpDeps): string {
+  return requestToken(c) || d.agent.config.acl.tokens.default;
 }

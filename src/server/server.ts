@@ -31,6 +31,8 @@ import { MemberDirectory } from './wan-directory.js';
 import type { CoordinatePool } from '../coordinate/pool.js';
 import { CoordinateUpdates } from '../coordinate/updates.js';
 import { sortNear } from '../coordinate/near.js';
+import { StoreResolver } from '../acl/resolver.js';
+import { ensureAclBuiltins, type AclContext } from '../rpc/endpoints/acl.js';
 
 /** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
 const SESSION_SWEEP_MS = 5000;
@@ -65,6 +67,10 @@ export class ServerAgent {
   private userEvents: EndpointContext['userEvents'];
   private readonly rng = cryptoRng();
   private stopping = false;
+  /** Token secrets resolved against this server's state (Contract D). */
+  readonly aclResolver: StoreResolver;
+  private readonly aclContext: AclContext;
+  private aclInitTimer: NodeJS.Timeout | null = null;
   /** Keys in a lock delay after their session was invalidated (every server records them). */
   readonly lockDelays = new LockDelays(systemClock);
   private sessionSweep: NodeJS.Timeout | null = null;
@@ -79,6 +85,13 @@ export class ServerAgent {
     this.wan = new MemberDirectory({ local: config.datacenter, members: () => this.wanPool.members() });
     // Before Raft replays anything: every release the FSM applies starts its lock delay here.
     this.fsm.store.onLocksReleased = (r) => this.lockDelays.record(r.keys, r.lockDelayMs);
+    this.aclResolver = new StoreResolver(this.fsm.store, config.acl);
+    this.aclContext = {
+      config: config.acl,
+      resolver: this.aclResolver,
+      newId: () => randomUUID(),
+      now: () => new Date().toISOString(),
+    };
   }
 
   /** RPC port this server listens on (known after start). */
@@ -170,6 +183,7 @@ export class ServerAgent {
         wasLeader = s.role === 'leader';
         this.leaderLoop.leadership(wasLeader);
         this.sessionLeadership(wasLeader);
+        this.aclLeadership(wasLeader);
         if (wasLeader) this.coordUpdates.start();
         else this.coordUpdates.stop();
       }
@@ -269,6 +283,7 @@ export class ServerAgent {
     this.tombstones?.stop();
     this.coordUpdates?.stop();
     this.sessionLeadership(false);
+    this.aclLeadership(false);
     await this.driver?.stop();
     await this.network?.close();
   }
@@ -293,6 +308,32 @@ export class ServerAgent {
     this.sessionTimers.resetAll(this.ttlSessions());
     this.sessionSweep = setInterval(() => this.sessionTimers.sync(this.ttlSessions()), SESSION_SWEEP_MS);
     this.sessionSweep.unref();
+  }
+
+  /**
+   * Consul's initializeACLs: a new leader with ACLs on makes the built-ins (global-management,
+   * anonymous, initial_management), retrying every second while it leads until they exist.
+   */
+  private aclLeadership(leader: boolean): void {
+    if (this.aclInitTimer) clearTimeout(this.aclInitTimer);
+    this.aclInitTimer = null;
+    if (!leader || !this.config.acl.enabled) return;
+    const attempt = (): void => {
+      this.aclInitTimer = null;
+      if (!this.driver.isLeader() || this.stopping) return;
+      ensureAclBuiltins(this.fsm.store, (cmd) => this.apply(cmd), this.aclContext)
+        .then((done) => {
+          for (const what of done) this.logger.info(`acl: ${what}`);
+        })
+        .catch((err: unknown) => {
+          this.logger.warn({ err: (err as Error).message }, 'acl: could not initialize; retrying');
+          if (this.driver.isLeader() && !this.stopping) {
+            this.aclInitTimer = setTimeout(attempt, 1000);
+            this.aclInitTimer.unref();
+          }
+        });
+    };
+    attempt();
   }
 
   private ttlSessions(): { id: string; ttlMs: number }[] {
@@ -367,6 +408,7 @@ export class ServerAgent {
       },
       datacenters: this.forwarder.datacenters,
       ...(this.userEvents ? { userEvents: this.userEvents } : {}),
+      acl: this.aclContext,
       signal,
       wan: this.wan,
       // Prepared queries' Near sorts by the same LAN coordinates as ?near (null: no coordinate).
