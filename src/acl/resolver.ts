@@ -219,6 +219,9 @@ export class TokenResolver {
       if (!isDown(err)) this.cache.delete(secret);
       throw err;
     }
+    if (typeof id?.accessorId !== 'string' || !Array.isArray(id.rules)) {
+      throw new ConsulError(ErrorCode.Internal, 'ACL.Resolve: malformed answer');
+    }
     const rules: PolicyRules[] = [];
     for (const text of id.rules) {
       try {

@@ -42,6 +42,7 @@ import { httpTagAddr, WanPool } from './wan.js';
 import { startWatches, type WatchSet } from '../watch/runner.js';
 import { CoordinateSync } from '../coordinate/sync.js';
 import { TokenResolver, type ResolvedIdentity } from '../acl/resolver.js';
+import type { QueryResult } from '../rpc/endpoints/types.js';
 
 export interface AgentAddresses {
   http: string | null;
@@ -266,12 +267,15 @@ export class Agent {
     const log = this.logger.child({ component: 'agent.acl' });
     return new TokenResolver({
       config: acl,
-      remote: async (token) =>
-        (await this.forwarder.call(
+      // Any server may answer from its own state (stale), as Consul's token resolution does.
+      remote: async (token) => {
+        const r = (await this.forwarder.call(
           'ACL.Resolve',
           { token, q: { minIndex: 0, stale: true, consistent: false } },
           AbortSignal.timeout(this.config.rpcHoldTimeoutMs + 5000),
-        )) as ResolvedIdentity,
+        )) as QueryResult<ResolvedIdentity>;
+        return r.value;
+      },
       onDown: (err) =>
         log.warn({ err: err.message, downPolicy: acl.downPolicy }, 'acl: could not resolve a token'),
     });
