@@ -42,6 +42,7 @@ import { httpTagAddr, WanPool } from './wan.js';
 import { startWatches, type WatchSet } from '../watch/runner.js';
 import { CoordinateSync } from '../coordinate/sync.js';
 import { TokenResolver, type ResolvedIdentity } from '../acl/resolver.js';
+import { loadPersistedTokens } from '../acl/agent-tokens.js';
 import type { QueryResult } from '../rpc/endpoints/types.js';
 
 export interface AgentAddresses {
@@ -124,6 +125,7 @@ export class Agent {
       rpc = await this.server.start();
       this.forwarder = this.server.forwarder;
     }
+    loadPersistedTokens(c);
     this.acl = this.tokenResolver();
 
     const keyringFile = c.dev ? null : keyringPath(c.dataDir);

@@ -6,6 +6,7 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { ConsulError, ErrorCode, httpStatusOf, toConsulError } from '../core/errors.js';
 import type { Agent } from '../agent/agent.js';
+import type { AgentConfig } from '../config/config.js';
 import { routes } from './routes/index.js';
 import { urlOf } from './request.js';
 import { text } from './respond.js';
@@ -49,8 +50,9 @@ export interface Route {
 export function createApp(deps: HttpDeps): Hono {
   const app = new Hono();
   // Consul's header on every response: the default policy, 'allow' while ACLs are off.
-  const acl = deps.agent.config.acl;
-  const defaultPolicy = acl.enabled ? acl.defaultPolicy : 'allow';
+  // (Partial agents in tests may carry no acl block: ACLs off.)
+  const acl = deps.agent.config.acl as AgentConfig['acl'] | undefined;
+  const defaultPolicy = acl?.enabled === true ? acl.defaultPolicy : 'allow';
   app.use('*', async (c, next) => {
     await next();
     c.res.headers.set('X-Consul-Default-ACL-Policy', defaultPolicy);

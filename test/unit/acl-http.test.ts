@@ -310,6 +310,36 @@ describe('tokens', () => {
   });
 });
 
+describe('agent tokens', () => {
+  it('PUT /v1/agent/token/default makes requests without a token act as that token', async () => {
+    const t = await call('PUT', '/v1/acl/token', {
+      token: root,
+      body: { Description: 'default', Policies: [{ ID: GLOBAL_MANAGEMENT_POLICY_ID }] },
+    });
+    const secret = String(t.json()['SecretID']);
+    expect((await call('GET', '/v1/acl/token/self')).status).toBe(403);
+    const denied = await call('PUT', '/v1/agent/token/default', {
+      token: String(readOnly['SecretID']),
+      body: { Token: secret },
+    });
+    expect(denied.status).toBe(403);
+    const set = await call('PUT', '/v1/agent/token/acl_token', { token: root, body: { Token: secret } });
+    expect(set.status).toBe(200);
+    expect(set.body).toBe('');
+    const self = await call('GET', '/v1/acl/token/self');
+    expect(self.status).toBe(200);
+    expect(self.json()['SecretID']).toBe(secret);
+    expect((await call('PUT', '/v1/agent/token/bogus', { token: root, body: { Token: 'x' } })).status).toBe(
+      404,
+    );
+    expect(
+      (await call('PUT', '/v1/agent/token/replication', { token: root, body: { Token: 'x' } })).status,
+    ).toBe(400);
+    await call('PUT', '/v1/agent/token/default', { token: root, body: { Token: '' } });
+    expect((await call('GET', '/v1/acl/token/self')).status).toBe(403);
+  });
+});
+
 describe('ACLs off', () => {
   it('every ACL endpoint answers 401 "ACL support disabled"; the default policy header says allow', async () => {
     const off = await startDevAgent();

@@ -15,6 +15,7 @@ import { applyConfigObject } from '../../src/config/load.js';
 import { defaultConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { secretsEqual, writeSecretFile } from '../../src/acl/secret.js';
+import { loadPersistedTokens, setAgentToken, TOKENS_FILE } from '../../src/acl/agent-tokens.js';
 
 const T = '2026-01-01T00:00:00.000Z';
 const A1 = '11111111-1111-1111-1111-111111111111';
@@ -197,6 +198,31 @@ describe('secrets', () => {
     expect(secretsEqual('abc', 'abd')).toBe(false);
     expect(secretsEqual('abc', 'abcd')).toBe(false);
     expect(secretsEqual('', '')).toBe(true);
+  });
+
+  it('persisted agent tokens are written 0600 and replace the config values at the next start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'acl-tokens-'));
+    try {
+      const c = defaultConfig();
+      c.dataDir = dir;
+      c.acl.enableTokenPersistence = true;
+      c.acl.tokens.default = 'from-config';
+      await setAgentToken(c, 'agent', 'agent-secret');
+      const p = join(dir, TOKENS_FILE);
+      expect(statSync(p).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ default: 'from-config', agent: 'agent-secret' });
+      const next = defaultConfig();
+      next.dataDir = dir;
+      next.acl.enableTokenPersistence = true;
+      loadPersistedTokens(next);
+      expect(next.acl.tokens).toMatchObject({ default: 'from-config', agent: 'agent-secret' });
+      const off = defaultConfig();
+      off.dataDir = dir;
+      loadPersistedTokens(off);
+      expect(off.acl.tokens.agent).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('token files are written mode 0600, even over a file that had another mode', async () => {

@@ -4,7 +4,8 @@
 // request's token passed on.
 
 import type { Context } from 'hono';
-import { aclDisabled } from '../../acl/authorizer.js';
+import { aclDisabled, permissionDenied } from '../../acl/authorizer.js';
+import { agentTokenKind, setAgentToken } from '../../acl/agent-tokens.js';
 import { badRequest } from '../../core/errors.js';
 import type { EndpointName } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
@@ -128,3 +129,22 @@ export function policyDelete(c: Context, d: HttpDeps): Promise<Response> {
 }
 
 export const policyList = (c: Context, d: HttpDeps): Promise<Response> => read(c, d, 'ACL.PolicyList', {});
+
+/**
+ * PUT /v1/agent/token/<kind>: sets this agent's default or agent token (Consul needs acl:write on
+ * the caller), persisted with acl.enable_token_persistence. Answers 200 with an empty body.
+ */
+export async function agentTokenSet(c: Context, d: HttpDeps): Promise<Response> {
+  enabled(d);
+  const kind = agentTokenKind(c.req.param('kind') ?? '');
+  const authz = await d.agent.acl.resolve(requestSecret(c, d));
+  if (!authz.allowedGlobal('acl', 'write')) throw permissionDenied(authz, 'acl', 'write');
+  const b = await body(c, 'Token', false);
+  const fields = typeof b === 'object' && b !== null ? (b as Record<string, unknown>) : {};
+  const key = Object.keys(fields).find((k) => k.toLowerCase() === 'token');
+  const token = key === undefined ? '' : fields[key];
+  if (typeof token !== 'string') throw badRequest('Token decoding failed: Token must be a string');
+  await setAgentToken(d.agent.config, kind, token);
+  d.logger.info({ kind }, 'acl: agent token updated');
+  return new Response('', { status: 200 });
+}

@@ -103,6 +103,7 @@ export const routes: Route[] = [
     methods: { GET: acl.policyRead, PUT: acl.policyUpdate, DELETE: acl.policyDelete },
   },
   { path: '/v1/acl/policies', methods: { GET: acl.policyList } },
+  { path: '/v1/agent/token/:kind', methods: { PUT: acl.agentTokenSet } },
 
   { path: '/v1/query', methods: { GET: query.queryList, POST: query.queryCreate } },
   {
