@@ -3,6 +3,7 @@
 // owns identity, gossip and HTTP and hands this what it needs.
 
 import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
@@ -36,6 +37,34 @@ import { ensureAclBuiltins, type AclContext } from '../rpc/endpoints/acl.js';
 
 /** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
 const SESSION_SWEEP_MS = 5000;
+
+/** Consul's acl-bootstrap-reset: an operator writes the reset index there to bootstrap again. */
+function bootstrapResetFile(dataDir: string, logger: Logger): NonNullable<AclContext['bootstrapReset']> {
+  const path = join(dataDir, 'acl-bootstrap-reset');
+  return {
+    read: () => {
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch {
+        return 0;
+      }
+      const n = Number(text.trim());
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        logger.error({ path }, 'acl: the bootstrap reset file does not hold an index');
+        return 0;
+      }
+      return n;
+    },
+    consume: () => {
+      try {
+        rmSync(path, { force: true });
+      } catch (err) {
+        logger.warn({ path, err: (err as Error).message }, 'acl: could not remove the bootstrap reset file');
+      }
+    },
+  };
+}
 
 /** What the server needs from the LAN gossip pool (coordinates: GossipAgent has them). */
 export interface LanMembership {
@@ -91,6 +120,9 @@ export class ServerAgent {
       resolver: this.aclResolver,
       newId: () => randomUUID(),
       now: () => new Date().toISOString(),
+      ...(config.dev || config.dataDir === ''
+        ? {}
+        : { bootstrapReset: bootstrapResetFile(config.dataDir, logger) }),
     };
   }
 

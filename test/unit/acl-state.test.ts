@@ -15,6 +15,9 @@ import { applyConfigObject } from '../../src/config/load.js';
 import { defaultConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { secretsEqual, writeSecretFile } from '../../src/acl/secret.js';
+import { randomUUID } from 'node:crypto';
+import { StoreResolver } from '../../src/acl/resolver.js';
+import { endpoints, type EndpointContext } from '../../src/rpc/endpoints/index.js';
 import { loadPersistedTokens, setAgentToken, TOKENS_FILE } from '../../src/acl/agent-tokens.js';
 
 const T = '2026-01-01T00:00:00.000Z';
@@ -105,6 +108,47 @@ describe('the ACL tables through the FSM', () => {
     const copy = new Fsm('dc1');
     copy.store.load(d);
     expect(copy.store.aclCanBootstrap()).toEqual({ allowed: true, resetIndex: 0 });
+  });
+});
+
+describe('ACL.Bootstrap with the reset file', () => {
+  it('allows one more bootstrap when the file names the last bootstrap index, and removes the file', async () => {
+    const fsm = new Fsm('dc1');
+    let index = 0;
+    const apply = (cmd: FsmCommand): Promise<unknown> => {
+      const r = fsm.apply(++index, encodeCommand(cmd));
+      return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    };
+    const config = { ...defaultConfig().acl, enabled: true };
+    let file = 0;
+    let consumed = 0;
+    const ctx = {
+      store: fsm.store,
+      apply,
+      acl: {
+        config,
+        resolver: new StoreResolver(fsm.store, config),
+        newId: () => randomUUID(),
+        now: () => T,
+        bootstrapReset: { read: () => file, consume: () => ((file = 0), consumed++) },
+      },
+    } as unknown as EndpointContext;
+    const boot = () =>
+      endpoints['ACL.Bootstrap'].run(ctx, {}) as Promise<{ AccessorID: string; CreateIndex: number }>;
+    const first = await boot();
+    await expect(boot()).rejects.toThrow(
+      `ACL bootstrap no longer allowed (reset index: ${first.CreateIndex})`,
+    );
+    file = first.CreateIndex + 7;
+    await expect(boot()).rejects.toThrow(
+      `Invalid bootstrap reset index (specified ${file}, reset index: ${first.CreateIndex})`,
+    );
+    expect(consumed).toBe(0);
+    file = first.CreateIndex;
+    const second = await boot();
+    expect(second.AccessorID).not.toBe(first.AccessorID);
+    expect(consumed).toBe(1);
+    await expect(boot()).rejects.toThrow(`reset index: ${second.CreateIndex}`);
   });
 });
 

@@ -47,6 +47,11 @@ export interface AclContext {
   newId(): string;
   /** The proposer's clock, RFC 3339 (CreateTime). */
   now(): string;
+  /**
+   * Consul's acl-bootstrap-reset file in the data dir: the reset index an operator wrote there to
+   * allow one more bootstrap (0 when there is none); `consume` removes it once read.
+   */
+  bootstrapReset?: { read(): number; consume(): void };
 }
 
 /** Every ACL request carries the caller's token secret ('' = anonymous). */
@@ -119,12 +124,23 @@ export async function ensureAclBuiltins(
 async function bootstrap(c: EndpointContext, _a: TokenArgs): Promise<unknown> {
   const acl = aclOf(c);
   const can = c.store.aclCanBootstrap();
+  let resetIndex = 0;
   if (!can.allowed) {
-    throw new ConsulError(
-      ErrorCode.PermissionDenied,
-      `Permission denied: ACL bootstrap no longer allowed (reset index: ${can.resetIndex})`,
-    );
+    resetIndex = acl.bootstrapReset?.read() ?? 0;
+    if (resetIndex === 0) {
+      throw new ConsulError(
+        ErrorCode.PermissionDenied,
+        `Permission denied: ACL bootstrap no longer allowed (reset index: ${can.resetIndex})`,
+      );
+    }
+    if (resetIndex !== can.resetIndex) {
+      throw badRequest(
+        `Invalid bootstrap reset index (specified ${resetIndex}, reset index: ${can.resetIndex})`,
+      );
+    }
   }
+  // A valid reset is used once: a snapshot restored later must not find the file still there.
+  if (resetIndex !== 0) acl.bootstrapReset?.consume();
   // The leader makes the built-ins as it takes office; a bootstrap may come first.
   if (!c.store.aclPolicy(GLOBAL_MANAGEMENT_POLICY_ID))
     await ensureAclBuiltins(c.store, (cmd) => c.apply(cmd), acl);
@@ -132,7 +148,7 @@ async function bootstrap(c: EndpointContext, _a: TokenArgs): Promise<unknown> {
   const accessor = newUniqueId(acl, taken);
   const secret = newUniqueId(acl, (id) => taken(id) || id === accessor);
   const token = managementToken(accessor, secret, 'Bootstrap Token (Global Management)', acl.now());
-  await c.apply({ type: 'aclBootstrap', token, resetIndex: 0 });
+  await c.apply({ type: 'aclBootstrap', token, resetIndex });
   const stored = c.store.aclToken(accessor) as AclToken;
   return tokenJson(c.store.aclTokenView(stored), true);
 }
