@@ -4,6 +4,7 @@
 // reading it (test/unit/http-dc.test.ts checks that no route calls the forwarder directly).
 
 import type { Context } from 'hono';
+import type { Authorizer } from '../acl/authorizer.js';
 import type { EndpointName } from '../rpc/endpoints/index.js';
 import type { HttpDeps } from './app.js';
 import { requestToken, urlOf } from './request.js';
@@ -31,4 +32,9 @@ export function callEndpoint(
  */
 export function requestSecret(c: Context, d: HttpDeps): string {
   return requestToken(c) || d.agent.config.acl.tokens.default;
+}
+
+/** What the request's token may do (Contract D), resolved by this agent (its server, or a cache). */
+export function requestAuthorizer(c: Context, d: HttpDeps): Promise<Authorizer> {
+  return d.agent.acl.resolve(requestSecret(c, d));
 }

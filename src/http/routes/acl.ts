@@ -11,7 +11,7 @@ import type { EndpointName } from '../../rpc/endpoints/index.js';
 import type { QueryResult } from '../../rpc/endpoints/types.js';
 import type { HttpDeps } from '../app.js';
 import { readJson } from '../body.js';
-import { callEndpoint, requestSecret } from '../endpoint.js';
+import { callEndpoint, requestAuthorizer, requestSecret } from '../endpoint.js';
 import { parseQueryOptions } from '../query.js';
 import { bodyOf, signalOf, urlOf } from '../request.js';
 import { json } from '../respond.js';
@@ -137,7 +137,7 @@ export const policyList = (c: Context, d: HttpDeps): Promise<Response> => read(c
 export async function agentTokenSet(c: Context, d: HttpDeps): Promise<Response> {
   enabled(d);
   const kind = agentTokenKind(c.req.param('kind') ?? '');
-  const authz = await d.agent.acl.resolve(requestSecret(c, d));
+  const authz = await requestAuthorizer(c, d);
   if (!authz.allowedGlobal('acl', 'write')) throw permissionDenied(authz, 'acl', 'write');
   const b = await body(c, 'Token', false);
   const fields = typeof b === 'object' && b !== null ? (b as Record<string, unknown>) : {};
