@@ -340,6 +340,37 @@ describe('agent tokens', () => {
   });
 });
 
+describe('initial_management', () => {
+  it('the leader creates it from the config, and it counts as the bootstrap', async () => {
+    const secret = 'c0ffee00-1111-2222-3333-444444444444';
+    const im = await startDevAgent((c) => {
+      c.acl.enabled = true;
+      c.acl.tokens.initialManagement = secret;
+    });
+    try {
+      const store = im.agent.server?.fsm.store;
+      const deadline = Date.now() + 10_000;
+      while (!store?.aclTokenBySecret(secret)) {
+        if (Date.now() > deadline) throw new Error('no initial management token');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const self = await im.app.request('/v1/acl/token/self', { headers: { 'X-Consul-Token': secret } });
+      expect(self.status).toBe(200);
+      expect(await self.json()).toMatchObject({
+        SecretID: secret,
+        Description: 'Initial Management Token',
+        Policies: [{ ID: GLOBAL_MANAGEMENT_POLICY_ID, Name: 'global-management' }],
+      });
+      const boot = await im.app.request('/v1/acl/bootstrap', { method: 'PUT' });
+      expect(boot.status).toBe(403);
+      // default_policy allow (Consul's default): the header says so.
+      expect(boot.headers.get('X-Consul-Default-ACL-Policy')).toBe('allow');
+    } finally {
+      await im.stop();
+    }
+  });
+});
+
 describe('ACLs off', () => {
   it('every ACL endpoint answers 401 "ACL support disabled"; the default policy header says allow', async () => {
     const off = await startDevAgent();
