@@ -125,6 +125,20 @@ describe('TokenResolver on a client', () => {
     expect(srv.calls).toBe(2);
   });
 
+  it("the agent's own requests use acl.tokens.agent, else the default token", async () => {
+    const srv = fakeServer();
+    const c = aclConfig();
+    c.tokens.default = 's1';
+    const r = new TokenResolver({ config: c, remote: srv.remote });
+    expect(r.agentSecret()).toBe('s1');
+    c.tokens.agent = 's9';
+    expect(r.agentSecret()).toBe('s9');
+    srv.known.set('s9', { accessorId: 'agent-acc', rules: ['node_prefix "" { policy = "write" }'] });
+    const a = await r.resolveAgent();
+    expect(a.accessorId).toBe('agent-acc');
+    expect(a.allowed('node', 'n1', 'write')).toBe(true);
+  });
+
   it('ACLs off: allowAll without asking anyone', async () => {
     const srv = fakeServer();
     const r = new TokenResolver({ config: aclConfig({ enabled: false }), remote: srv.remote });
