@@ -171,9 +171,17 @@ interface Item {
   value: Value;
 }
 
+/** Policies nest three levels at most; anything far deeper is refused before the stack is at risk. */
+const MAX_DEPTH = 32;
+
 class Parser {
   private at = 0;
+  private depth = 0;
   constructor(private readonly toks: Tok[]) {}
+
+  private enter(pos: Pos): void {
+    if (++this.depth > MAX_DEPTH) throw failAt(pos, `nested more than ${MAX_DEPTH} levels deep`);
+  }
 
   private peek(): Tok {
     return this.toks[this.at] as Tok;
@@ -238,9 +246,11 @@ class Parser {
 
   private object(): Value & { kind: 'object' } {
     const start = this.peek().pos;
+    this.enter(start);
     this.expectPunct('{', '"{"');
     const items = this.body('}');
     this.expectPunct('}', '"}"');
+    this.depth--;
     return { kind: 'object', items, pos: start };
   }
 
@@ -260,6 +270,7 @@ class Parser {
     }
     if (this.isPunct('{')) return this.object();
     if (this.isPunct('[')) {
+      this.enter(t.pos);
       this.next();
       const values: Value[] = [];
       while (!this.isPunct(']')) {
@@ -270,6 +281,7 @@ class Parser {
           throw failAt(this.peek().pos, `expected "," or "]", got ${describe(this.peek())}`);
       }
       this.next();
+      this.depth--;
       return { kind: 'list', values, pos: t.pos };
     }
     throw failAt(t.pos, `expected a value, got ${describe(t)}`);

@@ -139,6 +139,13 @@ describe('errors are 400 with a position', () => {
   }
 });
 
+it('refuses deep nesting with a 400, not a stack overflow', () => {
+  const e = err(`acl = ${'['.repeat(100000)}`);
+  expect(e.code).toBe(ErrorCode.BadRequest);
+  expect(e.message).toMatch(/At 1:\d+: nested more than 32 levels deep/);
+  expect(err('{"a":'.repeat(100000)).message).toMatch(/nested more than 32 levels deep/);
+});
+
 describe('fuzz', () => {
   const tokens = fc.constantFrom(
     'key',
