@@ -116,7 +116,7 @@ export function decodePolicyBody(raw: unknown): PolicyRequest {
   if (dcs !== undefined && dcs !== null) {
     if (!Array.isArray(dcs) || !dcs.every((d) => typeof d === 'string'))
       throw fail('Datacenters must be a list of strings');
-    Datacenters = dcs.length === 0 ? null : [...(dcs)];
+    Datacenters = dcs.length === 0 ? null : [...dcs];
   }
   return {
     ID: str(raw, 'ID', fail),
