@@ -43,6 +43,9 @@ import { ServerRouter } from './server-router.js';
 import { httpTagAddr, WanPool } from './wan.js';
 import { startWatches, type WatchSet } from '../watch/runner.js';
 import { CoordinateSync } from '../coordinate/sync.js';
+import { TokenResolver, type ResolvedIdentity } from '../acl/resolver.js';
+import { loadPersistedTokens } from '../acl/agent-tokens.js';
+import type { QueryResult } from '../rpc/endpoints/types.js';
 
 export interface AgentAddresses {
   http: string | null;
@@ -72,6 +75,8 @@ export class Agent {
   dns: AgentDns | null = null;
   /** How HTTP handlers reach the endpoints: the local server's forwarder, or a server over RPC. */
   forwarder!: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
+  /** Token secret → Authorizer (Contract D): from the local server's state, or a server's over RPC. */
+  acl!: TokenResolver;
   /** This agent's own services and checks, their runners and anti-entropy (agent/local). */
   local!: LocalAgent;
   private router: ServerRouter | null = null;
@@ -122,6 +127,8 @@ export class Agent {
       rpc = await this.server.start();
       this.forwarder = this.server.forwarder;
     }
+    loadPersistedTokens(c);
+    this.acl = this.tokenResolver();
 
     const keyringFile = c.dev ? null : keyringPath(c.dataDir);
     const keyring = await openKeyring({
@@ -255,6 +262,27 @@ export class Agent {
       logger: this.logger.child({ component: 'agent.docker' }),
     });
     this.dockerSync.start();
+  }
+
+  /** On a server, its own state resolves tokens; a client asks a server (ACL.Resolve) and caches. */
+  private tokenResolver(): TokenResolver {
+    const acl = this.config.acl;
+    if (this.server) return new TokenResolver({ config: acl, local: this.server.aclResolver });
+    const log = this.logger.child({ component: 'agent.acl' });
+    return new TokenResolver({
+      config: acl,
+      // Any server may answer from its own state (stale), as Consul's token resolution does.
+      remote: async (token) => {
+        const r = (await this.forwarder.call(
+          'ACL.Resolve',
+          { token, q: { minIndex: 0, stale: true, consistent: false } },
+          AbortSignal.timeout(this.config.rpcHoldTimeoutMs + 5000),
+        )) as QueryResult<ResolvedIdentity>;
+        return r.value;
+      },
+      onDown: (err) =>
+        log.warn({ err: err.message, downPolicy: acl.downPolicy }, 'acl: could not resolve a token'),
+    });
   }
 
   /** Client mode: no Raft; every endpoint call goes to a server of this datacenter. */

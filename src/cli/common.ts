@@ -1,6 +1,7 @@
 // What every HTTP-speaking command shares: Consul's -http-addr / -token / -datacenter / -stale
 // flags, CONSUL_HTTP_* environment variables, and the table from errors to exit codes.
 
+import { readFileSync } from 'node:fs';
 import { ConsulClient, clientOptionsFromEnv, type ClientOptions } from '../client/client.js';
 import type { ErrorCode } from '../core/errors.js';
 import { ConsulError } from '../core/errors.js';
@@ -32,6 +33,7 @@ export const exitCodeOf: Record<ErrorCode, number> = {
   MethodNotAllowed: 1,
   TooLarge: 1,
   PermissionDenied: 1,
+  ACLDisabled: 1,
   Conflict: 1,
   NoLeader: 1,
   NotLeader: 1,
@@ -53,7 +55,13 @@ export interface Parsed {
   args: string[];
 }
 
-const HTTP_FLAGS: FlagSpec = { 'http-addr': 'value', token: 'value', datacenter: 'value', stale: 'bool' };
+const HTTP_FLAGS: FlagSpec = {
+  'http-addr': 'value',
+  token: 'value',
+  'token-file': 'value',
+  datacenter: 'value',
+  stale: 'bool',
+};
 
 /** Go-style flags up to the first positional argument; the rest are arguments. */
 export function parseArgs(argv: string[], spec: FlagSpec): Parsed {
@@ -110,12 +118,24 @@ export function clientFrom(p: Parsed, io: Io): ConsulClient {
   const o: ClientOptions = clientOptionsFromEnv(io.env);
   const addr = flagString(p, 'http-addr');
   if (addr) o.address = addr;
+  // Consul's order: -token, then -token-file, then CONSUL_HTTP_TOKEN, then CONSUL_HTTP_TOKEN_FILE.
   const token = flagString(p, 'token');
+  const tokenFile = flagString(p, 'token-file');
   if (token) o.token = token;
+  else if (tokenFile) o.token = readTokenFile(tokenFile);
   const dc = flagString(p, 'datacenter');
   if (dc) o.datacenter = dc;
   if (flagBool(p, 'stale')) o.stale = true;
   return new ConsulClient(o);
+}
+
+/** A token file's first line (Consul trims the whitespace around it). */
+export function readTokenFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`Error loading token file: ${(err as Error).message}`);
+  }
 }
 
 export function errorExit(err: unknown, io: Io): number {

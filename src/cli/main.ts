@@ -6,6 +6,7 @@ import { VERSION } from '../version.js';
 const USAGE = `Usage: consulate <command> [args]
 
 Commands:
+    acl         ACL bootstrap, tokens and policies (acl bootstrap | token ... | policy ...)
     agent       Runs a Consulate agent (Consul's flags: -server, -bootstrap-expect, -retry-join, -data-dir ...;
                 -docker-sync [-docker-host unix:///var/run/docker.sock] registers containers' published ports)
     catalog     Lists datacenters, nodes and services (catalog datacenters | nodes | services)
@@ -33,6 +34,7 @@ type Command = (argv: string[], io: Io) => Promise<number>;
 // Each command's module is loaded only when it runs: an agent process (one per node, idle for
 // days) then carries none of the CLI's or the gateway's code in its memory.
 const commands: Record<string, () => Promise<Command>> = {
+  acl: async () => (await import('./commands/acl.js')).aclCommand,
   agent: async () => (await import('./commands/agent.js')).agentCommand,
   catalog: async () => (await import('./commands/catalog.js')).catalogCommand,
   event: async () => (await import('./commands/event.js')).eventCommand,

@@ -1,5 +1,6 @@
 // A small typed client for the HTTP API, shared by the CLI and the tests (Consul's api/ package).
 
+import { readFileSync } from 'node:fs';
 import { ConsulError, ErrorCode } from '../core/errors.js';
 
 export interface ClientOptions {
@@ -52,6 +53,13 @@ export function clientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Clie
     o.address = ssl && !a.includes('://') ? `https://${a}` : a;
   }
   if (env['CONSUL_HTTP_TOKEN']) o.token = env['CONSUL_HTTP_TOKEN'];
+  else if (env['CONSUL_HTTP_TOKEN_FILE']) {
+    try {
+      o.token = readFileSync(env['CONSUL_HTTP_TOKEN_FILE'], 'utf8').trim();
+    } catch {
+      // An unreadable token file leaves the request without a token (the server then says why).
+    }
+  }
   return o;
 }
 

@@ -113,6 +113,29 @@ export interface DockerSyncConfig {
   resyncIntervalMs: number;
 }
 
+/** Consul's acl block (tokens, roles and auth methods beyond these are not supported). */
+export interface AclConfig {
+  enabled: boolean;
+  /** What a request may do when no rule of its token matches (Consul: allow; deny when hardened). */
+  defaultPolicy: 'allow' | 'deny';
+  /** A client agent that cannot reach a server to resolve a token. */
+  downPolicy: 'allow' | 'deny' | 'extend-cache' | 'async-cache';
+  /** How long a client agent caches a resolved token (Consul's token_ttl, 30 s). */
+  tokenTtlMs: number;
+  /** Recursive KV reads need `list` on the prefix (Consul's enable_key_list_policy). */
+  enableKeyListPolicy: boolean;
+  /** Tokens set over /v1/agent/token are kept in the data dir (acl-tokens.json, mode 0600). */
+  enableTokenPersistence: boolean;
+  tokens: {
+    /** A management token's secret the leader creates at startup (Consul's initial_management). */
+    initialManagement: string;
+    /** The agent's own token for its internal requests (anti-entropy, coordinates, ...). */
+    agent: string;
+    /** The token of requests that bring none. */
+    default: string;
+  };
+}
+
 export interface AgentConfig {
   server: boolean;
   bootstrap: boolean;
@@ -190,6 +213,7 @@ export interface AgentConfig {
   dockerSync: DockerSyncConfig;
   limits: Limits;
   httpTimeouts: HttpTimeouts;
+  acl: AclConfig;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -283,6 +307,15 @@ export function defaultConfig(): AgentConfig {
     // Headers and body must arrive within these; the response (a blocking query may take 10 min
     // and more) is never timed. Idle: a silent new connection, or a kept-alive one between requests.
     httpTimeouts: { readHeaderTimeoutMs: 10_000, readTimeoutMs: 60_000, idleTimeoutMs: 30_000 },
+    acl: {
+      enabled: false,
+      defaultPolicy: 'allow',
+      downPolicy: 'extend-cache',
+      tokenTtlMs: 30_000,
+      enableKeyListPolicy: false,
+      enableTokenPersistence: false,
+      tokens: { initialManagement: '', agent: '', default: '' },
+    },
   };
 }
 
@@ -438,6 +471,7 @@ export function validateConfig(c: AgentConfig): string[] {
     if (r !== 0 && r < 1000) throw configError('docker_sync.resync_interval must be 0 (off) or at least 1s');
   }
   validateLimits(c);
+  if (!(c.acl.tokenTtlMs >= 0)) throw configError('acl.token_ttl cannot be negative');
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   return warnings;
 }

@@ -72,6 +72,16 @@ function asDuration(v: Json, what: string): number {
   return ms;
 }
 
+function asOneOf<T extends string>(v: Json, what: string, allowed: readonly T[]): T {
+  const s = asString(v, what);
+  if (!(allowed as readonly string[]).includes(s))
+    throw configError(`${what}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(s)}`);
+  return s as T;
+}
+
+const DEFAULT_POLICIES = ['allow', 'deny'] as const;
+const DOWN_POLICIES = ['allow', 'deny', 'extend-cache', 'async-cache'] as const;
+
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
 function asLogLevel(v: Json, what: string): LogLevel {
@@ -253,6 +263,37 @@ const FILE_KEYS: Record<string, Setter> = {
     read_timeout: (c, v, w) => (c.httpTimeouts.readTimeoutMs = asDuration(v, w)),
     idle_timeout: (c, v, w) => (c.httpTimeouts.idleTimeoutMs = asDuration(v, w)),
   }),
+  acl: objectOf({
+    enabled: (c, v, w) => (c.acl.enabled = asBool(v, w)),
+    default_policy: (c, v, w) => (c.acl.defaultPolicy = asOneOf(v, w, DEFAULT_POLICIES)),
+    down_policy: (c, v, w) => (c.acl.downPolicy = asOneOf(v, w, DOWN_POLICIES)),
+    token_ttl: (c, v, w) => (c.acl.tokenTtlMs = asDuration(v, w)),
+    enable_key_list_policy: (c, v, w) => (c.acl.enableKeyListPolicy = asBool(v, w)),
+    enable_token_persistence: (c, v, w) => (c.acl.enableTokenPersistence = asBool(v, w)),
+    // Policies and roles are resolved from the servers' state each time here (no separate caches).
+    policy_ttl: (_c, v, w) => void asDuration(v, w),
+    role_ttl: (_c, v, w) => void asDuration(v, w),
+    tokens: objectOf({
+      initial_management: (c, v, w) => (c.acl.tokens.initialManagement = asString(v, w)),
+      master: (c, v, w) => (c.acl.tokens.initialManagement = asString(v, w)),
+      agent: (c, v, w) => (c.acl.tokens.agent = asString(v, w)),
+      default: (c, v, w) => (c.acl.tokens.default = asString(v, w)),
+      // No agent-local recovery token and no replication here; accepted so configs load.
+      agent_recovery: (_c, v, w) => void asString(v, w),
+      agent_master: (_c, v, w) => void asString(v, w),
+      replication: (_c, v, w) => void asString(v, w),
+    }),
+  }),
+  // Consul's pre-1.4 names for the same settings (acl_datacenter turned ACLs on).
+  acl_datacenter: (c, v, w) => ((c.acl.enabled = true), void asString(v, w)),
+  primary_datacenter: (_c, v, w) => void asString(v, w),
+  acl_default_policy: (c, v, w) => (c.acl.defaultPolicy = asOneOf(v, w, DEFAULT_POLICIES)),
+  acl_down_policy: (c, v, w) => (c.acl.downPolicy = asOneOf(v, w, DOWN_POLICIES)),
+  acl_ttl: (c, v, w) => (c.acl.tokenTtlMs = asDuration(v, w)),
+  acl_enable_key_list_policy: (c, v, w) => (c.acl.enableKeyListPolicy = asBool(v, w)),
+  acl_master_token: (c, v, w) => (c.acl.tokens.initialManagement = asString(v, w)),
+  acl_agent_token: (c, v, w) => (c.acl.tokens.agent = asString(v, w)),
+  acl_token: (c, v, w) => (c.acl.tokens.default = asString(v, w)),
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),

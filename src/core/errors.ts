@@ -8,6 +8,8 @@ export const ErrorCode = {
   MethodNotAllowed: 'MethodNotAllowed',
   TooLarge: 'TooLarge',
   PermissionDenied: 'PermissionDenied',
+  /** Consul's ErrDisabled: an ACL endpoint asked of an agent with ACLs off. */
+  ACLDisabled: 'ACLDisabled',
   Conflict: 'Conflict',
   NoLeader: 'NoLeader',
   NotLeader: 'NotLeader',
@@ -36,6 +38,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   MethodNotAllowed: 405,
   TooLarge: 413,
   PermissionDenied: 403,
+  ACLDisabled: 401,
   Conflict: 409,
   // Consul answers every RPC-level failure (no leader, no path to DC, ...) with a 500.
   NoLeader: 500,

@@ -7,16 +7,19 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger } from 'pino';
 
+// ACL secrets go by several names: a request's `token`, a token's SecretID, the HTTP headers that
+// carry them, and the acl.tokens block of a config dump. Each is redacted at the top level and one
+// or two levels down (pino paths have no recursive wildcard).
+const SECRET_FIELDS = ['token', 'Token', 'secret', 'secretId', 'SecretID', 'initialManagement', 'encrypt'];
 const REDACT = [
-  'token',
-  '*.token',
-  'Token',
-  '*.Token',
-  'secret',
-  '*.SecretID',
+  ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
   'headers["x-consul-token"]',
-  'encrypt',
-  '*.encrypt',
+  'headers.authorization',
+  '*.headers["x-consul-token"]',
+  '*.headers.authorization',
+  'tokens.*',
+  '*.tokens.*',
+  '*.*.tokens.*',
 ];
 
 const LEVEL_NAMES: Record<number, string> = {
@@ -68,7 +71,7 @@ export function createLogger(opts: {
 }): Logger {
   const dest = opts.stream ?? process.stdout;
   return pino(
-    { level: opts.level, base: opts.bindings ?? {}, redact: { paths: REDACT, censor: '<redacted>' } },
+    { level: opts.level, base: opts.bindings ?? {}, redact: { paths: REDACT, censor: '[Redacted]' } },
     opts.json ? (dest as DestinationStream) : humanStream(dest),
   );
 }

@@ -6,6 +6,7 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { ConsulError, ErrorCode, httpStatusOf, toConsulError } from '../core/errors.js';
 import type { Agent } from '../agent/agent.js';
+import type { AgentConfig } from '../config/config.js';
 import { routes } from './routes/index.js';
 import { urlOf } from './request.js';
 import { text } from './respond.js';
@@ -31,6 +32,7 @@ export type HttpAgent = Pick<
   | 'leave'
   | 'currentServer'
   | 'local'
+  | 'acl'
 >;
 
 export interface HttpDeps {
@@ -47,10 +49,13 @@ export interface Route {
 
 export function createApp(deps: HttpDeps): Hono {
   const app = new Hono();
+  // Consul's header on every response: the default policy, 'allow' while ACLs are off.
+  // (Partial agents in tests may carry no acl block: ACLs off.)
+  const acl = deps.agent.config.acl as AgentConfig['acl'] | undefined;
+  const defaultPolicy = acl?.enabled === true ? acl.defaultPolicy : 'allow';
   app.use('*', async (c, next) => {
     await next();
-    // ACLs are not enabled in this version: say so the way Consul does on every response.
-    c.res.headers.set('X-Consul-Default-ACL-Policy', 'allow');
+    c.res.headers.set('X-Consul-Default-ACL-Policy', defaultPolicy);
   });
   mountUi(app, deps.agent.config);
   for (const r of routes) {

@@ -4,9 +4,10 @@
 // reading it (test/unit/http-dc.test.ts checks that no route calls the forwarder directly).
 
 import type { Context } from 'hono';
+import type { Authorizer } from '../acl/authorizer.js';
 import type { EndpointName } from '../rpc/endpoints/index.js';
 import type { HttpDeps } from './app.js';
-import { urlOf } from './request.js';
+import { requestToken, urlOf } from './request.js';
 
 /** The datacenter a request names with ?dc=, or undefined for this agent's own (empty included). */
 export function requestDc(c: Context, d: HttpDeps): string | undefined {
@@ -23,4 +24,17 @@ export function callEndpoint(
 ): Promise<unknown> {
   const dc = requestDc(c, d);
   return d.agent.forwarder.call(method, dc === undefined ? args : { ...args, dc }, signal);
+}
+
+/**
+ * The token secret a request acts with: its own (`?token=`, X-Consul-Token, Bearer), else the
+ * agent's `default` token, else '' (the anonymous token). What every route passes as `token`.
+ */
+export function requestSecret(c: Context, d: HttpDeps): string {
+  return requestToken(c) || d.agent.config.acl.tokens.default;
+}
+
+/** What the request's token may do (Contract D), resolved by this agent (its server, or a cache). */
+export function requestAuthorizer(c: Context, d: HttpDeps): Promise<Authorizer> {
+  return d.agent.acl.resolve(requestSecret(c, d));
 }

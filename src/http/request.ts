@@ -81,3 +81,21 @@ export function pathParam(c: Context, name: string, missing = `Missing ${name} n
   if (!v) throw badRequest(missing);
   return v;
 }
+
+/**
+ * The ACL token a request carries, found where Consul looks: the deprecated `?token=` first, then
+ * `X-Consul-Token`, then `Authorization: Bearer <token>`; '' when none (the agent's default token,
+ * then anonymous, stand in: TokenResolver.effectiveSecret). The one place tokens are read from HTTP.
+ */
+export function requestToken(c: Context): string {
+  const q = urlOf(c).searchParams.get('token');
+  if (q) return q;
+  const h = c.req.header('X-Consul-Token');
+  if (h) return h;
+  const auth = c.req.header('Authorization');
+  if (auth) {
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (m) return (m[1] as string).trim();
+  }
+  return '';
+}

@@ -3,6 +3,7 @@
 // owns identity, gossip and HTTP and hands this what it needs.
 
 import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
@@ -31,9 +32,39 @@ import { MemberDirectory } from './wan-directory.js';
 import type { CoordinatePool } from '../coordinate/pool.js';
 import { CoordinateUpdates } from '../coordinate/updates.js';
 import { sortNear } from '../coordinate/near.js';
+import { StoreResolver } from '../acl/resolver.js';
+import { ensureAclBuiltins, type AclContext } from '../rpc/endpoints/acl.js';
 
 /** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
 const SESSION_SWEEP_MS = 5000;
+
+/** Consul's acl-bootstrap-reset: an operator writes the reset index there to bootstrap again. */
+function bootstrapResetFile(dataDir: string, logger: Logger): NonNullable<AclContext['bootstrapReset']> {
+  const path = join(dataDir, 'acl-bootstrap-reset');
+  return {
+    read: () => {
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch {
+        return 0;
+      }
+      const n = Number(text.trim());
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        logger.error({ path }, 'acl: the bootstrap reset file does not hold an index');
+        return 0;
+      }
+      return n;
+    },
+    consume: () => {
+      try {
+        rmSync(path, { force: true });
+      } catch (err) {
+        logger.warn({ path, err: (err as Error).message }, 'acl: could not remove the bootstrap reset file');
+      }
+    },
+  };
+}
 
 /** What the server needs from the LAN gossip pool (coordinates: GossipAgent has them). */
 export interface LanMembership {
@@ -65,6 +96,10 @@ export class ServerAgent {
   private userEvents: EndpointContext['userEvents'];
   private readonly rng = cryptoRng();
   private stopping = false;
+  /** Token secrets resolved against this server's state (Contract D). */
+  readonly aclResolver: StoreResolver;
+  private readonly aclContext: AclContext;
+  private aclInitTimer: NodeJS.Timeout | null = null;
   /** Keys in a lock delay after their session was invalidated (every server records them). */
   readonly lockDelays = new LockDelays(systemClock);
   private sessionSweep: NodeJS.Timeout | null = null;
@@ -79,6 +114,16 @@ export class ServerAgent {
     this.wan = new MemberDirectory({ local: config.datacenter, members: () => this.wanPool.members() });
     // Before Raft replays anything: every release the FSM applies starts its lock delay here.
     this.fsm.store.onLocksReleased = (r) => this.lockDelays.record(r.keys, r.lockDelayMs);
+    this.aclResolver = new StoreResolver(this.fsm.store, config.acl);
+    this.aclContext = {
+      config: config.acl,
+      resolver: this.aclResolver,
+      newId: () => randomUUID(),
+      now: () => new Date().toISOString(),
+      ...(config.dev || config.dataDir === ''
+        ? {}
+        : { bootstrapReset: bootstrapResetFile(config.dataDir, logger) }),
+    };
   }
 
   /** RPC port this server listens on (known after start). */
@@ -172,6 +217,7 @@ export class ServerAgent {
         wasLeader = s.role === 'leader';
         this.leaderLoop.leadership(wasLeader);
         this.sessionLeadership(wasLeader);
+        this.aclLeadership(wasLeader);
         if (wasLeader) this.coordUpdates.start();
         else this.coordUpdates.stop();
       }
@@ -271,6 +317,7 @@ export class ServerAgent {
     this.tombstones?.stop();
     this.coordUpdates?.stop();
     this.sessionLeadership(false);
+    this.aclLeadership(false);
     await this.driver?.stop();
     await this.network?.close();
   }
@@ -295,6 +342,32 @@ export class ServerAgent {
     this.sessionTimers.resetAll(this.ttlSessions());
     this.sessionSweep = setInterval(() => this.sessionTimers.sync(this.ttlSessions()), SESSION_SWEEP_MS);
     this.sessionSweep.unref();
+  }
+
+  /**
+   * Consul's initializeACLs: a new leader with ACLs on makes the built-ins (global-management,
+   * anonymous, initial_management), retrying every second while it leads until they exist.
+   */
+  private aclLeadership(leader: boolean): void {
+    if (this.aclInitTimer) clearTimeout(this.aclInitTimer);
+    this.aclInitTimer = null;
+    if (!leader || !this.config.acl.enabled) return;
+    const attempt = (): void => {
+      this.aclInitTimer = null;
+      if (!this.driver.isLeader() || this.stopping) return;
+      ensureAclBuiltins(this.fsm.store, (cmd) => this.apply(cmd), this.aclContext)
+        .then((done) => {
+          for (const what of done) this.logger.info(`acl: ${what}`);
+        })
+        .catch((err: unknown) => {
+          this.logger.warn({ err: (err as Error).message }, 'acl: could not initialize; retrying');
+          if (this.driver.isLeader() && !this.stopping) {
+            this.aclInitTimer = setTimeout(attempt, 1000);
+            this.aclInitTimer.unref();
+          }
+        });
+    };
+    attempt();
   }
 
   private ttlSessions(): { id: string; ttlMs: number }[] {
@@ -369,6 +442,7 @@ export class ServerAgent {
       },
       datacenters: this.forwarder.datacenters,
       ...(this.userEvents ? { userEvents: this.userEvents } : {}),
+      acl: this.aclContext,
       signal,
       wan: this.wan,
       // Prepared queries' Near sorts by the same LAN coordinates as ?near (null: no coordinate).

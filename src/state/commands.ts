@@ -3,12 +3,14 @@
 // selects the handler in fsm.ts's table.
 //
 // Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy,
-// coordinateBatchUpdate, preparedQuerySet, preparedQueryDelete → true; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean;
+// coordinateBatchUpdate, preparedQuerySet, preparedQueryDelete, aclTokenDelete, aclPolicyDelete → true;
+// aclBootstrap, aclTokenSet → the stored token; aclPolicySet → the stored policy; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean;
 // txn → TxnResult; sessionCreate → the ID; a malformed command → an Error (never thrown).
 
 import { Packr } from 'msgpackr';
 import { malformedOp, TXN_MAX_OPS, type TxnOp } from './txn.js';
 import type { PreparedQueryInput } from './prepared-queries.js';
+import type { AclPolicyInput, AclTokenInput } from './acl.js';
 import type { SessionInput } from './sessions.js';
 import type { CoordinateEntry } from './coordinates.js';
 import { isValidCoordinate } from '../coordinate/vivaldi.js';
@@ -39,7 +41,14 @@ export type FsmCommand =
   | { type: 'coordinateBatchUpdate'; updates: CoordinateEntry[] }
   /** Create or update; a new query's ID was drawn by the proposer, so replicas agree on it. */
   | { type: 'preparedQuerySet'; query: PreparedQueryInput }
-  | { type: 'preparedQueryDelete'; id: string };
+  | { type: 'preparedQueryDelete'; id: string }
+  /** The one ACL bootstrap; resetIndex 0, or the index of the last bootstrap to allow another. */
+  | { type: 'aclBootstrap'; token: AclTokenInput; resetIndex: number }
+  /** Create or update; IDs, secret, CreateTime and Hash were set by the proposer. */
+  | { type: 'aclTokenSet'; token: AclTokenInput }
+  | { type: 'aclTokenDelete'; accessorId: string }
+  | { type: 'aclPolicySet'; policy: AclPolicyInput }
+  | { type: 'aclPolicyDelete'; id: string };
 
 export type Command = FsmCommand;
 export type FsmCommandType = FsmCommand['type'];
@@ -119,7 +128,47 @@ const shapes: Record<FsmCommandType, Shape> = {
     need(isObj(c['query']), 'query must be an object') ??
     need(isStr((c['query'] as { ID?: unknown }).ID), 'query ID must be a string'),
   preparedQueryDelete: (c) => need(isStr(c['id']), 'id must be a string'),
+  aclBootstrap: (c) =>
+    malformedToken(c['token']) ?? need(isNat(c['resetIndex']), 'resetIndex must be a non-negative integer'),
+  aclTokenSet: (c) => malformedToken(c['token']),
+  aclTokenDelete: (c) => need(isStr(c['accessorId']), 'accessorId must be a string'),
+  aclPolicySet: (c) => malformedPolicy(c['policy']),
+  aclPolicyDelete: (c) => need(isStr(c['id']), 'id must be a string'),
 };
+
+function malformedToken(v: unknown): string | undefined {
+  if (!isObj(v)) return 'token must be an object';
+  const t = v as Record<string, unknown>;
+  const links = t['Policies'];
+  return (
+    need(isStr(t['AccessorID']) && t['AccessorID'] !== '', 'AccessorID must be a non-empty string') ??
+    need(isStr(t['SecretID']) && t['SecretID'] !== '', 'SecretID must be a non-empty string') ??
+    need(
+      isStr(t['Description']) && isStr(t['CreateTime']) && isStr(t['Hash']),
+      'Description, CreateTime and Hash must be strings',
+    ) ??
+    need(typeof t['Local'] === 'boolean', 'Local must be a boolean') ??
+    need(
+      Array.isArray(links) && links.every((l) => isObj(l) && isStr((l as { ID?: unknown }).ID)),
+      'Policies must be a list of {ID}',
+    )
+  );
+}
+
+function malformedPolicy(v: unknown): string | undefined {
+  if (!isObj(v)) return 'policy must be an object';
+  const p = v as Record<string, unknown>;
+  const dcs = p['Datacenters'];
+  return (
+    need(isStr(p['ID']) && p['ID'] !== '', 'ID must be a non-empty string') ??
+    need(isStr(p['Name']) && p['Name'] !== '', 'Name must be a non-empty string') ??
+    need(
+      isStr(p['Description']) && isStr(p['Rules']) && isStr(p['Hash']),
+      'Description, Rules and Hash must be strings',
+    ) ??
+    need(dcs === null || isStrList(dcs), 'Datacenters must be a list of strings or null')
+  );
+}
 
 const isStrList = (v: unknown): boolean => Array.isArray(v) && v.every(isStr);
 

@@ -13,6 +13,8 @@ export const TABLES = [
   'sessions',
   'coordinates',
   'preparedQueries',
+  'aclTokens',
+  'aclPolicies',
 ] as const;
 export type Table = (typeof TABLES)[number];
 export type TableIndexes = Record<Table, number>;
@@ -35,6 +37,8 @@ export function emptyTables(): TableIndexes {
     sessions: 0,
     coordinates: 0,
     preparedQueries: 0,
+    aclTokens: 0,
+    aclPolicies: 0,
   };
 }
 

@@ -34,6 +34,11 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   coordinateBatchUpdate: (s, i, c) => (s.coordinateBatchUpdate(i, c.updates), true),
   preparedQuerySet: (s, i, c) => (s.preparedQuerySet(i, c.query), true),
   preparedQueryDelete: (s, i, c) => s.preparedQueryDelete(i, c.id),
+  aclBootstrap: (s, i, c) => s.aclBootstrap(i, c.token, c.resetIndex),
+  aclTokenSet: (s, i, c) => s.aclTokenSet(i, c.token),
+  aclTokenDelete: (s, i, c) => s.aclTokenDelete(i, c.accessorId),
+  aclPolicySet: (s, i, c) => s.aclPolicySet(i, c.policy),
+  aclPolicyDelete: (s, i, c) => s.aclPolicyDelete(i, c.id),
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */

@@ -15,6 +15,15 @@ import { normalizeRegister } from './catalog-validate.js';
 import { emptyTables, TABLES, type StoreContext, type Table, type TableIndexes } from './context.js';
 import { KvTable, type KvDump } from './kv.js';
 import {
+  AclTable,
+  type AclDump,
+  type AclPolicy,
+  type AclPolicyInput,
+  type AclToken,
+  type AclTokenInput,
+  type AclTokenView,
+} from './acl.js';
+import {
   PreparedQueryTable,
   decodeQuery,
   isUuid,
@@ -54,6 +63,8 @@ export interface StoreData {
   coordinates?: CoordinatesDump;
   /** Absent in snapshots taken before prepared queries existed (they load as none). */
   preparedQueries?: PreparedQuery[];
+  /** Absent in snapshots taken before ACLs existed (they load as none). */
+  acl?: AclDump;
 }
 
 /**
@@ -83,6 +94,7 @@ export class StateStore {
   private readonly sessions: SessionTable;
   private readonly coordinates: CoordinateTable;
   private readonly queries: PreparedQueryTable;
+  private readonly acl: AclTable;
   private writing = false;
   /** Hears of every lock an invalidated session gave up (the server records the lock delay). */
   onLocksReleased: ((r: LockRelease) => void) | null = null;
@@ -95,6 +107,7 @@ export class StateStore {
     this.sessions = new SessionTable(this.ctx);
     this.coordinates = new CoordinateTable(this.ctx);
     this.queries = new PreparedQueryTable(this.ctx);
+    this.acl = new AclTable(this.ctx);
   }
 
   // ================================================================ writes (FSM only)
@@ -340,6 +353,30 @@ export class StateStore {
     return this.write(index, () => (this.queries.remove(index, id), true));
   }
 
+  // ---------------------------------------------------------------- ACL writes
+
+  /** The one bootstrap (or a reset naming the last bootstrap's index); throws when not allowed. */
+  aclBootstrap(index: number, token: AclTokenInput, resetIndex: number): AclToken {
+    return this.write(index, () => this.acl.bootstrap(index, token, resetIndex));
+  }
+
+  aclTokenSet(index: number, token: AclTokenInput): AclToken {
+    return this.write(index, () => this.acl.setToken(index, token));
+  }
+
+  /** Idempotent: true whether or not the token existed. */
+  aclTokenDelete(index: number, accessorId: string): boolean {
+    return this.write(index, () => (this.acl.deleteToken(index, accessorId), true));
+  }
+
+  aclPolicySet(index: number, policy: AclPolicyInput): AclPolicy {
+    return this.write(index, () => this.acl.setPolicy(index, policy));
+  }
+
+  aclPolicyDelete(index: number, id: string): boolean {
+    return this.write(index, () => (this.acl.deletePolicy(index, id), true));
+  }
+
   /** An atomic KV transaction: every op applies, or none does and no watcher hears a thing. */
   txn(index: number, ops: TxnOp[]): TxnResult {
     return this.write(index, () => {
@@ -401,6 +438,65 @@ export class StateStore {
   /** By ID when the text looks like one, else by exact (case-insensitive) name. */
   preparedQueryResolve(idOrName: string, ws?: WatchSet): Indexed<PreparedQuery | null> {
     return this.queries.resolve(idOrName, ws);
+  }
+
+  // ---------------------------------------------------------------- ACL reads
+
+  aclCanBootstrap(): { allowed: boolean; resetIndex: number } {
+    return this.acl.canBootstrap();
+  }
+
+  /** A token as stored, without watching (endpoints' checks and token resolution). */
+  aclToken(accessorId: string): AclToken | undefined {
+    return this.acl.token(accessorId);
+  }
+
+  aclTokenBySecret(secret: string): AclToken | undefined {
+    return this.acl.tokenBySecret(secret);
+  }
+
+  aclPolicy(id: string): AclPolicy | undefined {
+    return this.acl.policy(id);
+  }
+
+  aclPolicyByName(name: string): AclPolicy | undefined {
+    return this.acl.policyByName(name);
+  }
+
+  aclTokenView(t: AclToken): AclTokenView {
+    return this.acl.view(t);
+  }
+
+  aclTokenGet(accessorId: string, ws?: WatchSet): Indexed<AclTokenView | null> {
+    return this.acl.tokenInfo(accessorId, ws);
+  }
+
+  aclTokenGetBySecret(secret: string, ws?: WatchSet): Indexed<AclTokenView | null> {
+    return this.acl.tokenInfoBySecret(secret, ws);
+  }
+
+  aclTokenList(policy: string, ws?: WatchSet): Indexed<AclTokenView[]> {
+    return this.acl.tokenList(policy, ws);
+  }
+
+  aclPolicyGet(id: string, ws?: WatchSet): Indexed<AclPolicy | null> {
+    return this.acl.policyInfo(id, ws);
+  }
+
+  aclPolicyGetByName(name: string, ws?: WatchSet): Indexed<AclPolicy | null> {
+    return this.acl.policyInfoByName(name, ws);
+  }
+
+  aclPolicyList(ws?: WatchSet): Indexed<AclPolicy[]> {
+    return this.acl.policyList(ws);
+  }
+
+  /**
+   * Moves whenever a token or policy changes: what resolved-token caches check (with
+   * restoreGeneration, since a restore may bring back an older index).
+   */
+  aclIndex(): number {
+    return Math.max(this.ctx.tables.aclTokens, this.ctx.tables.aclPolicies);
   }
 
   /** A session as it is now, without watching (the leader's timers and endpoints). */
@@ -538,6 +634,7 @@ export class StateStore {
       sessions: this.sessions.dump(),
       coordinates: this.coordinates.dump(),
       preparedQueries: this.queries.dump(),
+      acl: this.acl.dump(),
     };
   }
 
@@ -556,7 +653,8 @@ export class StateStore {
       Array.isArray(d.catalog.checks) &&
       (d.sessions === undefined || Array.isArray(d.sessions)) &&
       (d.coordinates === undefined || Array.isArray(d.coordinates?.entries)) &&
-      (d.preparedQueries === undefined || Array.isArray(d.preparedQueries));
+      (d.preparedQueries === undefined || Array.isArray(d.preparedQueries)) &&
+      (d.acl === undefined || (Array.isArray(d.acl?.tokens) && Array.isArray(d.acl.policies)));
     if (!ok) throw new ConsulError(ErrorCode.Corrupt, 'snapshot: not a version 1 state store snapshot');
     const tables = emptyTables();
     for (const t of TABLES) tables[t] = d.tables[t] ?? 0;
@@ -565,6 +663,7 @@ export class StateStore {
     this.sessions.load(d.sessions ?? []);
     this.coordinates.load(d.coordinates);
     this.queries.load(d.preparedQueries ?? []);
+    this.acl.load(d.acl);
     Object.assign(this.ctx.tables, tables);
     this.lastIndex = d.lastIndex;
     this.restoreGeneration++;

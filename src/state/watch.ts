@@ -32,6 +32,9 @@ export const topic = {
   /** One prepared query by ID, and the whole list (name lookups watch the list). */
   preparedQuery: (id: string): string => `pq:${id}`,
   preparedQueries: 'pqs',
+  /** The ACL tables as wholes (few rows, rarely written: every ACL read watches its list). */
+  aclTokens: 'acl-tokens',
+  aclPolicies: 'acl-policies',
 } as const;
 
 const PREFIX = 'p:';

@@ -57,7 +57,13 @@ function recordingApp(): {
   const calls: Call[] = [];
   const fired: string[] = [];
   const agent = {
-    config: { datacenter: 'dc1', nodeName: 'n1', kvMaxValueSize: 512 * 1024, txnMaxReqLen: 512 * 1024 },
+    config: {
+      datacenter: 'dc1',
+      nodeName: 'n1',
+      kvMaxValueSize: 512 * 1024,
+      txnMaxReqLen: 512 * 1024,
+      acl: { enabled: true, defaultPolicy: 'deny', tokens: { default: '' } },
+    },
     fireEvent: (name: string) => {
       fired.push(name);
       return { ID: 'local-event', Name: name };
@@ -122,6 +128,21 @@ const ROUTES: [string, string, unknown, string][] = [
   ['GET', '/v1/status/peers', undefined, 'Status.Peers'],
   ['GET', '/v1/operator/raft/configuration', undefined, 'Operator.RaftGetConfiguration'],
   ['DELETE', '/v1/operator/raft/peer?id=abc', undefined, 'Operator.RaftRemovePeer'],
+  // ACL writes go to this datacenter's leader (Consul sends them to the primary datacenter).
+  ['PUT', '/v1/acl/bootstrap', undefined, 'ACL.Bootstrap'],
+  ['PUT', '/v1/acl/token', {}, 'ACL.TokenSet'],
+  ['GET', '/v1/acl/token/self', undefined, 'ACL.TokenRead'],
+  ['GET', '/v1/acl/token/abc', undefined, 'ACL.TokenRead'],
+  ['PUT', '/v1/acl/token/abc', {}, 'ACL.TokenSet'],
+  ['DELETE', '/v1/acl/token/abc', undefined, 'ACL.TokenDelete'],
+  ['PUT', '/v1/acl/token/abc/clone', {}, 'ACL.TokenClone'],
+  ['GET', '/v1/acl/tokens', undefined, 'ACL.TokenList'],
+  ['PUT', '/v1/acl/policy', { Name: 'p' }, 'ACL.PolicySet'],
+  ['GET', '/v1/acl/policy/abc', undefined, 'ACL.PolicyRead'],
+  ['GET', '/v1/acl/policy/name/p', undefined, 'ACL.PolicyRead'],
+  ['PUT', '/v1/acl/policy/abc', { Name: 'p' }, 'ACL.PolicySet'],
+  ['DELETE', '/v1/acl/policy/abc', undefined, 'ACL.PolicyDelete'],
+  ['GET', '/v1/acl/policies', undefined, 'ACL.PolicyList'],
 ];
 
 const withQuery = (path: string, q: string): string => `${path}${path.includes('?') ? '&' : '?'}${q}`;

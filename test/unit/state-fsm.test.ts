@@ -41,6 +41,11 @@ const ALL_TYPES: FsmCommandType[] = [
   'coordinateBatchUpdate',
   'preparedQuerySet',
   'preparedQueryDelete',
+  'aclBootstrap',
+  'aclTokenSet',
+  'aclTokenDelete',
+  'aclPolicySet',
+  'aclPolicyDelete',
 ];
 
 describe('commands', () => {

@@ -1,6 +1,7 @@
 // The whole HTTP surface in one table (Consul's http_register.go): path, then a handler per method.
 
 import type { Route } from '../app.js';
+import * as acl from './acl.js';
 import * as agent from './agent.js';
 import * as local from './agent-local.js';
 import { eventFire, eventList } from './event.js';
@@ -85,6 +86,24 @@ export const routes: Route[] = [
 
   { path: '/v1/event/fire/:name', methods: { PUT: eventFire } },
   { path: '/v1/event/list', methods: { GET: eventList } },
+
+  { path: '/v1/acl/bootstrap', methods: { PUT: acl.aclBootstrap } },
+  { path: '/v1/acl/token', methods: { PUT: acl.tokenCreate } },
+  { path: '/v1/acl/token/self', methods: { GET: acl.tokenSelf } },
+  { path: '/v1/acl/token/:id/clone', methods: { PUT: acl.tokenClone } },
+  {
+    path: '/v1/acl/token/:id',
+    methods: { GET: acl.tokenRead, PUT: acl.tokenUpdate, DELETE: acl.tokenDelete },
+  },
+  { path: '/v1/acl/tokens', methods: { GET: acl.tokenList } },
+  { path: '/v1/acl/policy', methods: { PUT: acl.policyCreate } },
+  { path: '/v1/acl/policy/name/:name', methods: { GET: acl.policyReadByName } },
+  {
+    path: '/v1/acl/policy/:id',
+    methods: { GET: acl.policyRead, PUT: acl.policyUpdate, DELETE: acl.policyDelete },
+  },
+  { path: '/v1/acl/policies', methods: { GET: acl.policyList } },
+  { path: '/v1/agent/token/:kind', methods: { PUT: acl.agentTokenSet } },
 
   { path: '/v1/query', methods: { GET: query.queryList, POST: query.queryCreate } },
   {

@@ -12,6 +12,7 @@ import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from 
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import { preparedQueryEndpoints, type NearSorter } from './prepared-query.js';
+import { aclEndpoints, type AclContext } from './acl.js';
 import type { QueryMeta, QueryOptions } from './types.js';
 import { blockingTimeout } from '../../state/blocking.js';
 import { cryptoRng } from '../../core/rng.js';
@@ -63,6 +64,8 @@ export interface EndpointContext {
   preparedQueryNear?: NearSorter;
   /** Fires a user event into this server's datacenter, as its agent does (absent in fakes). */
   userEvents?: { fire(name: string, payload: Uint8Array, filters: EventFilters): AgentEvent };
+  /** The ACL system on this server (absent in fakes: ACLs off). */
+  acl?: AclContext;
   signal: AbortSignal;
   /** Datacenters and their servers from the WAN pool (server/wan-directory.ts); null in fakes. */
   wan: WanDirectory | null;
@@ -349,6 +352,7 @@ export const endpoints = {
   'Internal.UINodeInfo': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeDumpOne(a.node, ws)),
 
   ...preparedQueryEndpoints,
+  ...aclEndpoints,
 } satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof endpoints;
