@@ -11,6 +11,7 @@ import type { RaftTimings } from '../raft/driver.js';
 import type { WatchPlan } from '../watch/plan.js';
 import { defaultCoordinateSyncConfig, type CoordinateSyncConfig } from '../coordinate/sync.js';
 import { defaultCoordinateUpdateConfig, type CoordinateUpdateConfig } from '../coordinate/updates.js';
+import { defaultTlsConfig, loadTlsMaterial, type TlsConfig } from './tls.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
@@ -160,6 +161,8 @@ export interface AgentConfig {
    */
   coordinates: { disabled: boolean; sync: CoordinateSyncConfig; update: CoordinateUpdateConfig };
   dockerSync: DockerSyncConfig;
+  /** Agent TLS (Consul's tls block and the older top-level keys): HTTPS and the server RPC port. */
+  tls: TlsConfig;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -244,6 +247,7 @@ export function defaultConfig(): AgentConfig {
     // Registrator resyncs only when asked (-resync); ours every 30 s, which also repairs anything
     // an event stream cut short missed: a list plus one inspect per running container.
     dockerSync: { enabled: false, host: DEFAULT_DOCKER_HOST, resyncIntervalMs: 30_000 },
+    tls: defaultTlsConfig(),
   };
 }
 
@@ -399,5 +403,16 @@ export function validateConfig(c: AgentConfig): string[] {
     if (r !== 0 && r < 1000) throw configError('docker_sync.resync_interval must be 0 (off) or at least 1s');
   }
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
+  validateTls(c);
   return warnings;
+}
+
+/** Reads and checks the TLS files of every interface in use (HTTPS only when its port is on). */
+function validateTls(c: AgentConfig): void {
+  const https = loadTlsMaterial(c.tls, 'https');
+  if (c.ports.https >= 0 && (!https || https.cert === ''))
+    throw configError(
+      'ports.https is set but there is no certificate: set tls.defaults (or tls.https) cert_file and key_file',
+    );
+  loadTlsMaterial(c.tls, 'internalRpc');
 }
