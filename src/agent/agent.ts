@@ -17,6 +17,7 @@ import { AgentDns } from '../dns/agent-dns.js';
 import { createApp } from '../http/app.js';
 import type { Status } from '../raft/raw-node.js';
 import { RpcNetwork } from '../rpc/network.js';
+import { rpcTlsOf } from '../rpc/tls.js';
 import { advertiseAddress } from '../server/net.js';
 import { ServerAgent } from '../server/server.js';
 import {
@@ -269,6 +270,7 @@ export class Agent {
         expect: 0,
       }),
       logger: log,
+      tls: rpcTlsOf(c),
       handlers: {
         request: () => Promise.reject(new ConsulError(ErrorCode.BadRequest, 'client agents serve no RPC')),
         raft: () => undefined,
