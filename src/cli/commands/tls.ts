@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createCa, createCert, type CertKind } from '../../tls/certs.js';
 import { flagBool, flagString, parseArgs, UsageError, type FlagSpec, type Io } from '../common.js';
 
@@ -107,8 +107,8 @@ async function certCreate(argv: string[], io: TlsIo): Promise<number> {
   const caFile = flagString(p, 'ca') ?? `${domain}-agent-ca.pem`;
   const keyFile = flagString(p, 'key') ?? `${domain}-agent-ca-key.pem`;
   const ca = {
-    cert: readOrExplain(join(dir, caFile), 'CA'),
-    key: readOrExplain(join(dir, keyFile), 'CA key'),
+    cert: readOrExplain(resolve(dir, caFile), 'CA'),
+    key: readOrExplain(resolve(dir, keyFile), 'CA key'),
   };
   // Consul's names: <dc>-<kind>-<domain>-<n>.pem, n the first free number.
   const prefix = `${dc}-${kind}-${domain}`;
