@@ -113,7 +113,7 @@ export class RpcTls {
   listener(log: RefusalLog, accept: (s: Socket) => void): TcpServer {
     const secure = this.secureServer(log, accept);
     return createTcpServer((sock) => {
-      const remote = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
+      const remote = remoteOf(sock);
       sock.on('error', () => sock.destroy());
       const timer = setTimeout(() => {
         log.warn(remote, 'rpc: closed a connection that sent nothing within 10s');
@@ -158,20 +158,16 @@ export class RpcTls {
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     server.on('tlsClientError', (err: Error, s: TLSSocket) => {
-      log.warn(
-        `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`,
-        'rpc: refused a TLS connection: the handshake failed',
-        {
-          err: err.message,
-        },
-      );
+      log.warn(remoteOf(s), 'rpc: refused a TLS connection: the handshake failed', {
+        err: err.message,
+      });
       s.destroy();
     });
     server.on('secureConnection', (s: TLSSocket) => {
       s.on('error', () => s.destroy());
       if (this.m.verifyIncoming && !s.authorized) {
         log.warn(
-          `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`,
+          remoteOf(s),
           'rpc: refused a TLS connection: no client certificate signed by the CA (verify_incoming)',
           { err: String(s.authorizationError ?? 'no client certificate') },
         );
@@ -182,6 +178,16 @@ export class RpcTls {
     });
     return server;
   }
+}
+
+/**
+ * "addr:port" of a connection; a TLS socket the peer already closed knows it no more, the TCP
+ * socket beneath it (node's `_parent`) still does.
+ */
+function remoteOf(s: Socket): string {
+  const parent = (s as Socket & { _parent?: Socket })._parent;
+  const addr = s.remoteAddress ?? parent?.remoteAddress ?? '?';
+  return `${addr}:${s.remotePort ?? parent?.remotePort ?? 0}`;
 }
 
 function nameError(name: string, cert: PeerCertificate): Error | undefined {
