@@ -52,7 +52,9 @@ export class Forwarder {
 
   constructor(private readonly d: ForwardDeps) {
     const { wan, datacenter: local } = d;
-    this.dcs = wan ? new DcRouter({ wan, connect: (a, dc) => d.connect(a, dc), rng: d.rng, logger: d.logger }) : null;
+    this.dcs = wan
+      ? new DcRouter({ wan, connect: (a, dc) => d.connect(a, dc), rng: d.rng, logger: d.logger })
+      : null;
     this.datacenters = {
       local,
       list: () => {

@@ -34,7 +34,7 @@ function serial(): string {
 }
 
 async function newKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
 }
 
 async function keyPem(k: CryptoKey): Promise<string> {
