@@ -222,7 +222,7 @@ export class RpcNetwork {
       const onError = (err: Error): void => {
         const refused = dialRefusal(err, tls !== null);
         if (refused) {
-          this.refusals.warn(addr, `rpc: cannot use server ${addr}: ${refused}`);
+          this.refusals.warn(addr, `rpc: cannot use server ${addr}: ${refused}`, {}, addr);
           reject(new ConsulError(ErrorCode.PermissionDenied, `rpc: ${addr}: ${refused}`));
           return;
         }

@@ -40,14 +40,17 @@ export interface DialTls {
   checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
 }
 
-/** One line per remote and reason at most every 30 s: a peer that redials every 250 ms does not flood the log. */
+/**
+ * One line per peer and reason at most every 30 s: a peer that redials every 250 ms does not flood
+ * the log. Incoming connections are counted by their host (each comes from a new port); the
+ * servers this one dials by their address (`peer`).
+ */
 export class RefusalLog {
   private readonly last = new Map<string, number>();
   constructor(private readonly logger: Logger) {}
 
-  warn(remote: string, reason: string, fields: Record<string, unknown> = {}): void {
-    const host = remote.replace(/:\d+$/, '');
-    const key = `${host} ${reason}`;
+  warn(remote: string, reason: string, fields: Record<string, unknown> = {}, peer = hostOf(remote)): void {
+    const key = `${peer} ${reason}`;
     const now = Date.now();
     if (now - (this.last.get(key) ?? -Infinity) < 30_000) return;
     if (this.last.size > 1000) this.last.clear();
@@ -55,11 +58,14 @@ export class RefusalLog {
     this.logger.warn({ remote, ...fields }, reason);
   }
 
-  /** Forgets a remote's refusals (it connected fine): the next failure is news again. */
-  ok(remote: string): void {
-    const host = remote.replace(/:\d+$/, '');
-    for (const k of this.last.keys()) if (k.startsWith(`${host} `)) this.last.delete(k);
+  /** Forgets a dialled server's refusals (it answered): the next failure is news again. */
+  ok(peer: string): void {
+    for (const k of this.last.keys()) if (k.startsWith(`${peer} `)) this.last.delete(k);
   }
+}
+
+function hostOf(remote: string): string {
+  return remote.replace(/:\d+$/, '');
 }
 
 export class RpcTls {
