@@ -180,6 +180,25 @@ describe('server RPC over TLS', () => {
     expect(await lax.net.call(rogue.addr, 'Status.Ping', {})).toEqual({ method: 'Status.Ping', args: {} });
   });
 
+  it("verify_server_hostname: another datacenter's server must be server.<its dc>.<domain>", async () => {
+    const dc2 = await createCert({
+      kind: 'server',
+      dc: 'dc2',
+      domain: 'consul',
+      days: 1,
+      node: '',
+      additionalDnsNames: [],
+      additionalIps: [],
+      ca,
+    });
+    const remote = await node(material(dc2, {}));
+    const a = await node(material(certs['server']!, ALL));
+    expect(await a.net.connect(remote.addr, 'dc2')).toBeDefined();
+    const local = await node(material(certs['server']!, {}));
+    const err = await refusal(a.net.connect(local.addr, 'dc2'));
+    expect(err.message).toContain('not valid for server.dc2.consul');
+  });
+
   it("verify_server_hostname: a client certificate's connection may ask, but never speak Raft", async () => {
     const srv = await node(material(certs['server']!, ALL));
     const client = await node(material(certs['client']!, ALL), false);
