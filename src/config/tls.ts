@@ -106,23 +106,27 @@ function certificatesIn(text: string, what: string, path: string): string[] {
   return blocks;
 }
 
-function caCertificates(s: TlsSettings, where: string): string[] {
+/** The name of the config key a setting came from, for error messages. */
+type KeyOf = (field: keyof TlsSettings, name: string) => string;
+
+function caCertificates(s: TlsSettings, keyOf: KeyOf): string[] {
+  const caFile = keyOf('caFile', 'ca_file');
+  const caPath = keyOf('caPath', 'ca_path');
   const out: string[] = [];
-  if (s.caFile !== '')
-    out.push(...certificatesIn(readPem(s.caFile, `${where}.ca_file`), `${where}.ca_file`, s.caFile));
+  if (s.caFile !== '') out.push(...certificatesIn(readPem(s.caFile, caFile), caFile, s.caFile));
   if (s.caPath !== '') {
     let names: string[];
     try {
       names = readdirSync(s.caPath).sort();
     } catch (err) {
-      throw tlsError(`${where}.ca_path "${s.caPath}" cannot be read: ${(err as Error).message}`);
+      throw tlsError(`${caPath} "${s.caPath}" cannot be read: ${(err as Error).message}`);
     }
     for (const n of names) {
       const p = join(s.caPath, n);
       if (!/\.(pem|crt)$/i.test(n) || !statSync(p).isFile()) continue;
-      out.push(...certificatesIn(readPem(p, `${where}.ca_path`), `${where}.ca_path`, p));
+      out.push(...certificatesIn(readPem(p, caPath), caPath, p));
     }
-    if (out.length === 0) throw tlsError(`${where}.ca_path "${s.caPath}" holds no .pem or .crt certificate`);
+    if (out.length === 0) throw tlsError(`${caPath} "${s.caPath}" holds no .pem or .crt certificate`);
   }
   return out;
 }
@@ -134,51 +138,50 @@ function caCertificates(s: TlsSettings, where: string): string[] {
 export function loadTlsMaterial(t: TlsConfig, which: TlsInterface): TlsMaterial | null {
   const s = tlsSettings(t, which);
   const where = KEY_NAMES[which];
+  const keyOf: KeyOf = (field, name) => `${t[which][field] !== undefined ? where : 'tls.defaults'}.${name}`;
+  const vi = keyOf('verifyIncoming', 'verify_incoming');
   const vsh = which === 'internalRpc' && t.verifyServerHostname;
+  const vo = vsh
+    ? 'tls.internal_rpc.verify_server_hostname (it implies verify_outgoing)'
+    : keyOf('verifyOutgoing', 'verify_outgoing');
   // Consul: verify_server_hostname implies verify_outgoing.
   const verifyOutgoing = s.verifyOutgoing || vsh;
   if (s.certFile === '' && s.keyFile === '' && s.caFile === '' && s.caPath === '') {
     if (s.verifyIncoming)
-      throw tlsError(
-        `${where}.verify_incoming is set but there is no ca_file or ca_path to check clients against`,
-      );
+      throw tlsError(`${vi} is set but there is no ca_file or ca_path to check clients against`);
     if (verifyOutgoing)
-      throw tlsError(
-        `${where}.verify_outgoing${vsh ? ' (implied by verify_server_hostname)' : ''} is set but there is no ca_file or ca_path to check servers against`,
-      );
+      throw tlsError(`${vo} is set but there is no ca_file or ca_path to check servers against`);
     return null;
   }
   if ((s.certFile === '') !== (s.keyFile === ''))
-    throw tlsError(`${where}: cert_file and key_file must be set together`);
-  const ca = caCertificates(s, where);
+    throw tlsError(
+      `${keyOf('certFile', 'cert_file')} and ${keyOf('keyFile', 'key_file')} must be set together`,
+    );
+  const ca = caCertificates(s, keyOf);
   if (s.verifyIncoming && ca.length === 0)
-    throw tlsError(
-      `${where}.verify_incoming is set but there is no ca_file or ca_path to check clients against`,
-    );
+    throw tlsError(`${vi} is set but there is no ca_file or ca_path to check clients against`);
   if (verifyOutgoing && ca.length === 0)
-    throw tlsError(
-      `${where}.verify_outgoing is set but there is no ca_file or ca_path to check servers against`,
-    );
+    throw tlsError(`${vo} is set but there is no ca_file or ca_path to check servers against`);
   if (s.verifyIncoming && s.certFile === '')
-    throw tlsError(
-      `${where}.verify_incoming is set but there is no cert_file and key_file to serve TLS with`,
-    );
+    throw tlsError(`${vi} is set but there is no cert_file and key_file to serve TLS with`);
   let cert = '';
   let key = '';
   if (s.certFile !== '') {
-    cert = readPem(s.certFile, `${where}.cert_file`);
-    key = readPem(s.keyFile, `${where}.key_file`);
-    const leaf = certificatesIn(cert, `${where}.cert_file`, s.certFile)[0] as string;
+    const certKey = keyOf('certFile', 'cert_file');
+    const keyKey = keyOf('keyFile', 'key_file');
+    cert = readPem(s.certFile, certKey);
+    key = readPem(s.keyFile, keyKey);
+    const leaf = certificatesIn(cert, certKey, s.certFile)[0] as string;
     let priv;
     try {
       priv = createPrivateKey(key);
     } catch (err) {
-      throw tlsError(`${where}.key_file "${s.keyFile}" is not a private key: ${(err as Error).message}`);
+      throw tlsError(`${keyKey} "${s.keyFile}" is not a private key: ${(err as Error).message}`);
     }
     const fromKey = createPublicKey(priv).export({ type: 'spki', format: 'der' });
     const fromCert = new X509Certificate(leaf).publicKey.export({ type: 'spki', format: 'der' });
     if (!fromKey.equals(fromCert))
-      throw tlsError(`${where}: key_file "${s.keyFile}" is not the key of cert_file "${s.certFile}"`);
+      throw tlsError(`${keyKey} "${s.keyFile}" is not the key of ${certKey} "${s.certFile}"`);
   }
   return { ca, cert, key, verifyIncoming: s.verifyIncoming, verifyOutgoing, minVersion: s.minVersion };
 }

@@ -201,17 +201,17 @@ describe('agent TLS settings', () => {
     const mismatch = join(f.dir, 'mismatch-key.pem');
     writeFileSync(mismatch, readFileSync(f.client.key));
     expect(bad({ tls: { defaults: { ca_file: '/nope/ca.pem' } } })).toBe(
-      'tls.https.ca_file "/nope/ca.pem" cannot be read: no such file',
+      'tls.defaults.ca_file "/nope/ca.pem" cannot be read: no such file',
     );
     expect(bad({ cert_file: f.server.cert, key_file: mismatch })).toMatch(
-      /key_file ".*mismatch-key.pem" is not the key of cert_file/,
+      /^tls.defaults.key_file ".*mismatch-key.pem" is not the key of tls.defaults.cert_file/,
     );
-    expect(bad({ cert_file: f.server.cert })).toMatch(/cert_file and key_file must be set together/);
+    expect(bad({ cert_file: f.server.cert })).toMatch(/^tls.defaults.cert_file and tls.defaults.key_file must be set together$/);
     expect(bad({ verify_incoming: true, cert_file: f.server.cert, key_file: f.server.key })).toMatch(
       /verify_incoming is set but there is no ca_file or ca_path/,
     );
     expect(bad({ tls: { internal_rpc: { verify_server_hostname: true } } })).toMatch(
-      /tls.internal_rpc.verify_outgoing \(implied by verify_server_hostname\) is set but there is no ca_file/,
+      /tls.internal_rpc.verify_server_hostname \(it implies verify_outgoing\) is set but there is no ca_file/,
     );
     expect(bad({ ca_file: f.ca, verify_incoming: true })).toMatch(/no cert_file and key_file to serve TLS/);
     expect(bad({ ports: { https: 8501 } })).toMatch(/ports.https is set but there is no certificate/);
