@@ -206,7 +206,9 @@ describe('agent TLS settings', () => {
     expect(bad({ cert_file: f.server.cert, key_file: mismatch })).toMatch(
       /^tls.defaults.key_file ".*mismatch-key.pem" is not the key of tls.defaults.cert_file/,
     );
-    expect(bad({ cert_file: f.server.cert })).toMatch(/^tls.defaults.cert_file and tls.defaults.key_file must be set together$/);
+    expect(bad({ cert_file: f.server.cert })).toMatch(
+      /^tls.defaults.cert_file and tls.defaults.key_file must be set together$/,
+    );
     expect(bad({ verify_incoming: true, cert_file: f.server.cert, key_file: f.server.key })).toMatch(
       /verify_incoming is set but there is no ca_file or ca_path/,
     );
