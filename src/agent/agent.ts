@@ -4,10 +4,13 @@
 
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
+import { createServer as createHttpsServer } from 'node:https';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { exposedApiWarning, type AgentConfig } from '../config/config.js';
+import { loadTlsMaterial } from '../config/tls.js';
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import { cryptoRng, type Rng } from '../core/rng.js';
 import { GossipAgent } from '../gossip/driver.js';
@@ -19,6 +22,7 @@ import { createApp } from '../http/app.js';
 import { httpServerOptions, limitConnections, type HttpConnLimits } from '../http/conn-limits.js';
 import type { Status } from '../raft/raw-node.js';
 import { RpcNetwork } from '../rpc/network.js';
+import { rpcTlsOf } from '../rpc/tls.js';
 import { advertiseAddress } from '../server/net.js';
 import { ServerAgent } from '../server/server.js';
 import {
@@ -49,6 +53,8 @@ import type { QueryResult } from '../rpc/endpoints/types.js';
 
 export interface AgentAddresses {
   http: string | null;
+  /** "addr:port" of the HTTPS API; null when ports.https is -1 (the default). */
+  https: string | null;
   /** "addr:port" of the DNS interface (UDP and TCP); null when disabled. */
   dns: string | null;
   rpc: string | null;
@@ -70,6 +76,8 @@ export class Agent {
   /** The WAN gossip pool (servers only; null on a client or with ports.serf_wan -1). */
   wanPool: WanPool | null = null;
   httpAddr: string | null = null;
+  /** "addr:port" of the HTTPS API (null when ports.https is -1). */
+  httpsAddr: string | null = null;
   /** "addr:port" of the DNS interface, UDP and TCP (null when ports.dns is -1). */
   dnsAddr: string | null = null;
   dns: AgentDns | null = null;
@@ -82,6 +90,7 @@ export class Agent {
   private router: ServerRouter | null = null;
   private clientNet: RpcNetwork | null = null;
   private http: ServerType | null = null;
+  private https: ServerType | null = null;
   private watches: WatchSet | null = null;
   /** The LAN members to join again after a restart (null with -dev: nothing is kept). */
   private snapshot: LanSnapshot | null = null;
@@ -187,6 +196,7 @@ export class Agent {
     this.local.startSync();
     if (c.dockerSync.enabled) this.startDockerSync(advertise);
     if (c.ports.http >= 0) await this.startHttp();
+    if (c.ports.https >= 0) await this.startHttps();
     if (c.ports.dns >= 0) await this.startDns();
     if (this.wanPool) {
       this.wanPool.setHttp(httpTagAddr(c, advertiseWan, this.httpAddr));
@@ -218,6 +228,7 @@ export class Agent {
     }
     const addrs = {
       http: this.httpAddr,
+      https: this.httpsAddr,
       dns: this.dnsAddr,
       rpc,
       serfLan: `${advertise}:${serfPort}`,
@@ -299,6 +310,7 @@ export class Agent {
         expect: 0,
       }),
       logger: log,
+      tls: rpcTlsOf(c),
       handlers: {
         request: () => Promise.reject(new ConsulError(ErrorCode.BadRequest, 'client agents serve no RPC')),
         raft: () => undefined,
@@ -353,10 +365,58 @@ export class Agent {
       limitConnections(srv as Server, limits, log);
       srv.once('error', reject);
     });
-    const addr = this.http.address();
-    this.httpAddr = typeof addr === 'object' && addr ? `${c.clientAddr}:${addr.port}` : null;
+    this.httpAddr = this.apiListening(this.http);
     const exposed = exposedApiWarning(c);
     if (exposed) log.warn(exposed);
+  }
+
+  /**
+   * The same API over TLS on ports.https (Consul's https listener), with tls.https's settings:
+   * verify_incoming asks every client for a certificate signed by the CA and refuses the
+   * connection without one. The same per-client limits and timeouts as plain HTTP, plus
+   * limits.https_handshake_timeout for the handshake.
+   */
+  private async startHttps(): Promise<void> {
+    const c = this.config;
+    const m = loadTlsMaterial(c.tls, 'https');
+    if (!m || m.cert === '')
+      throw new ConsulError(ErrorCode.Config, 'ports.https is set but there is no certificate');
+    const log = this.logger.child({ component: 'agent.https' });
+    const app = createApp({ agent: this, logger: log });
+    const limits: HttpConnLimits = { maxConnsPerClient: c.limits.httpMaxConnsPerClient, ...c.httpTimeouts };
+    this.https = await new Promise<ServerType>((resolve, reject) => {
+      const srv = serve(
+        {
+          fetch: app.fetch,
+          port: c.ports.https,
+          hostname: c.clientAddr,
+          createServer: createHttpsServer,
+          serverOptions: {
+            ...httpServerOptions(limits),
+            handshakeTimeout: c.limits.httpsHandshakeTimeoutMs,
+            cert: m.cert,
+            key: m.key,
+            ...(m.ca.length > 0 ? { ca: m.ca } : {}),
+            minVersion: m.minVersion,
+            requestCert: m.verifyIncoming,
+            rejectUnauthorized: m.verifyIncoming,
+          },
+        },
+        () => resolve(srv),
+      );
+      limitConnections(srv as unknown as TlsServer, limits, log);
+      srv.once('error', reject);
+    });
+    this.https.on('tlsClientError', (err: Error, sock: { remoteAddress?: string }) => {
+      log.debug({ remote: sock.remoteAddress, err: err.message }, 'refused a TLS connection');
+    });
+    this.httpsAddr = this.apiListening(this.https);
+  }
+
+  /** An API listener's "addr:port". */
+  private apiListening(srv: ServerType): string | null {
+    const addr = srv.address();
+    return typeof addr === 'object' && addr ? `${this.config.clientAddr}:${addr.port}` : null;
   }
 
   private async startDns(): Promise<void> {
@@ -474,10 +534,11 @@ export class Agent {
       await this.dns?.stop();
       await this.dockerSync?.stop();
       this.local?.stop();
-      if (this.http) {
-        const h = this.http as unknown as { closeAllConnections?: () => void };
+      for (const srv of [this.http, this.https]) {
+        if (!srv) continue;
+        const h = srv as unknown as { closeAllConnections?: () => void };
         h.closeAllConnections?.();
-        await new Promise<void>((r) => this.http?.close(() => r()));
+        await new Promise<void>((r) => srv.close(() => r()));
       }
       await this.server?.stop();
       await this.clientNet?.close();

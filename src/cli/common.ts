@@ -61,6 +61,12 @@ const HTTP_FLAGS: FlagSpec = {
   'token-file': 'value',
   datacenter: 'value',
   stale: 'bool',
+  // TLS to an https:// agent (Consul's names; the CONSUL_CACERT ... variables are the defaults).
+  'ca-file': 'value',
+  'ca-path': 'value',
+  'client-cert': 'value',
+  'client-key': 'value',
+  'tls-server-name': 'value',
 };
 
 /** Go-style flags up to the first positional argument; the rest are arguments. */
@@ -126,6 +132,19 @@ export function clientFrom(p: Parsed, io: Io): ConsulClient {
   const dc = flagString(p, 'datacenter');
   if (dc) o.datacenter = dc;
   if (flagBool(p, 'stale')) o.stale = true;
+  const tls = { ...o.tls };
+  const tlsFlags = [
+    ['ca-file', 'caFile'],
+    ['ca-path', 'caPath'],
+    ['client-cert', 'certFile'],
+    ['client-key', 'keyFile'],
+    ['tls-server-name', 'serverName'],
+  ] as const;
+  for (const [flag, key] of tlsFlags) {
+    const v = flagString(p, flag);
+    if (v) tls[key] = v;
+  }
+  if (Object.keys(tls).length > 0) o.tls = tls;
   return new ConsulClient(o);
 }
 

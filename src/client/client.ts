@@ -1,7 +1,24 @@
 // A small typed client for the HTTP API, shared by the CLI and the tests (Consul's api/ package).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { join } from 'node:path';
 import { ConsulError, ErrorCode } from '../core/errors.js';
+
+/** How an https:// agent is checked and what this client presents (Consul's -ca-file etc.). */
+export interface ClientTls {
+  /** PEM CA file (CONSUL_CACERT, -ca-file); default: the system's CAs. */
+  caFile?: string;
+  /** A directory of PEM CA files (CONSUL_CAPATH, -ca-path). */
+  caPath?: string;
+  /** This client's certificate and key, for an agent with verify_incoming (CONSUL_CLIENT_CERT/KEY). */
+  certFile?: string;
+  keyFile?: string;
+  /** The name the agent's certificate must carry (CONSUL_TLS_SERVER_NAME); default: the URL's host. */
+  serverName?: string;
+  /** Skip verifying the agent's certificate (CONSUL_HTTP_SSL_VERIFY=false). */
+  insecure?: boolean;
+}
 
 export interface ClientOptions {
   /** host:port or a URL (CONSUL_HTTP_ADDR's forms). */
@@ -10,6 +27,7 @@ export interface ClientOptions {
   datacenter?: string;
   stale?: boolean;
   timeoutMs?: number;
+  tls?: ClientTls;
 }
 
 export interface ApiResponse {
@@ -45,13 +63,15 @@ export function normalizeAddress(addr: string): string {
   return `http://${a}`;
 }
 
+const envTrue = (v: string | undefined): boolean => v === 'true' || v === '1';
+
 export function clientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ClientOptions {
   const o: ClientOptions = {};
+  const ssl = envTrue(env['CONSUL_HTTP_SSL']);
   if (env['CONSUL_HTTP_ADDR']) {
-    const ssl = env['CONSUL_HTTP_SSL'] === 'true' || env['CONSUL_HTTP_SSL'] === '1';
     const a = env['CONSUL_HTTP_ADDR'];
     o.address = ssl && !a.includes('://') ? `https://${a}` : a;
-  }
+  } else if (ssl) o.address = 'https://127.0.0.1:8501';
   if (env['CONSUL_HTTP_TOKEN']) o.token = env['CONSUL_HTTP_TOKEN'];
   else if (env['CONSUL_HTTP_TOKEN_FILE']) {
     try {
@@ -60,13 +80,92 @@ export function clientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Clie
       // An unreadable token file leaves the request without a token (the server then says why).
     }
   }
+  const tls: ClientTls = {};
+  if (env['CONSUL_CACERT']) tls.caFile = env['CONSUL_CACERT'];
+  if (env['CONSUL_CAPATH']) tls.caPath = env['CONSUL_CAPATH'];
+  if (env['CONSUL_CLIENT_CERT']) tls.certFile = env['CONSUL_CLIENT_CERT'];
+  if (env['CONSUL_CLIENT_KEY']) tls.keyFile = env['CONSUL_CLIENT_KEY'];
+  if (env['CONSUL_TLS_SERVER_NAME']) tls.serverName = env['CONSUL_TLS_SERVER_NAME'];
+  const verify = env['CONSUL_HTTP_SSL_VERIFY'];
+  if (verify === 'false' || verify === '0') tls.insecure = true;
+  if (Object.keys(tls).length > 0) o.tls = tls;
   return o;
+}
+
+function readTlsFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConsulError(ErrorCode.BadRequest, `cannot read the ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** node:https options for the client's TLS settings (files read once, when the client is made). */
+function httpsOptions(t: ClientTls): RequestOptions {
+  const ca: string[] = [];
+  if (t.caFile) ca.push(readTlsFile(t.caFile, 'CA file'));
+  if (t.caPath) {
+    for (const n of readdirSync(t.caPath).sort())
+      if (/\.(pem|crt)$/i.test(n)) ca.push(readTlsFile(join(t.caPath, n), 'CA file'));
+  }
+  if ((t.certFile === undefined) !== (t.keyFile === undefined))
+    throw new ConsulError(
+      ErrorCode.BadRequest,
+      'a client certificate needs both -client-cert and -client-key',
+    );
+  return {
+    ...(ca.length > 0 ? { ca } : {}),
+    ...(t.certFile ? { cert: readTlsFile(t.certFile, 'client certificate') } : {}),
+    ...(t.keyFile ? { key: readTlsFile(t.keyFile, 'client key') } : {}),
+    ...(t.serverName ? { servername: t.serverName } : {}),
+    rejectUnauthorized: !t.insecure,
+  };
+}
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+/** One request over node:https (fetch cannot take a CA or a client certificate per request). */
+function httpsFetch(
+  url: URL,
+  init: { method: string; headers: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal },
+  tls: RequestOptions,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, {
+      ...tls,
+      method: init.method,
+      headers: init.headers,
+      ...(init.signal ? { signal: init.signal } : {}),
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v === undefined) continue;
+          for (const x of Array.isArray(v) ? v : [v]) headers.append(k, x);
+        }
+        resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
+      });
+    });
+    req.end(init.body);
+  });
 }
 
 export class ConsulClient {
   readonly base: string;
+  /** node:https options for an https:// agent (null: plain fetch). */
+  private readonly tls: RequestOptions | null;
   constructor(private readonly o: ClientOptions = {}) {
     this.base = normalizeAddress(o.address ?? '127.0.0.1:8500');
+    this.tls = this.base.startsWith('https://') ? httpsOptions(o.tls ?? {}) : null;
   }
 
   async request(
@@ -88,22 +187,35 @@ export class ConsulClient {
     const headers: Record<string, string> = {};
     if (this.o.token) headers['X-Consul-Token'] = this.o.token;
     const signal = opts.signal ?? (this.o.timeoutMs ? AbortSignal.timeout(this.o.timeoutMs) : undefined);
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await fetch(url, {
-        method,
-        headers,
-        ...(opts.body !== undefined ? { body: opts.body } : {}),
-        ...(signal ? { signal } : {}),
-      });
+      if (this.tls) {
+        res = await httpsFetch(
+          url,
+          {
+            method,
+            headers,
+            ...(opts.body !== undefined ? { body: opts.body } : {}),
+            ...(signal ? { signal } : {}),
+          },
+          this.tls,
+        );
+      } else {
+        const r = await fetch(url, {
+          method,
+          headers,
+          ...(opts.body !== undefined ? { body: opts.body } : {}),
+          ...(signal ? { signal } : {}),
+        });
+        res = { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+      }
     } catch (err) {
+      // fetch wraps the reason in `cause`; node:https's error is the reason (a TLS one says why).
       const cause = (err as { cause?: { code?: string } }).cause;
-      throw new ConsulError(
-        ErrorCode.Unavailable,
-        `error connecting to ${this.base}: ${cause?.code ?? (err as Error).message}`,
-      );
+      const why = this.tls ? (err as Error).message : (cause?.code ?? (err as Error).message);
+      throw new ConsulError(ErrorCode.Unavailable, `error connecting to ${this.base}: ${why}`);
     }
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = res.body;
     return {
       status: res.status,
       headers: res.headers,

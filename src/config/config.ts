@@ -11,6 +11,7 @@ import type { RaftTimings } from '../raft/driver.js';
 import type { WatchPlan } from '../watch/plan.js';
 import { defaultCoordinateSyncConfig, type CoordinateSyncConfig } from '../coordinate/sync.js';
 import { defaultCoordinateUpdateConfig, type CoordinateUpdateConfig } from '../coordinate/updates.js';
+import { defaultTlsConfig, loadTlsMaterial, type TlsConfig } from './tls.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
@@ -214,6 +215,8 @@ export interface AgentConfig {
   limits: Limits;
   httpTimeouts: HttpTimeouts;
   acl: AclConfig;
+  /** Agent TLS (Consul's tls block and the older top-level keys): HTTPS and the server RPC port. */
+  tls: TlsConfig;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -316,6 +319,7 @@ export function defaultConfig(): AgentConfig {
       enableTokenPersistence: false,
       tokens: { initialManagement: '', agent: '', default: '' },
     },
+    tls: defaultTlsConfig(),
   };
 }
 
@@ -473,6 +477,7 @@ export function validateConfig(c: AgentConfig): string[] {
   validateLimits(c);
   if (!(c.acl.tokenTtlMs >= 0)) throw configError('acl.token_ttl cannot be negative');
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
+  validateTls(c);
   return warnings;
 }
 
@@ -539,4 +544,14 @@ export function exposedApiWarning(c: AgentConfig): string | null {
     'anyone who can reach it can read and change every service, check and key. ' +
     'Bind it to 127.0.0.1 (-client), or turn on ACLs, or firewall the port'
   );
+}
+
+/** Reads and checks the TLS files of every interface in use (HTTPS only when its port is on). */
+function validateTls(c: AgentConfig): void {
+  const https = loadTlsMaterial(c.tls, 'https');
+  if (c.ports.https >= 0 && (!https || https.cert === ''))
+    throw configError(
+      'ports.https is set but there is no certificate: set tls.defaults (or tls.https) cert_file and key_file',
+    );
+  loadTlsMaterial(c.tls, 'internalRpc');
 }

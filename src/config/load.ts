@@ -15,6 +15,7 @@ import {
   type LogLevel,
   type Ports,
 } from './config.js';
+import type { TlsInterface, TlsSettings } from './tls.js';
 
 type Json = unknown;
 
@@ -128,6 +129,32 @@ function gossipBlock(pool: 'gossipLan' | 'gossipWan'): Setter {
     reconnect_interval: (c, v, w) => (c[pool].reconnectIntervalMs = asDuration(v, w)),
     gossip_to_the_dead_time: (c, v, w) => (c[pool].gossipToTheDeadMs = asDuration(v, w)),
   });
+}
+
+/** tls_min_version in Consul's spellings (1.12+ and the older ones). */
+function asTlsVersion(v: Json, what: string): TlsSettings['minVersion'] {
+  const s = asString(v, what);
+  if (s === 'TLSv1_2' || s === 'tls12') return 'TLSv1.2';
+  if (s === 'TLSv1_3' || s === 'tls13') return 'TLSv1.3';
+  throw configError(`${what}: expected "TLSv1_2" or "TLSv1_3", got ${JSON.stringify(s)}`);
+}
+
+/** The keys every tls block has, each setting its own interface's value. */
+function tlsKeys(block: 'defaults' | TlsInterface): Record<string, Setter> {
+  const set =
+    <K extends keyof TlsSettings>(k: K, conv: (v: Json, w: string) => TlsSettings[K]): Setter =>
+    (c, v, w) => {
+      c.tls[block][k] = conv(v, w);
+    };
+  return {
+    ca_file: set('caFile', asString),
+    ca_path: set('caPath', asString),
+    cert_file: set('certFile', asString),
+    key_file: set('keyFile', asString),
+    verify_incoming: set('verifyIncoming', asBool),
+    verify_outgoing: set('verifyOutgoing', asBool),
+    tls_min_version: set('minVersion', asTlsVersion),
+  };
 }
 
 const FILE_KEYS: Record<string, Setter> = {
@@ -294,6 +321,20 @@ const FILE_KEYS: Record<string, Setter> = {
   acl_master_token: (c, v, w) => (c.acl.tokens.initialManagement = asString(v, w)),
   acl_agent_token: (c, v, w) => (c.acl.tokens.agent = asString(v, w)),
   acl_token: (c, v, w) => (c.acl.tokens.default = asString(v, w)),
+  // Consul 1.12's tls block; the gRPC interface is not served (ports.grpc stays -1).
+  tls: objectOf({
+    defaults: objectOf(tlsKeys('defaults')),
+    https: objectOf(tlsKeys('https')),
+    internal_rpc: objectOf({
+      ...tlsKeys('internalRpc'),
+      verify_server_hostname: (c, v, w) => (c.tls.verifyServerHostname = asBool(v, w)),
+    }),
+  }),
+  // The keys before the tls block (deprecated in Consul 1.12, still accepted there).
+  ...tlsKeys('defaults'),
+  verify_incoming_rpc: (c, v, w) => (c.tls.internalRpc.verifyIncoming = asBool(v, w)),
+  verify_incoming_https: (c, v, w) => (c.tls.https.verifyIncoming = asBool(v, w)),
+  verify_server_hostname: (c, v, w) => (c.tls.verifyServerHostname = asBool(v, w)),
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),
@@ -414,6 +455,10 @@ export const AGENT_FLAGS: Record<string, Flag> = {
   'http-port': valueFlag(
     'HTTP API port (8500; -1 disables).',
     (c, v, n) => (c.ports.http = asInt(v, `flag -${n}`)),
+  ),
+  'https-port': valueFlag(
+    'HTTPS API port (-1: off; needs a certificate in the tls block).',
+    (c, v, n) => (c.ports.https = asInt(v, `flag -${n}`)),
   ),
   'server-port': valueFlag('Server RPC port (8300).', (c, v, n) => (c.ports.server = asInt(v, `flag -${n}`))),
   'serf-lan-port': valueFlag(

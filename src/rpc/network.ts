@@ -2,7 +2,7 @@
 // dial, one per address. Raft and request forwarding share them.
 
 import { createServer, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as TcpServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ConsulError, ErrorCode } from '../core/errors.js';
@@ -10,6 +10,7 @@ import { clientAddress, PerAddressCount } from '../core/per-address.js';
 import type { Message } from '../raft/messages.js';
 import type { PeerInfo } from './codec.js';
 import { RpcConn, type ConnHandlers } from './connection.js';
+import { RefusalLog, type RpcTls } from './tls.js';
 
 export interface RpcNetworkOptions {
   self: () => PeerInfo;
@@ -29,6 +30,8 @@ export interface RpcNetworkOptions {
    * rpc_handshake_timeout, 5 s), or it is closed: a silent socket holds no slot for long.
    */
   handshakeTimeoutMs?: number;
+  /** TLS on this port and for dialling (null or absent: plaintext, as without a tls block). */
+  tls?: RpcTls | null;
 }
 
 const DIAL_TIMEOUT_MS = 5000;
@@ -42,6 +45,11 @@ interface Dialing {
 
 export class RpcNetwork {
   private server: Server | null = null;
+  /** The TCP listener in front of `server` when TLS is configured (it tells TLS from plaintext). */
+  private tcp: TcpServer | null = null;
+  private readonly refusals: RefusalLog;
+  /** Every connection the TCP listener took, closed with the network (net.Server.close waits for them). */
+  private readonly sockets = new Set<Socket>();
   private wss: WebSocketServer | null = null;
   private readonly conns = new Map<string, RpcConn>();
   private readonly dialing = new Map<string, Dialing>();
@@ -49,7 +57,9 @@ export class RpcNetwork {
   private readonly inbound = new Set<RpcConn>();
   private closed = false;
 
-  constructor(private readonly o: RpcNetworkOptions) {}
+  constructor(private readonly o: RpcNetworkOptions) {
+    this.refusals = new RefusalLog(o.logger);
+  }
 
   async listen(host: string, port: number): Promise<number> {
     const server = createServer((_req, res) => {
@@ -88,7 +98,10 @@ export class RpcNetwork {
     wss.on('connection', (ws, req) => {
       const socket = req.socket;
       ws.once('message', () => clearTimeout(handshakes.get(socket)));
-      const conn = new RpcConn(ws, this.o.handlers);
+      const tls = this.o.tls;
+      const mayBeServer = tls ? tls.peerMayBeServer(socket) : true;
+      const remote = `${clientAddress(socket.remoteAddress)}:${socket.remotePort ?? 0}`;
+      const conn = new RpcConn(ws, mayBeServer ? this.o.handlers : this.clientOnly(remote));
       this.inbound.add(conn);
       conn.onClosed(() => {
         this.inbound.delete(conn);
@@ -98,26 +111,59 @@ export class RpcNetwork {
     });
     this.server = server;
     this.wss = wss;
+    const tls = this.o.tls;
+    // With TLS the HTTP server listens on nothing: each connection comes through the TCP listener,
+    // which refuses or unwraps it first.
+    const listener: Server | TcpServer = tls
+      ? (this.tcp = tls.listener(this.refusals, (s) => server.emit('connection', s)))
+      : server;
+    this.tcp?.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
+      listener.once('error', reject);
+      listener.listen(port, host, () => {
+        listener.off('error', reject);
         resolve();
       });
     });
-    const addr = server.address();
+    const addr = listener.address();
     return typeof addr === 'object' && addr ? addr.port : port;
   }
 
-  /** A connection to `addr`, dialled if needed. */
-  connect(addr: string): Promise<RpcConn> {
+  /**
+   * Handlers for a connection whose certificate does not make it a server (verify_server_hostname):
+   * it may send requests, as client agents do, but never Raft messages or a server's hello.
+   */
+  private clientOnly(remote: string): ConnHandlers {
+    const h = this.o.handlers;
+    const refuse = (conn: RpcConn, what: string): void => {
+      this.refusals.warn(
+        remote,
+        `rpc: refused ${what} from a connection whose certificate is not a server's (verify_server_hostname)`,
+      );
+      conn.close();
+    };
+    return {
+      request: (method, args, signal, conn) => h.request(method, args, signal, conn),
+      raft: (_m, conn) => refuse(conn, 'Raft traffic'),
+      hello: (peer, conn) => {
+        if (peer.server) refuse(conn, 'a server hello');
+        else h.hello?.(peer, conn);
+      },
+    };
+  }
+
+  /** A connection to `addr` (a server of datacenter `dc`, this one's by default), dialled if needed. */
+  connect(addr: string, dc?: string): Promise<RpcConn> {
     const open = this.conns.get(addr);
     if (open?.isOpen) return Promise.resolve(open);
     const d = this.dialing.get(addr);
     if (d) return d.promise;
     if (this.closed) return Promise.reject(new ConsulError(ErrorCode.Unavailable, 'rpc: shutting down'));
     const queue: Message[] = [];
-    const promise = this.dial(addr).then(
+    const promise = this.dial(addr, dc).then(
       (conn) => {
         this.dialing.delete(addr);
         this.conns.set(addr, conn);
@@ -175,27 +221,55 @@ export class RpcNetwork {
     }
     if (this.server) {
       this.server.closeAllConnections();
-      await new Promise<void>((r) => this.server?.close(() => r()));
+      // Never listening itself when TLS is on (the TCP listener is): close() would then throw.
+      if (this.server.listening) await new Promise<void>((r) => this.server?.close(() => r()));
     }
+    for (const s of this.sockets) s.destroy();
+    if (this.tcp) await new Promise<void>((r) => this.tcp?.close(() => r()));
   }
 
-  private dial(addr: string): Promise<RpcConn> {
+  private dial(addr: string, dc?: string): Promise<RpcConn> {
+    const tls = this.o.tls?.dialsTls ? this.o.tls : null;
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://${addr}/rpc`, {
+      const ws = new WebSocket(`${tls ? 'wss' : 'ws'}://${addr}/rpc`, {
         handshakeTimeout: DIAL_TIMEOUT_MS,
         maxPayload: this.o.maxFrameBytes ?? 512 << 20,
         perMessageDeflate: false,
+        // ws hands these to tls.connect; its typing of checkServerIdentity is not node's.
+        ...(tls ? (tls.dialOptions(dc) as unknown as WebSocket.ClientOptions) : {}),
       });
       const conn = new RpcConn(ws, this.o.handlers);
       ws.once('open', () => {
         ws.off('error', onError);
+        this.refusals.ok(addr);
         conn.hello(this.o.self());
         resolve(conn);
       });
       const onError = (err: Error): void => {
+        const refused = dialRefusal(err, tls !== null);
+        if (refused) {
+          this.refusals.warn(addr, `rpc: cannot use server ${addr}: ${refused}`, {}, addr);
+          reject(new ConsulError(ErrorCode.PermissionDenied, `rpc: ${addr}: ${refused}`));
+          return;
+        }
         reject(new ConsulError(ErrorCode.Unavailable, `rpc: cannot reach ${addr}: ${err.message}`));
       };
       ws.once('error', onError);
     });
   }
+}
+
+/** TLS errors that mean "this peer is not acceptable" rather than "unreachable", in words. */
+function dialRefusal(err: Error, usedTls: boolean): string | null {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return err.message;
+  if (usedTls && /CERT|SIGNATURE|ISSUER|SELF_SIGNED|VERIFY/.test(code))
+    return `its certificate is not signed by the CA (${code})`;
+  if (!usedTls && /Unexpected server response: 403/.test(err.message))
+    return 'it requires TLS (its verify_incoming is set); set verify_outgoing and a ca_file here';
+  // A server that refuses our certificate (or our lack of one) ends the handshake with an alert or,
+  // under TLS 1.3, closes the connection right after it.
+  if (usedTls && (/alert|certificate required/i.test(err.message) || /socket hang up/.test(err.message)))
+    return `it refused our TLS connection (${err.message.split('\n')[0]}): it wants a client certificate signed by its CA (cert_file and key_file here)`;
+  return null;
 }

@@ -24,8 +24,8 @@ export interface RemoteConn {
 
 export interface DcRouterDeps {
   wan: WanView;
-  /** Dials (or reuses) a connection; a rejection means nothing was sent. */
-  connect(addr: string): Promise<RemoteConn>;
+  /** Dials (or reuses) a connection to a server of `dc`; a rejection means nothing was sent. */
+  connect(addr: string, dc: string): Promise<RemoteConn>;
   rng: Rng;
   logger: Logger;
   now?: () => number;
@@ -78,7 +78,7 @@ export class DcRouter {
       const s = next.server;
       let conn: RemoteConn;
       try {
-        conn = await this.d.connect(s.rpc);
+        conn = await this.d.connect(s.rpc, dc);
       } catch (err) {
         signal.throwIfAborted();
         last = this.failed(s, err);

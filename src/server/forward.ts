@@ -31,8 +31,11 @@ export interface ForwardDeps {
   logger: Logger;
   rpcHoldTimeoutMs: number;
   leaderAddress(): string | undefined;
-  /** A connection to another server; a rejection means the request never left (safe to retry). */
-  connect(addr: string): Promise<RemoteConn>;
+  /**
+   * A connection to another server (of `dc`, when it is another datacenter's: its certificate
+   * names that one); a rejection means the request never left (safe to retry).
+   */
+  connect(addr: string, dc?: string): Promise<RemoteConn>;
   context(signal: AbortSignal): EndpointContext;
 }
 
@@ -49,7 +52,9 @@ export class Forwarder {
 
   constructor(private readonly d: ForwardDeps) {
     const { wan, datacenter: local } = d;
-    this.dcs = wan ? new DcRouter({ wan, connect: (a) => d.connect(a), rng: d.rng, logger: d.logger }) : null;
+    this.dcs = wan
+      ? new DcRouter({ wan, connect: (a, dc) => d.connect(a, dc), rng: d.rng, logger: d.logger })
+      : null;
     this.datacenters = {
       local,
       list: () => {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { raftTimings, type AgentConfig } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
 import { cryptoRng } from '../core/rng.js';
+import { ConsulError, ErrorCode } from '../core/errors.js';
 import { serverPeer } from '../agent/lan.js';
 import type { Member, MemberEventType } from '../gossip/types.js';
 import { RaftDriver } from '../raft/driver.js';
@@ -18,6 +19,7 @@ import type { RaftStorage } from '../raft/storage/storage.js';
 import type { PeerInfo } from '../rpc/codec.js';
 import type { EndpointContext } from '../rpc/endpoints/index.js';
 import { RpcNetwork } from '../rpc/network.js';
+import { rpcTlsOf } from '../rpc/tls.js';
 import { encodeCommand, type FsmCommand } from '../state/commands.js';
 import { Fsm } from '../state/fsm.js';
 import { Forwarder, type ForwardedCall } from './forward.js';
@@ -148,8 +150,10 @@ export class ServerAgent {
     log.info({ node: c.nodeName, id: this.nodeId, dc: c.datacenter }, 'starting server');
 
     const storage: RaftStorage = c.dev ? new MemoryStorage() : new FileStorage(join(c.dataDir, 'raft'));
+    const tls = rpcTlsOf(c);
     this.network = new RpcNetwork({
       self: () => this.self(),
+      tls,
       logger: log.child({ component: 'agent.rpc' }),
       maxConnsPerClient: c.limits.rpcMaxConnsPerClient,
       handshakeTimeoutMs: c.limits.rpcHandshakeTimeoutMs,
@@ -196,7 +200,16 @@ export class ServerAgent {
       apply: (cmd) => this.apply(cmd),
       raftServers: () => this.driver.configuration().config.servers,
       raftHasState: () => this.driver.hasState(),
-      addVoter: (id, address) => this.driver.changeConfig({ type: 'addVoter', id, address }),
+      addVoter: async (id, address) => {
+        // With verify_server_hostname a member that gossips as a server is only let into Raft once
+        // its certificate proved it one; an unreachable one is added as before.
+        if (tls?.m.verifyServerHostname) {
+          await this.network.connect(address).catch((err: unknown) => {
+            if (err instanceof ConsulError && err.code === ErrorCode.PermissionDenied) throw err;
+          });
+        }
+        await this.driver.changeConfig({ type: 'addVoter', id, address });
+      },
       removeServer: (id) => this.driver.changeConfig({ type: 'removeServer', id, address: '' }),
       self: { id: this.nodeId, name: c.nodeName },
       dc: c.datacenter,
@@ -261,7 +274,7 @@ export class ServerAgent {
         const id = this.driver.leaderId();
         return id ? this.addressOf(id) : undefined;
       },
-      connect: (addr) => this.network.connect(addr),
+      connect: (addr, dc) => this.network.connect(addr, dc),
       context: (signal) => this.endpointContext(signal),
     });
 

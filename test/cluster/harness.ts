@@ -69,6 +69,8 @@ export interface ClusterOptions {
   wan?: boolean;
   /** WAN gossip addresses every server joins (-retry-join-wan). */
   retryJoinWan?: string[];
+  /** Config of one agent (by name), in its own file after the common one (e.g. its certificate). */
+  agentConfig?: (name: string, server: boolean) => Record<string, unknown>;
 }
 
 /** Consul's LAN gossip timings divided by five: failures show within a couple of seconds. */
@@ -104,6 +106,7 @@ export class TestCluster {
   private datacenter = 'dc1';
   private wan = false;
   private retryJoinWan: string[] = [];
+  private agentConfig: ClusterOptions['agentConfig'];
 
   private constructor(root: string) {
     this.root = root;
@@ -116,6 +119,7 @@ export class TestCluster {
     c.datacenter = o.datacenter ?? 'dc1';
     c.wan = o.wan ?? false;
     c.retryJoinWan = o.retryJoinWan ?? [];
+    c.agentConfig = o.agentConfig;
     for (let i = 0; i < o.servers; i++) await c.add(`server-${i + 1}`, true);
     for (let i = 0; i < (o.clients ?? 0); i++) await c.add(`client-${i + 1}`, false);
     const cfg = join(c.root, 'common.json');
@@ -179,6 +183,7 @@ export class TestCluster {
       `-dns-port=${s.dnsPort}`,
       `-data-dir=${s.dataDir}`,
       `-config-file=${join(this.root, 'common.json')}`,
+      ...(this.agentConfig ? [`-config-file=${this.agentConfigFile(s)}`] : []),
       `-log-level=${this.logLevel}`,
       ...joins.map((a) => `-retry-join=${a}`),
       ...(s.server
@@ -189,6 +194,13 @@ export class TestCluster {
         : []),
       ...extra,
     ];
+  }
+
+  /** The agent's own config file (agentConfig), written when it is first needed. */
+  private agentConfigFile(s: ServerProc): string {
+    const file = join(this.root, `${s.name}.config.json`);
+    if (!existsSync(file)) writeFileSync(file, JSON.stringify(this.agentConfig?.(s.name, s.server) ?? {}));
+    return file;
   }
 
   spawn(s: ServerProc, extra: string[] = []): void {
