@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { badRequest } from '../core/errors.js';
+import { fieldReader, view, type Obj } from '../core/json-fields.js';
 import type { AclPolicy, AclPolicyInput, AclTokenInput, AclTokenView } from '../state/acl.js';
 import {
   ANONYMOUS_TOKEN_ID,
@@ -25,21 +26,11 @@ export const RESERVED_PREFIX = '00000000-0000-0000-0000-0000000000';
 /** Consul's validPolicyName. */
 export const POLICY_NAME_RE = /^[A-Za-z0-9\-_]{1,128}$/;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function field(o: Obj, name: string): unknown {
-  if (Object.hasOwn(o, name)) return o[name];
-  const lower = name.toLowerCase();
-  for (const k of Object.keys(o)) if (k.toLowerCase() === lower) return o[k];
-  return undefined;
-}
-
-function str(o: Obj, name: string, fail: (m: string) => Error): string {
-  const v = field(o, name);
-  if (v === undefined || v === null) return '';
-  if (typeof v !== 'string') throw fail(`${name} must be a string`);
-  return v;
+/** An object body (absent: an empty one) as a case- and underscore-insensitive view. */
+function body(raw: unknown, fail: (m: string) => Error): Obj {
+  if (raw !== undefined && raw !== null && (typeof raw !== 'object' || Array.isArray(raw)))
+    throw fail('expected a JSON object');
+  return view(raw, 'body');
 }
 
 /** Features of Consul's tokens this build has not (a request using one is refused, not ignored). */
@@ -65,35 +56,34 @@ export interface TokenRequest {
 }
 
 export function decodeTokenBody(raw: unknown): TokenRequest {
-  const fail = (m: string): Error => badRequest(`Token decoding failed: ${m}`);
-  if (raw === undefined || raw === null) raw = {};
-  if (!isObj(raw)) throw fail('expected a JSON object');
+  const prefix = 'Token decoding failed: ';
+  const r = fieldReader(prefix);
+  const o = body(raw, (m) => badRequest(prefix + m));
   for (const f of UNSUPPORTED_TOKEN_FIELDS) {
-    const v = field(raw, f);
+    const v = o[f.toLowerCase()];
     if (v === undefined || v === null || v === '' || v === 0 || (Array.isArray(v) && v.length === 0))
       continue;
     throw badRequest(`${f} is not supported by Consulate (only policies link tokens to rules)`);
   }
-  if (str(raw, 'Rules', fail) !== '') throw badRequest('Rules cannot be specified for this token');
-  if (str(raw, 'Type', fail) !== '') throw badRequest('Type cannot be specified for this token');
-  const links = field(raw, 'Policies');
+  if (r.str(o, 'rules', 'Rules') !== '') throw badRequest('Rules cannot be specified for this token');
+  if (r.str(o, 'type', 'Type') !== '') throw badRequest('Type cannot be specified for this token');
+  const links = o['policies'];
   const Policies: TokenRequest['Policies'] = [];
   if (links !== undefined && links !== null) {
-    if (!Array.isArray(links)) throw fail('Policies must be a list of {ID, Name}');
+    const bad = (): Error => badRequest(`${prefix}Policies must be a list of {ID, Name}`);
+    if (!Array.isArray(links)) throw bad();
     for (const l of links) {
-      if (!isObj(l)) throw fail('Policies must be a list of {ID, Name}');
-      Policies.push({ ID: str(l, 'ID', fail), Name: str(l, 'Name', fail) });
+      if (typeof l !== 'object' || l === null || Array.isArray(l)) throw bad();
+      const link = view(l, 'Policies');
+      Policies.push({ ID: r.str(link, 'id', 'ID'), Name: r.str(link, 'name', 'Name') });
     }
   }
-  const local = field(raw, 'Local');
-  if (local !== undefined && local !== null && typeof local !== 'boolean')
-    throw fail('Local must be a boolean');
   return {
-    AccessorID: str(raw, 'AccessorID', fail),
-    SecretID: str(raw, 'SecretID', fail),
-    Description: str(raw, 'Description', fail),
+    AccessorID: r.str(o, 'accessorid', 'AccessorID'),
+    SecretID: r.str(o, 'secretid', 'SecretID'),
+    Description: r.str(o, 'description', 'Description'),
     Policies,
-    Local: local === true,
+    Local: r.bool(o, 'local', 'Local'),
   };
 }
 
@@ -106,24 +96,20 @@ export interface PolicyRequest {
 }
 
 export function decodePolicyBody(raw: unknown): PolicyRequest {
-  const fail = (m: string): Error => badRequest(`Policy decoding failed: ${m}`);
-  if (!isObj(raw)) throw fail('expected a JSON object');
+  const prefix = 'Policy decoding failed: ';
+  const r = fieldReader(prefix);
+  if (raw === undefined || raw === null) throw badRequest(`${prefix}expected a JSON object`);
+  const o = body(raw, (m) => badRequest(prefix + m));
   for (const f of ['Namespace', 'Partition']) {
-    if (str(raw, f, fail) !== '') throw badRequest(`${f} is not supported by Consulate`);
+    if (r.str(o, f.toLowerCase(), f) !== '') throw badRequest(`${f} is not supported by Consulate`);
   }
-  const dcs = field(raw, 'Datacenters');
-  let Datacenters: string[] | null = null;
-  if (dcs !== undefined && dcs !== null) {
-    if (!Array.isArray(dcs) || !dcs.every((d) => typeof d === 'string'))
-      throw fail('Datacenters must be a list of strings');
-    Datacenters = dcs.length === 0 ? null : [...dcs];
-  }
+  const dcs = r.strList(o['datacenters'], 'Datacenters');
   return {
-    ID: str(raw, 'ID', fail),
-    Name: str(raw, 'Name', fail),
-    Description: str(raw, 'Description', fail),
-    Rules: str(raw, 'Rules', fail),
-    Datacenters,
+    ID: r.str(o, 'id', 'ID'),
+    Name: r.str(o, 'name', 'Name'),
+    Description: r.str(o, 'description', 'Description'),
+    Rules: r.str(o, 'rules', 'Rules'),
+    Datacenters: dcs.length === 0 ? null : dcs,
   };
 }
 
