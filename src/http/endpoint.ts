@@ -23,7 +23,12 @@ export function callEndpoint(
   signal: AbortSignal,
 ): Promise<unknown> {
   const dc = requestDc(c, d);
-  return d.agent.forwarder.call(method, dc === undefined ? args : { ...args, dc }, signal);
+  // The token travels with every call, to the leader or another datacenter, and is checked by the
+  // server that serves it (server/forward.ts); '' (anonymous) is left out of the frame.
+  const token = 'token' in args ? '' : requestSecret(c, d);
+  let full = token === '' ? args : { ...args, token };
+  if (dc !== undefined) full = { ...full, dc };
+  return d.agent.forwarder.call(method, full, signal);
 }
 
 /**

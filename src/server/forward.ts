@@ -18,6 +18,8 @@ import {
   type ReadArgs,
 } from '../rpc/endpoints/index.js';
 import type { QueryMeta, QueryResult } from '../rpc/endpoints/types.js';
+import { allowAll } from '../acl/authorizer.js';
+import { callerAuthorizer, type AclSpec } from '../rpc/endpoints/acl-spec.js';
 import { DcRouter, type RemoteConn, type WanView } from './dc-router.js';
 
 export interface ForwardDeps {
@@ -78,8 +80,10 @@ export class Forwarder {
       return this.dcs.call(dc, method, args, signal, ep.kind !== 'write');
     }
     switch (ep.kind) {
-      case 'local':
-        return ep.run(this.d.context(signal), args as never);
+      case 'local': {
+        const ctx = this.d.context(signal);
+        return guarded(ep.acl, ctx, args, () => ep.run(ctx, args as never));
+      }
       case 'read': {
         const q = (args as ReadArgs).q;
         if (q.stale) return this.serveRead(method as EndpointName, args as ReadArgs, signal, 'stale');
@@ -100,9 +104,10 @@ export class Forwarder {
         );
       }
       case 'write':
-        return this.onLeader(method as EndpointName, args, signal, forwarded, () =>
-          ep.run(this.d.context(signal), args as never),
-        );
+        return this.onLeader(method as EndpointName, args, signal, forwarded, () => {
+          const ctx = this.d.context(signal);
+          return guarded(ep.acl, ctx, args, () => ep.run(ctx, args as never));
+        });
     }
   }
 
@@ -115,11 +120,21 @@ export class Forwarder {
   ): Promise<QueryResult<unknown>> {
     const { driver } = this.d;
     if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
-    const r = await ep.run(this.d.context(signal), args as never);
+    const ctx = this.d.context(signal);
+    const authz = callerAuthorizer(ctx, ep.acl, args);
+    const early = authz === allowAll ? undefined : ep.acl?.check?.(authz, args as never);
+    const r = early
+      ? { value: early.answer, meta: { index: Math.max(1, this.d.store.lastIndex) } }
+      : await ep.run(ctx, args as never);
+    const f =
+      authz === allowAll || !ep.acl?.filter
+        ? { value: r.value, filtered: false }
+        : ep.acl.filter(authz, r.value, args as never);
     return {
-      value: r.value,
+      value: f.value,
       meta: {
         ...r.meta,
+        ...(f.filtered ? { filteredByAcls: true } : {}),
         knownLeader: driver.leaderId() !== '',
         lastContact: mode === 'stale' ? Math.max(0, driver.lastContactMs()) : 0,
         consistency: mode,
@@ -140,7 +155,12 @@ export class Forwarder {
     // leadership first, so even the default mode never serves a stale read here.
     if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
     const ctx = this.d.context(signal);
+    const spec = ep.acl as AclSpec<unknown> | undefined;
+    const authz = callerAuthorizer(ctx, spec, args);
+    const early = authz === allowAll ? undefined : spec?.check?.(authz, args);
+    if (early) return this.readMeta({ index: store.lastIndex, value: early.answer, filtered: false }, mode);
     const q = args.q;
+    let filtered = false;
     const r = await blockingQuery(
       {
         minIndex: q.minIndex,
@@ -149,8 +169,23 @@ export class Forwarder {
         rng: this.d.rng,
         store,
       },
-      (ws) => ep.run(ctx, args as never, ws),
+      (ws) => {
+        const out = ep.run(ctx, args as never, ws);
+        if (authz === allowAll || !spec?.filter) return out;
+        // Filtered on every wake-up, so a blocked reader sees what it may see of each new state.
+        const f = spec.filter(authz, out.value, args);
+        filtered = f.filtered;
+        return { index: out.index, value: f.value };
+      },
     );
+    return this.readMeta({ index: r.index, value: r.value, filtered }, mode);
+  }
+
+  private readMeta(
+    r: { index: number; value: unknown; filtered: boolean },
+    mode: QueryMeta['consistency'],
+  ): QueryResult<unknown> {
+    const { driver } = this.d;
     return {
       value: r.value,
       meta: {
@@ -158,6 +193,7 @@ export class Forwarder {
         knownLeader: driver.leaderId() !== '',
         lastContact: mode === 'stale' ? Math.max(0, driver.lastContactMs()) : 0,
         consistency: mode,
+        ...(r.filtered ? { filteredByAcls: true } : {}),
       },
     };
   }
@@ -209,6 +245,25 @@ export class Forwarder {
       await sleep(Math.min(retryBackoffMs(attempt, this.d.rng), Math.max(1, deadline - Date.now())), signal);
     }
   }
+}
+
+/**
+ * Runs a write or local endpoint under its ACL spec: the check first (a 403, or an answer that
+ * replaces running it), then the filter on its answer. Without a spec or with ACLs off: just runs.
+ */
+async function guarded(
+  spec: AclSpec<never> | undefined,
+  ctx: EndpointContext,
+  args: unknown,
+  run: () => unknown,
+): Promise<unknown> {
+  const authz = callerAuthorizer(ctx, spec, args);
+  if (authz === allowAll || !spec) return run();
+  const s = spec as AclSpec<unknown>;
+  const early = s.check?.(authz, args);
+  if (early) return early.answer;
+  const value = await run();
+  return s.filter ? s.filter(authz, value, args).value : value;
 }
 
 function isRead(method: EndpointName): boolean {

@@ -1,0 +1,141 @@
+// What each RPC endpoint needs from the caller's token (issue 9, item 2): one spec per endpoint in
+// the endpoint table, checked by the forwarder (server/forward.ts) on the server that serves the
+// call, never on the one that merely passes it on. A spec says which permission the arguments need
+// (`check`, which throws Consul's 403) and which parts of the answer the token may see (`filter`,
+// which drops the rest and says so: X-Consul-Results-Filtered-By-ACLs). With ACLs off, or for an
+// endpoint with no spec, nothing is resolved and nothing runs. Facts from Consul's
+// agent/consul/kvs_endpoint.go and txn_endpoint.go.
+
+import {
+  allowAll,
+  permissionDenied,
+  type Access,
+  type Authorizer,
+  type SegmentedResource,
+} from '../../acl/authorizer.js';
+import { validateTxn, type TxnKVOp, type TxnOp, type TxnResult } from '../../state/txn.js';
+import type { KVEntry } from '../../state/types.js';
+import type { EndpointContext } from './index.js';
+
+export interface AclSpec<A> {
+  /**
+   * Throws `permissionDenied` when the token may not make this call. It may instead return an
+   * answer to give without running the endpoint (a transaction's per-operation errors).
+   */
+  check?(authz: Authorizer, args: A): { answer: unknown } | undefined | void;
+  /** The answer without what the token may not see, and whether anything was dropped. */
+  filter?(authz: Authorizer, value: unknown, args: A): Filtered;
+}
+
+export interface Filtered {
+  value: unknown;
+  filtered: boolean;
+}
+
+/** Every call carries its caller's token secret ('' or absent: the anonymous token). */
+export interface TokenArgs {
+  token?: string;
+}
+
+/**
+ * The caller's authorizer on the serving server: allowAll when ACLs are off there or the endpoint
+ * has no spec (so neither costs a lookup); an unknown secret throws "ACL not found".
+ */
+export function callerAuthorizer(
+  ctx: EndpointContext,
+  spec: AclSpec<never> | undefined,
+  args: unknown,
+): Authorizer {
+  if (!spec || !ctx.acl || !ctx.acl.config.enabled) return allowAll;
+  const token = (args as TokenArgs | null)?.token;
+  return ctx.acl.resolver.authorize(typeof token === 'string' ? token : '');
+}
+
+/** Throws Consul's 403 unless the token has `access` on the resource's `name`. */
+export function need(authz: Authorizer, resource: SegmentedResource, name: string, access: Access): void {
+  if (!authz.allowed(resource, name, access)) throw permissionDenied(authz, resource, access, name);
+}
+
+/** Keeps the items the token may see. */
+export function keep<T>(items: T[], visible: (item: T) => boolean): Filtered {
+  const value = items.filter(visible);
+  return { value, filtered: value.length !== items.length };
+}
+
+// ---------------------------------------------------------------- KV
+
+/** Consul's kvsPreApply: the permission a KV operation needs, as a 403 when it is missing. */
+export function checkKvOp(authz: Authorizer, verb: TxnKVOp['Verb'], key: string): void {
+  switch (verb) {
+    case 'delete-tree':
+      if (!authz.keyWritePrefix(key)) throw permissionDenied(authz, 'key', 'write', key);
+      return;
+    case 'get':
+    case 'get-tree':
+    case 'get-or-empty':
+      return; // filtered on the way out
+    case 'check-index':
+    case 'check-session':
+      need(authz, 'key', key, 'read'); // their outcome reveals the key
+      return;
+    default:
+      need(authz, 'key', key, 'write');
+  }
+}
+
+/** KVS.Apply's ops in the transaction verbs they correspond to. */
+const APPLY_VERB: Record<string, TxnKVOp['Verb']> = {
+  set: 'set',
+  cas: 'cas',
+  delete: 'delete',
+  'delete-cas': 'delete-cas',
+  'delete-tree': 'delete-tree',
+  lock: 'lock',
+  unlock: 'unlock',
+};
+
+export const kvGetAcl: AclSpec<{ key: string }> = {
+  check: (authz, a) => need(authz, 'key', a.key, 'read'),
+};
+
+/** Recursive reads: `list` on the prefix (only checked with enable_key_list_policy), then read per key. */
+export const kvListAcl: AclSpec<{ prefix: string }> = {
+  check: (authz, a) => need(authz, 'key', a.prefix, 'list'),
+  filter: (authz, v) => keep(v as KVEntry[], (e) => authz.allowed('key', e.Key, 'read')),
+};
+
+export const kvKeysAcl: AclSpec<{ prefix: string }> = {
+  check: (authz, a) => need(authz, 'key', a.prefix, 'list'),
+  filter: (authz, v) => keep(v as string[], (k) => authz.allowed('key', k, 'read')),
+};
+
+export const kvApplyAcl: AclSpec<{ op: string; key: string }> = {
+  check: (authz, a) => checkKvOp(authz, APPLY_VERB[a.op] ?? 'set', a.key),
+};
+
+/**
+ * Consul's Txn preCheck: every operation is checked; denied ones make the transaction fail before
+ * it runs, as a 409 listing each one (OpIndex, What: the permission-denied text), not a 403.
+ */
+function txnCheck(authz: Authorizer, a: { ops: TxnOp[] }): { answer: TxnResult } | undefined {
+  validateTxn(a.ops);
+  const errors: TxnResult['Errors'] = [];
+  a.ops.forEach((op, i) => {
+    try {
+      checkKvOp(authz, op.KV.Verb, op.KV.Key);
+    } catch (err) {
+      errors.push({ OpIndex: i, What: (err as Error).message });
+    }
+  });
+  return errors.length > 0 ? { answer: { Results: null, Errors: errors } } : undefined;
+}
+
+/** Consul's FilterTxnResults: results of keys the token may not read are dropped. */
+function txnFilter(authz: Authorizer, v: unknown): Filtered {
+  const r = v as TxnResult;
+  if (!r.Results) return { value: r, filtered: false };
+  const kept = keep(r.Results, (x) => authz.allowed('key', x.KV.Key, 'read'));
+  return { value: { ...r, Results: kept.value }, filtered: kept.filtered };
+}
+
+export const txnAcl: AclSpec<{ ops: TxnOp[] }> = { check: txnCheck, filter: txnFilter };
