@@ -39,12 +39,24 @@ const anonDenied = (perm: string, name: string): string =>
   'The anonymous token is used implicitly when a request does not specify a token.';
 
 describe('which RPC endpoints enforce ACLs through their spec', () => {
-  it('is exactly the KV and transaction endpoints so far', () => {
+  it('is exactly the KV, transaction and catalog/health read endpoints so far', () => {
     const covered = Object.entries(endpoints)
       .filter(([, ep]) => 'acl' in ep && ep.acl !== undefined)
       .map(([name]) => name)
       .sort();
-    expect(covered).toEqual(['KVS.Apply', 'KVS.Get', 'KVS.List', 'KVS.ListKeys', 'Txn.Apply', 'Txn.Read']);
+    expect(covered).toEqual([
+      'Catalog.ListNodes',
+      'Catalog.ListServices',
+      'Catalog.NodeServices',
+      'Catalog.ServiceNodes',
+      'Health.ServiceNodes',
+      'KVS.Apply',
+      'KVS.Get',
+      'KVS.List',
+      'KVS.ListKeys',
+      'Txn.Apply',
+      'Txn.Read',
+    ]);
   });
 });
 
@@ -56,6 +68,7 @@ describe('ACLs on, default deny', () => {
   let roId = '';
   let wo = '';
   let woId = '';
+  let cat = '';
   const denied = (id: string, perm: string, name: string): string =>
     `Permission denied: token with AccessorID '${id}' lacks permission '${perm}' on "${name}"`;
 
@@ -84,6 +97,22 @@ describe('ACLs on, default deny', () => {
     ({ secret: wo, id: woId } = await token('other-write', 'key_prefix "other/" { policy = "write" }'));
     for (const k of ['app/a', 'app/b', 'other/x', 'secret/s'])
       expect((await call('PUT', `/v1/kv/${k}`, root, k)).body).toBe('true');
+    ({ secret: cat } = await token(
+      'web-read',
+      'service "web" { policy = "read" }\nnode_prefix "n-" { policy = "read" }',
+    ));
+    const reg = (node: string, service: string): Promise<Res> =>
+      call('PUT', '/v1/catalog/register', root, {
+        Node: node,
+        Address: '10.0.0.1',
+        Service: { ID: service, Service: service, Port: 80 },
+      });
+    for (const [n, sv] of [
+      ['n-app', 'web'],
+      ['n-app', 'db'],
+      ['n-db', 'db'],
+    ] as const)
+      expect((await reg(n, sv)).status).toBe(200);
   });
   afterAll(() => dev.stop());
 
@@ -227,6 +256,57 @@ describe('ACLs on, default deny', () => {
     expect((w.json()['Results'] as { KV: J }[]).map((x) => x.KV['Key'])).toEqual(['other/u']);
   });
 
+  it('catalog and health reads leave out what the token may not read', async () => {
+    const nodes = async (t?: string): Promise<[unknown[], string | null]> => {
+      const r = await call('GET', '/v1/catalog/nodes', t);
+      expect(r.status).toBe(200);
+      return [r.json().map((n) => n['Node']), r.headers.get(FILTERED)];
+    };
+    expect(await nodes()).toEqual([[], 'true']);
+    expect(await nodes(cat)).toEqual([['n-app', 'n-db'], 'true']);
+    const [all, allHeader] = await nodes(root);
+    expect(all).toEqual(expect.arrayContaining(['n-app', 'n-db', 'test-node']));
+    expect(allHeader).toBeNull();
+
+    const none = await call('GET', '/v1/catalog/services');
+    expect(none.json()).toEqual({});
+    expect(none.headers.get(FILTERED)).toBe('true');
+    const svc = await call('GET', '/v1/catalog/services', cat);
+    expect(Object.keys(svc.json())).toEqual(['web']);
+    expect(svc.headers.get(FILTERED)).toBe('true');
+    const svcAll = await call('GET', '/v1/catalog/services', root);
+    expect(Object.keys(svcAll.json())).toEqual(expect.arrayContaining(['db', 'web']));
+    expect(svcAll.headers.get(FILTERED)).toBeNull();
+
+    for (const path of ['/v1/catalog/service/web', '/v1/health/service/web']) {
+      const anon = await call('GET', path);
+      expect([anon.status, anon.json(), anon.headers.get(FILTERED)]).toEqual([200, [], 'true']);
+      const mine = await call('GET', path, cat);
+      expect(mine.json()).toHaveLength(1);
+      expect(mine.headers.get(FILTERED)).toBeNull();
+      const mgmt = await call('GET', path, root);
+      expect(mgmt.json()).toHaveLength(1);
+      expect(mgmt.headers.get(FILTERED)).toBeNull();
+    }
+    const db = await call('GET', '/v1/catalog/service/db', cat);
+    expect([db.json(), db.headers.get(FILTERED)]).toEqual([[], 'true']);
+    const dbHealth = await call('GET', '/v1/health/service/db', root);
+    expect(dbHealth.json()).toHaveLength(2);
+  });
+
+  it('a node read needs node:read, and shows only the services the token may read', async () => {
+    const anon = await call('GET', '/v1/catalog/node/n-app');
+    expect([anon.status, anon.json(), anon.headers.get(FILTERED)]).toEqual([200, null, 'true']);
+    const mine = await call('GET', '/v1/catalog/node/n-app', cat);
+    expect(Object.keys(mine.json()['Services'] as J)).toEqual(['web']);
+    expect(mine.headers.get(FILTERED)).toBe('true');
+    const mgmt = await call('GET', '/v1/catalog/node/n-app', root);
+    expect(Object.keys(mgmt.json()['Services'] as J).sort()).toEqual(['db', 'web']);
+    expect(mgmt.headers.get(FILTERED)).toBeNull();
+    const w = await call('GET', '/v1/catalog/node/n-app', wo);
+    expect(w.json()).toBeNull();
+  });
+
   it("the agent's default token stands in for requests without one", async () => {
     dev.agent.config.acl.tokens.default = ro;
     try {
@@ -259,5 +339,19 @@ describe('ACLs off', () => {
     const t = await call('PUT', '/v1/txn', undefined, [{ KV: { Verb: 'get', Key: 'secret/s' } }]);
     expect(t.status).toBe(200);
     expect((await call('DELETE', '/v1/kv/?recurse')).body).toBe('true');
+    const reg = await call('PUT', '/v1/catalog/register', 'made-up', {
+      Node: 'n-app',
+      Address: '10.0.0.1',
+      Service: { ID: 'web', Service: 'web', Port: 80 },
+    });
+    expect(reg.status).toBe(200);
+    for (const path of ['/v1/catalog/service/web', '/v1/health/service/web']) {
+      const r2 = await call('GET', path, 'made-up');
+      expect(r2.json()).toHaveLength(1);
+      expect(r2.headers.get(FILTERED)).toBeNull();
+    }
+    const n = await call('GET', '/v1/catalog/node/n-app');
+    expect(Object.keys(n.json()['Services'] as J)).toEqual(['web']);
+    expect((await call('GET', '/v1/catalog/nodes')).headers.get(FILTERED)).toBeNull();
   });
 });

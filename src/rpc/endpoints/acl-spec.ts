@@ -14,7 +14,7 @@ import {
   type SegmentedResource,
 } from '../../acl/authorizer.js';
 import { validateTxn, type TxnKVOp, type TxnOp, type TxnResult } from '../../state/txn.js';
-import type { KVEntry } from '../../state/types.js';
+import type { CheckServiceNode, KVEntry, Node, NodeServices, ServiceNode } from '../../state/types.js';
 import type { EndpointContext } from './index.js';
 
 export interface AclSpec<A> {
@@ -139,3 +139,51 @@ function txnFilter(authz: Authorizer, v: unknown): Filtered {
 }
 
 export const txnAcl: AclSpec<{ ops: TxnOp[] }> = { check: txnCheck, filter: txnFilter };
+
+// ---------------------------------------------------------------- catalog and health reads
+
+/** Consul's filterNodes: nodes the token may read. */
+export const nodeListAcl: AclSpec<unknown> = {
+  filter: (authz, v) => keep(v as Node[], (n) => authz.allowed('node', n.Node, 'read')),
+};
+
+/** Consul's filterServices: service names the token may read (the map's keys). */
+export const serviceMapAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const all = Object.entries(v as Record<string, string[]>);
+    const kept = all.filter(([name]) => authz.allowed('service', name, 'read'));
+    return { value: Object.fromEntries(kept), filtered: kept.length !== all.length };
+  },
+};
+
+/** Consul's filterServiceNodes: instances whose service and node the token may both read. */
+export const serviceNodesAcl: AclSpec<unknown> = {
+  filter: (authz, v) =>
+    keep(
+      v as ServiceNode[],
+      (s) => authz.allowed('service', s.ServiceName, 'read') && authz.allowed('node', s.Node, 'read'),
+    ),
+};
+
+/** Consul's filterCheckServiceNodes: the same for health entries. */
+export const checkServiceNodesAcl: AclSpec<unknown> = {
+  filter: (authz, v) =>
+    keep(
+      v as CheckServiceNode[],
+      (e) =>
+        authz.allowed('service', e.Service.Service, 'read') && authz.allowed('node', e.Node.Node, 'read'),
+    ),
+};
+
+/** Consul's filterNodeServices: nothing without node:read, then the services the token may read. */
+export const nodeServicesAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const ns = v as NodeServices | null;
+    if (!ns) return { value: ns, filtered: false };
+    if (!authz.allowed('node', ns.Node.Node, 'read')) return { value: null, filtered: true };
+    const all = Object.entries(ns.Services);
+    const kept = all.filter(([, s]) => authz.allowed('service', s.Service, 'read'));
+    if (kept.length === all.length) return { value: ns, filtered: false };
+    return { value: { ...ns, Services: Object.fromEntries(kept) }, filtered: true };
+  },
+};

@@ -22,7 +22,19 @@ import { datacenterMaps, type CoordinatePool, type DatacenterMap } from '../../c
 import { withNear, type NearArgs } from '../../coordinate/near.js';
 import { validateCoordinateUpdate } from '../../coordinate/updates.js';
 import type { AgentEvent, EventFilters } from '../../agent/event-log.js';
-import { kvApplyAcl, kvGetAcl, kvKeysAcl, kvListAcl, txnAcl, type AclSpec } from './acl-spec.js';
+import {
+  checkServiceNodesAcl,
+  kvApplyAcl,
+  kvGetAcl,
+  kvKeysAcl,
+  kvListAcl,
+  nodeListAcl,
+  nodeServicesAcl,
+  serviceMapAcl,
+  serviceNodesAcl,
+  txnAcl,
+  type AclSpec,
+} from './acl-spec.js';
 
 /** What an endpoint may use on the server that runs it. */
 export interface EndpointContext {
@@ -260,14 +272,19 @@ export const endpoints = {
   'Catalog.Deregister': write<{ req: unknown }>((c, a) =>
     c.apply({ type: 'deregister', req: validateDeregister(a.req) }),
   ),
-  'Catalog.ListNodes': read<ReadArgs & NearArgs>((c, a, ws) =>
-    withNear(c.store, a.near, c.store.nodeList(ws), (n) => n.Node),
+  'Catalog.ListNodes': read<ReadArgs & NearArgs>(
+    (c, a, ws) => withNear(c.store, a.near, c.store.nodeList(ws), (n) => n.Node),
+    nodeListAcl,
   ),
-  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws)),
-  'Catalog.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[] }>((c, a, ws) =>
-    withNear(c.store, a.near, c.store.serviceNodes(a.service, a.tags, ws), (s) => s.Node),
+  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws), serviceMapAcl),
+  'Catalog.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[] }>(
+    (c, a, ws) => withNear(c.store, a.near, c.store.serviceNodes(a.service, a.tags, ws), (s) => s.Node),
+    serviceNodesAcl,
   ),
-  'Catalog.NodeServices': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeInfo(a.node, ws)),
+  'Catalog.NodeServices': read<ReadArgs & { node: string }>(
+    (c, a, ws) => c.store.nodeInfo(a.node, ws),
+    nodeServicesAcl,
+  ),
   'Catalog.NodeServiceList': read<ReadArgs & { node: string }>((c, a, ws) =>
     c.store.nodeServiceList(a.node, ws),
   ),
@@ -280,6 +297,7 @@ export const endpoints = {
         c.store.checkServiceNodes(a.service, a.tags, a.passing, ws),
         (e) => e.Node.Node,
       ),
+    checkServiceNodesAcl,
   ),
   'Health.NodeChecks': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeChecks(a.node, ws)),
   'Health.ServiceChecks': read<ReadArgs & NearArgs & { service: string }>((c, a, ws) =>
