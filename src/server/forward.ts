@@ -122,7 +122,7 @@ export class Forwarder {
     if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
     const ctx = this.d.context(signal);
     const authz = callerAuthorizer(ctx, ep.acl, args);
-    const early = authz === allowAll ? undefined : ep.acl?.check?.(authz, args as never);
+    const early = authz === allowAll ? undefined : ep.acl?.check?.(authz, args as never, ctx);
     const r = early
       ? { value: early.answer, meta: { index: Math.max(1, this.d.store.lastIndex) } }
       : await ep.run(ctx, args as never);
@@ -157,7 +157,7 @@ export class Forwarder {
     const ctx = this.d.context(signal);
     const spec = ep.acl as AclSpec<unknown> | undefined;
     const authz = callerAuthorizer(ctx, spec, args);
-    const early = authz === allowAll ? undefined : spec?.check?.(authz, args);
+    const early = authz === allowAll ? undefined : spec?.check?.(authz, args, ctx);
     if (early) return this.readMeta({ index: store.lastIndex, value: early.answer, filtered: false }, mode);
     const q = args.q;
     let filtered = false;
@@ -260,7 +260,7 @@ async function guarded(
   const authz = callerAuthorizer(ctx, spec, args);
   if (authz === allowAll || !spec) return run();
   const s = spec as AclSpec<unknown>;
-  const early = s.check?.(authz, args);
+  const early = s.check?.(authz, args, ctx);
   if (early) return early.answer;
   const value = await run();
   return s.filter ? s.filter(authz, value, args).value : value;

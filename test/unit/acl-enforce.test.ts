@@ -39,15 +39,17 @@ const anonDenied = (perm: string, name: string): string =>
   'The anonymous token is used implicitly when a request does not specify a token.';
 
 describe('which RPC endpoints enforce ACLs through their spec', () => {
-  it('is exactly the KV, transaction and catalog/health read endpoints so far', () => {
+  it('is exactly the KV, transaction, catalog register/deregister and catalog/health reads so far', () => {
     const covered = Object.entries(endpoints)
       .filter(([, ep]) => 'acl' in ep && ep.acl !== undefined)
       .map(([name]) => name)
       .sort();
     expect(covered).toEqual([
+      'Catalog.Deregister',
       'Catalog.ListNodes',
       'Catalog.ListServices',
       'Catalog.NodeServices',
+      'Catalog.Register',
       'Catalog.ServiceNodes',
       'Health.ServiceNodes',
       'KVS.Apply',
@@ -305,6 +307,53 @@ describe('ACLs on, default deny', () => {
     expect(mgmt.headers.get(FILTERED)).toBeNull();
     const w = await call('GET', '/v1/catalog/node/n-app', wo);
     expect(w.json()).toBeNull();
+  });
+
+  it('register needs node:write when it changes the node, service:write for its service and checks', async () => {
+    const { secret: web, id: webId } = await token('web-write', 'service "web" { policy = "write" }');
+    const reg = (t: string | undefined, body: J): Promise<Res> =>
+      call('PUT', '/v1/catalog/register', t, body);
+    const webOn = (node: string, extra: J = {}): J => ({
+      Node: node,
+      Address: '10.0.0.1',
+      Service: { ID: 'web', Service: 'web', Port: 81 },
+      ...extra,
+    });
+    expect((await reg(web, webOn('n-app'))).status).toBe(200);
+    const newNode = await reg(web, webOn('n-new'));
+    expect([newNode.status, newNode.body.trimEnd()]).toEqual([403, denied(webId, 'node:write', 'n-new')]);
+    const moved = await reg(web, webOn('n-app', { Address: '10.0.0.9' }));
+    expect(moved.body.trimEnd()).toBe(denied(webId, 'node:write', 'n-app'));
+    const other = await reg(web, { ...webOn('n-app'), Service: { ID: 'db', Service: 'db' } });
+    expect(other.body.trimEnd()).toBe(denied(webId, 'service:write', 'db'));
+    const renamed = await reg(web, { ...webOn('n-app'), Service: { ID: 'db', Service: 'web' } });
+    expect(renamed.body.trimEnd()).toBe(denied(webId, 'service:write', 'db'));
+    const nodeCheck = await reg(web, webOn('n-app', { Check: { CheckID: 'mem', Name: 'mem' } }));
+    expect(nodeCheck.body.trimEnd()).toBe(denied(webId, 'node:write', 'n-app'));
+    const svcCheck = await reg(
+      web,
+      webOn('n-app', { Check: { CheckID: 'web-up', Name: 'up', ServiceID: 'web' } }),
+    );
+    expect(svcCheck.status).toBe(200);
+    const anon = await reg(undefined, webOn('n-app'));
+    expect([anon.status, anon.body.trimEnd()]).toEqual([403, anonDenied('service:write', 'web')]);
+    expect((await reg(root, webOn('n-new'))).status).toBe(200);
+  });
+
+  it("deregister needs node:write, or service:write on the service (or the check's service)", async () => {
+    const { secret: web, id: webId } = await token('web-write-2', 'service "web" { policy = "write" }');
+    const dereg = (t: string | undefined, body: J): Promise<Res> =>
+      call('PUT', '/v1/catalog/deregister', t, body);
+    const db = await dereg(web, { Node: 'n-app', ServiceID: 'db' });
+    expect([db.status, db.body.trimEnd()]).toEqual([403, denied(webId, 'service:write', 'db')]);
+    const node = await dereg(web, { Node: 'n-db' });
+    expect(node.body.trimEnd()).toBe(denied(webId, 'node:write', 'n-db'));
+    expect((await dereg(undefined, { Node: 'n-app', ServiceID: 'web' })).status).toBe(403);
+    expect((await dereg(web, { Node: 'n-app', CheckID: 'web-up' })).status).toBe(200);
+    expect((await dereg(web, { Node: 'n-app', ServiceID: 'web' })).status).toBe(200);
+    expect((await call('GET', '/v1/catalog/service/web', root)).json()).toHaveLength(1); // n-new's
+    expect((await dereg(root, { Node: 'n-db' })).status).toBe(200);
+    expect((await call('GET', '/v1/catalog/node/n-db', root)).json()).toBeNull();
   });
 
   it("the agent's default token stands in for requests without one", async () => {

@@ -15,6 +15,7 @@ import {
 } from '../../acl/authorizer.js';
 import { validateTxn, type TxnKVOp, type TxnOp, type TxnResult } from '../../state/txn.js';
 import type { CheckServiceNode, KVEntry, Node, NodeServices, ServiceNode } from '../../state/types.js';
+import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
 import type { EndpointContext } from './index.js';
 
 export interface AclSpec<A> {
@@ -22,7 +23,7 @@ export interface AclSpec<A> {
    * Throws `permissionDenied` when the token may not make this call. It may instead return an
    * answer to give without running the endpoint (a transaction's per-operation errors).
    */
-  check?(authz: Authorizer, args: A): { answer: unknown } | undefined | void;
+  check?(authz: Authorizer, args: A, ctx: EndpointContext): { answer: unknown } | undefined | void;
   /** The answer without what the token may not see, and whether anything was dropped. */
   filter?(authz: Authorizer, value: unknown, args: A): Filtered;
 }
@@ -187,3 +188,70 @@ export const nodeServicesAcl: AclSpec<unknown> = {
     return { value: { ...ns, Services: Object.fromEntries(kept) }, filtered: true };
   },
 };
+
+// ---------------------------------------------------------------- catalog writes
+
+const sameMap = (a: Record<string, string>, b: Record<string, string>): boolean => {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
+};
+
+/**
+ * Consul's vetRegisterWithACL: node:write when the request creates or changes the node (so a
+ * service token may re-post the node's unchanged details), service:write on the service and on
+ * the one it replaces under the same ID, and for each check node:write (node-level) or
+ * service:write on the service it belongs to.
+ */
+function vetRegister(authz: Authorizer, a: { req: unknown }, ctx: EndpointContext): void {
+  const req = validateRegister(a.req);
+  const existing = ctx.store.nodeInfo(req.Node).value;
+  const prev = existing?.Node;
+  const changesNode =
+    !prev ||
+    (!req.SkipNodeUpdate &&
+      !(
+        prev.ID === req.ID &&
+        prev.Node.toLowerCase() === req.Node.toLowerCase() &&
+        prev.Address === req.Address &&
+        sameMap(prev.TaggedAddresses, req.TaggedAddresses) &&
+        sameMap(prev.Meta, req.NodeMeta)
+      ));
+  if (changesNode) need(authz, 'node', req.Node, 'write');
+  if (req.Service) {
+    need(authz, 'service', req.Service.Service, 'write');
+    const replaced = existing?.Services[req.Service.ID];
+    if (replaced) need(authz, 'service', replaced.Service, 'write');
+  }
+  for (const check of req.Checks) {
+    if (check.ServiceID === '') need(authz, 'node', req.Node, 'write');
+    else if (req.Service && req.Service.ID === check.ServiceID) continue;
+    else {
+      const other = existing?.Services[check.ServiceID];
+      // An unknown service ID is refused by the store with its own error.
+      if (other) need(authz, 'service', other.Service, 'write');
+    }
+  }
+}
+
+/**
+ * Consul's vetDeregisterWithACL: node:write allows any deregistration on the node; without it, a
+ * service (or a service's check) needs service:write on that service, and anything else is denied.
+ */
+function vetDeregister(authz: Authorizer, a: { req: unknown }, ctx: EndpointContext): void {
+  const req = validateDeregister(a.req);
+  if (authz.allowed('node', req.Node, 'write')) return;
+  const denied = permissionDenied(authz, 'node', 'write', req.Node);
+  const services = ctx.store.nodeInfo(req.Node).value?.Services ?? {};
+  if (req.ServiceID) {
+    const s = services[req.ServiceID];
+    if (!s) throw denied;
+    need(authz, 'service', s.Service, 'write');
+  } else if (req.CheckID) {
+    const c = ctx.store.nodeChecks(req.Node).value.find((h) => h.CheckID === req.CheckID);
+    if (!c || c.ServiceID === '') throw denied;
+    need(authz, 'service', c.ServiceName, 'write');
+  } else throw denied;
+}
+
+export const registerAcl: AclSpec<{ req: unknown }> = { check: vetRegister };
+export const deregisterAcl: AclSpec<{ req: unknown }> = { check: vetDeregister };

@@ -24,12 +24,14 @@ import { validateCoordinateUpdate } from '../../coordinate/updates.js';
 import type { AgentEvent, EventFilters } from '../../agent/event-log.js';
 import {
   checkServiceNodesAcl,
+  deregisterAcl,
   kvApplyAcl,
   kvGetAcl,
   kvKeysAcl,
   kvListAcl,
   nodeListAcl,
   nodeServicesAcl,
+  registerAcl,
   serviceMapAcl,
   serviceNodesAcl,
   txnAcl,
@@ -266,11 +268,13 @@ export const endpoints = {
     return { index: c.store.lastIndex || 1, value: readTxn(c.store, a.ops) };
   }, txnAcl),
 
-  'Catalog.Register': write<{ req: unknown }>((c, a) =>
-    c.apply({ type: 'register', req: validateRegister(a.req) }),
+  'Catalog.Register': write<{ req: unknown }>(
+    (c, a) => c.apply({ type: 'register', req: validateRegister(a.req) }),
+    registerAcl,
   ),
-  'Catalog.Deregister': write<{ req: unknown }>((c, a) =>
-    c.apply({ type: 'deregister', req: validateDeregister(a.req) }),
+  'Catalog.Deregister': write<{ req: unknown }>(
+    (c, a) => c.apply({ type: 'deregister', req: validateDeregister(a.req) }),
+    deregisterAcl,
   ),
   'Catalog.ListNodes': read<ReadArgs & NearArgs>(
     (c, a, ws) => withNear(c.store, a.near, c.store.nodeList(ws), (n) => n.Node),
