@@ -9,6 +9,7 @@ import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { RaftDriver } from '../raft/driver.js';
 import { blockingQuery } from '../state/blocking.js';
+import { topic } from '../state/watch.js';
 import type { StateStore } from '../state/store.js';
 import {
   endpoints,
@@ -156,11 +157,13 @@ export class Forwarder {
     if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
     const ctx = this.d.context(signal);
     const spec = ep.acl as AclSpec<unknown> | undefined;
-    const authz = callerAuthorizer(ctx, spec, args);
+    let authz = callerAuthorizer(ctx, spec, args);
     const early = authz === allowAll ? undefined : spec?.check?.(authz, args, ctx);
     if (early) return this.readMeta({ index: store.lastIndex, value: early.answer, filtered: false }, mode);
     const q = args.q;
+    const enforced = authz !== allowAll;
     let filtered = false;
+    let rerun = false;
     const r = await blockingQuery(
       {
         minIndex: q.minIndex,
@@ -170,12 +173,27 @@ export class Forwarder {
         store,
       },
       (ws) => {
+        if (enforced) {
+          // A blocked reader also wakes when tokens or policies change, and is then checked again
+          // with what its token may do now (the resolver caches, so this costs a lookup).
+          ws.add(topic.aclTokens);
+          ws.add(topic.aclPolicies);
+          if (rerun) {
+            authz = callerAuthorizer(ctx, spec, args);
+            const again = spec?.check?.(authz, args, ctx);
+            if (again) return { index: store.lastIndex, value: again.answer };
+          }
+          rerun = true;
+        }
         const out = ep.run(ctx, args as never, ws);
-        if (authz === allowAll || !spec?.filter) return out;
+        if (!enforced) return out;
+        // The index moves with the ACL state too, or the blocked reader would go back to sleep.
+        const index = Math.max(out.index, store.aclIndex());
+        if (!spec?.filter) return { index, value: out.value };
         // Filtered on every wake-up, so a blocked reader sees what it may see of each new state.
         const f = spec.filter(authz, out.value, args);
         filtered = f.filtered;
-        return { index: out.index, value: f.value };
+        return { index, value: f.value };
       },
     );
     return this.readMeta({ index: r.index, value: r.value, filtered }, mode);

@@ -356,6 +356,27 @@ describe('ACLs on, default deny', () => {
     expect((await call('GET', '/v1/catalog/node/n-db', root)).json()).toBeNull();
   });
 
+  it("a blocked list wakes when the token's policy changes, and is filtered anew", async () => {
+    const { secret } = await token('grows', 'key_prefix "app/" { policy = "read" }');
+    const first = await call('GET', '/v1/kv/?keys', secret);
+    expect(first.json()).toEqual(expect.arrayContaining(['app/a', 'app/b']));
+    expect(first.json()).not.toContain('secret/s');
+    const index = first.headers.get('X-Consul-Index') ?? '';
+    const blocked = call('GET', `/v1/kv/?keys&index=${index}&wait=5s`, secret);
+    await new Promise((r) => setTimeout(r, 50));
+    const policies = await call('GET', '/v1/acl/policies', root);
+    const pid = policies.json().find((p) => p['Name'] === 'grows')?.['ID'] as string;
+    const upd = await call('PUT', `/v1/acl/policy/${pid}`, root, {
+      Name: 'grows',
+      Rules: 'key_prefix "" { policy = "read" }',
+    });
+    expect(upd.status).toBe(200);
+    const started = Date.now();
+    const r = await blocked;
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(r.json()).toContain('secret/s');
+  });
+
   it("the agent's default token stands in for requests without one", async () => {
     dev.agent.config.acl.tokens.default = ro;
     try {
