@@ -117,7 +117,10 @@ export class Agent {
     this.local = new LocalAgent({
       config: c,
       node: () => this.nodeRecord(advertise),
-      call: (method, args, signal) => this.forwarder.call(method, args, signal),
+      // Anti-entropy acts with the agent's own token (acl.tokens.agent, else default), read at each
+      // call so a token set with PUT /v1/agent/token applies at once.
+      call: (method, args, signal) =>
+        this.forwarder.call(method, withToken(args, c.acl.tokens.agent || c.acl.tokens.default), signal),
       clusterSize: () =>
         this.lan.members().filter((m) => m.status === 'alive' || m.status === 'suspect').length,
       rng: this.rng,
@@ -423,7 +426,9 @@ export class Agent {
     const c = this.config;
     const dns = new AgentDns({
       config: c,
-      call: (method, args, signal) => this.forwarder.call(method, args, signal),
+      // DNS queries carry no token: they act with the agent's default token, as in Consul.
+      call: (method, args, signal) =>
+        this.forwarder.call(method, withToken(args, c.acl.tokens.default), signal),
       rng: this.rng,
       logger: this.logger.child({ component: 'agent.dns' }),
     });
@@ -548,4 +553,9 @@ export class Agent {
     })();
     return this.stopping;
   }
+}
+
+/** An internal call's args with the token it acts with ('' = anonymous, left out of the frame). */
+function withToken(args: unknown, token: string): unknown {
+  return token === '' ? args : { ...(args as Record<string, unknown>), token };
 }

@@ -261,6 +261,15 @@ export class DnsCache {
     for (const e of [...this.data.values()]) if (e.lastUsed < cutoff) this.evict(e);
   }
 
+  /**
+   * Forgets every entry (their blocking queries stop): answers depend on the agent's default token,
+   * which changes outside the catalog (PUT /v1/agent/token/default), so nothing would wake them.
+   */
+  flush(): void {
+    for (const e of [...this.data.values()]) this.evict(e);
+    this.front.clear();
+  }
+
   /** Sizes, for tests and /v1/agent/self-style diagnostics. */
   stats(): { entries: number; fronts: number; pending: number } {
     return { entries: this.data.size, fronts: this.front.size, pending: this.pending.size };

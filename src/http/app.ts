@@ -20,6 +20,7 @@ export type HttpAgent = Pick<
   | 'startedAt'
   | 'rng'
   | 'forwarder'
+  | 'dns'
   | 'raftStatus'
   | 'lan'
   | 'events'

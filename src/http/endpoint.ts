@@ -5,6 +5,7 @@
 
 import type { Context } from 'hono';
 import type { Authorizer } from '../acl/authorizer.js';
+import type { AgentConfig } from '../config/config.js';
 import type { EndpointName } from '../rpc/endpoints/index.js';
 import type { HttpDeps } from './app.js';
 import { requestToken, urlOf } from './request.js';
@@ -23,7 +24,12 @@ export function callEndpoint(
   signal: AbortSignal,
 ): Promise<unknown> {
   const dc = requestDc(c, d);
-  return d.agent.forwarder.call(method, dc === undefined ? args : { ...args, dc }, signal);
+  // The token travels with every call, to the leader or another datacenter, and is checked by the
+  // server that serves it (server/forward.ts); '' (anonymous) is left out of the frame.
+  const token = 'token' in args ? '' : requestSecret(c, d);
+  let full = token === '' ? args : { ...args, token };
+  if (dc !== undefined) full = { ...full, dc };
+  return d.agent.forwarder.call(method, full, signal);
 }
 
 /**
@@ -31,7 +37,9 @@ export function callEndpoint(
  * agent's `default` token, else '' (the anonymous token). What every route passes as `token`.
  */
 export function requestSecret(c: Context, d: HttpDeps): string {
-  return requestToken(c) || d.agent.config.acl.tokens.default;
+  // (Partial agents in tests may carry no acl block: ACLs off, no default token.)
+  const acl = d.agent.config.acl as AgentConfig['acl'] | undefined;
+  return requestToken(c) || (acl?.tokens.default ?? '');
 }
 
 /** What the request's token may do (Contract D), resolved by this agent (its server, or a cache). */

@@ -37,10 +37,13 @@ export function parseQueryOptions(url: URL): QueryOptions {
 
 /** Consul's response headers for a read (index never 0: a 0 would make clients busy-loop). */
 export function metaHeaders(meta: QueryMeta): Record<string, string> {
-  return {
+  const h: Record<string, string> = {
     'X-Consul-Index': String(Math.max(1, meta.index)),
     'X-Consul-KnownLeader': String(meta.knownLeader),
     'X-Consul-LastContact': String(Math.max(0, Math.round(meta.lastContact))),
     'X-Consul-Effective-Consistency': meta.consistency,
   };
+  // Consul sets it only when something was dropped.
+  if (meta.filteredByAcls === true) h['X-Consul-Results-Filtered-By-ACLs'] = 'true';
+  return h;
 }

@@ -9,6 +9,7 @@ import { ConsulError, ErrorCode, messages } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { RaftDriver } from '../raft/driver.js';
 import { blockingQuery } from '../state/blocking.js';
+import { topic } from '../state/watch.js';
 import type { StateStore } from '../state/store.js';
 import {
   endpoints,
@@ -18,6 +19,8 @@ import {
   type ReadArgs,
 } from '../rpc/endpoints/index.js';
 import type { QueryMeta, QueryResult } from '../rpc/endpoints/types.js';
+import { allowAll } from '../acl/authorizer.js';
+import { callerAuthorizer, type AclSpec } from '../rpc/endpoints/acl-spec.js';
 import { DcRouter, type RemoteConn, type WanView } from './dc-router.js';
 
 export interface ForwardDeps {
@@ -78,8 +81,10 @@ export class Forwarder {
       return this.dcs.call(dc, method, args, signal, ep.kind !== 'write');
     }
     switch (ep.kind) {
-      case 'local':
-        return ep.run(this.d.context(signal), args as never);
+      case 'local': {
+        const ctx = this.d.context(signal);
+        return guarded(ep.acl, ctx, args, () => ep.run(ctx, args as never));
+      }
       case 'read': {
         const q = (args as ReadArgs).q;
         if (q.stale) return this.serveRead(method as EndpointName, args as ReadArgs, signal, 'stale');
@@ -100,9 +105,10 @@ export class Forwarder {
         );
       }
       case 'write':
-        return this.onLeader(method as EndpointName, args, signal, forwarded, () =>
-          ep.run(this.d.context(signal), args as never),
-        );
+        return this.onLeader(method as EndpointName, args, signal, forwarded, () => {
+          const ctx = this.d.context(signal);
+          return guarded(ep.acl, ctx, args, () => ep.run(ctx, args as never));
+        });
     }
   }
 
@@ -115,11 +121,21 @@ export class Forwarder {
   ): Promise<QueryResult<unknown>> {
     const { driver } = this.d;
     if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
-    const r = await ep.run(this.d.context(signal), args as never);
+    const ctx = this.d.context(signal);
+    const authz = callerAuthorizer(ctx, ep.acl, args);
+    const early = authz === allowAll ? undefined : ep.acl?.check?.(authz, args as never, ctx);
+    const r = early
+      ? { value: early.answer, meta: { index: Math.max(1, this.d.store.lastIndex) } }
+      : await ep.run(ctx, args as never);
+    const f =
+      authz === allowAll || !ep.acl?.filter
+        ? { value: r.value, filtered: false }
+        : ep.acl.filter(authz, r.value, args as never);
     return {
-      value: r.value,
+      value: f.value,
       meta: {
         ...r.meta,
+        ...(f.filtered ? { filteredByAcls: true } : {}),
         knownLeader: driver.leaderId() !== '',
         lastContact: mode === 'stale' ? Math.max(0, driver.lastContactMs()) : 0,
         consistency: mode,
@@ -140,7 +156,14 @@ export class Forwarder {
     // leadership first, so even the default mode never serves a stale read here.
     if (mode === 'consistent' || (mode === 'leader' && !driver.leaseValid())) await driver.verifyLeader();
     const ctx = this.d.context(signal);
+    const spec = ep.acl as AclSpec<unknown> | undefined;
+    let authz = callerAuthorizer(ctx, spec, args);
+    const early = authz === allowAll ? undefined : spec?.check?.(authz, args, ctx);
+    if (early) return this.readMeta({ index: store.lastIndex, value: early.answer, filtered: false }, mode);
     const q = args.q;
+    const enforced = authz !== allowAll;
+    let filtered = false;
+    let rerun = false;
     const r = await blockingQuery(
       {
         minIndex: q.minIndex,
@@ -149,8 +172,38 @@ export class Forwarder {
         rng: this.d.rng,
         store,
       },
-      (ws) => ep.run(ctx, args as never, ws),
+      (ws) => {
+        if (enforced) {
+          // A blocked reader also wakes when tokens or policies change, and is then checked again
+          // with what its token may do now (the resolver caches, so this costs a lookup).
+          ws.add(topic.aclTokens);
+          ws.add(topic.aclPolicies);
+          if (rerun) {
+            authz = callerAuthorizer(ctx, spec, args);
+            const again = spec?.check?.(authz, args, ctx);
+            if (again) return { index: store.lastIndex, value: again.answer };
+          }
+          rerun = true;
+        }
+        const out = ep.run(ctx, args as never, ws);
+        if (!enforced) return out;
+        // The index moves with the ACL state too, or the blocked reader would go back to sleep.
+        const index = Math.max(out.index, store.aclIndex());
+        if (!spec?.filter) return { index, value: out.value };
+        // Filtered on every wake-up, so a blocked reader sees what it may see of each new state.
+        const f = spec.filter(authz, out.value, args);
+        filtered = f.filtered;
+        return { index, value: f.value };
+      },
     );
+    return this.readMeta({ index: r.index, value: r.value, filtered }, mode);
+  }
+
+  private readMeta(
+    r: { index: number; value: unknown; filtered: boolean },
+    mode: QueryMeta['consistency'],
+  ): QueryResult<unknown> {
+    const { driver } = this.d;
     return {
       value: r.value,
       meta: {
@@ -158,6 +211,7 @@ export class Forwarder {
         knownLeader: driver.leaderId() !== '',
         lastContact: mode === 'stale' ? Math.max(0, driver.lastContactMs()) : 0,
         consistency: mode,
+        ...(r.filtered ? { filteredByAcls: true } : {}),
       },
     };
   }
@@ -209,6 +263,25 @@ export class Forwarder {
       await sleep(Math.min(retryBackoffMs(attempt, this.d.rng), Math.max(1, deadline - Date.now())), signal);
     }
   }
+}
+
+/**
+ * Runs a write or local endpoint under its ACL spec: the check first (a 403, or an answer that
+ * replaces running it), then the filter on its answer. Without a spec or with ACLs off: just runs.
+ */
+async function guarded(
+  spec: AclSpec<never> | undefined,
+  ctx: EndpointContext,
+  args: unknown,
+  run: () => unknown,
+): Promise<unknown> {
+  const authz = callerAuthorizer(ctx, spec, args);
+  if (authz === allowAll || !spec) return run();
+  const s = spec as AclSpec<unknown>;
+  const early = s.check?.(authz, args, ctx);
+  if (early) return early.answer;
+  const value = await run();
+  return s.filter ? s.filter(authz, value, args).value : value;
 }
 
 function isRead(method: EndpointName): boolean {

@@ -145,6 +145,8 @@ export async function agentTokenSet(c: Context, d: HttpDeps): Promise<Response> 
   const token = key === undefined ? '' : fields[key];
   if (typeof token !== 'string') throw badRequest('Token decoding failed: Token must be a string');
   await setAgentToken(d.agent.config, kind, token);
+  // DNS answers were filtered with the old default token (absent in partial test agents).
+  if (kind === 'default') d.agent.dns?.cache.flush();
   d.logger.info({ kind }, 'acl: agent token updated');
   return new Response('', { status: 200 });
 }

@@ -22,6 +22,21 @@ import { datacenterMaps, type CoordinatePool, type DatacenterMap } from '../../c
 import { withNear, type NearArgs } from '../../coordinate/near.js';
 import { validateCoordinateUpdate } from '../../coordinate/updates.js';
 import type { AgentEvent, EventFilters } from '../../agent/event-log.js';
+import {
+  checkServiceNodesAcl,
+  deregisterAcl,
+  kvApplyAcl,
+  kvGetAcl,
+  kvKeysAcl,
+  kvListAcl,
+  nodeListAcl,
+  nodeServicesAcl,
+  registerAcl,
+  serviceMapAcl,
+  serviceNodesAcl,
+  txnAcl,
+  type AclSpec,
+} from './acl-spec.js';
 
 /** What an endpoint may use on the server that runs it. */
 export interface EndpointContext {
@@ -82,12 +97,15 @@ export interface EndpointContext {
 
 export interface ReadEndpoint<A> {
   kind: 'read';
+  /** What the caller's token needs (acl-spec.ts); absent: not enforced yet. */
+  acl?: AclSpec<A>;
   /** Runs against the local store; `ws` collects what it read so a blocking query can wait on it. */
   run(ctx: EndpointContext, args: A, ws: WatchSet): { index: number; value: unknown };
 }
 
 export interface WriteEndpoint<A> {
   kind: 'write';
+  acl?: AclSpec<A>;
   run(ctx: EndpointContext, args: A): Promise<unknown>;
 }
 
@@ -97,12 +115,14 @@ export interface WriteEndpoint<A> {
  */
 export interface QueryEndpoint<A> {
   kind: 'query';
+  acl?: AclSpec<A>;
   run(ctx: EndpointContext, args: A): Promise<{ value: unknown; meta: QueryMeta }>;
 }
 
 /** Handled by whichever server receives it (no forwarding): status and membership plumbing. */
 export interface LocalEndpoint<A> {
   kind: 'local';
+  acl?: AclSpec<A>;
   run(ctx: EndpointContext, args: A): unknown;
 }
 
@@ -213,26 +233,29 @@ function listDatacenters(c: EndpointContext): DatacenterMap[] {
   return lan ? datacenterMaps(lan, 'lan', c.store.datacenter) : [];
 }
 
-const read = <A>(run: ReadEndpoint<A>['run']): ReadEndpoint<A> => ({ kind: 'read', run });
-const write = <A>(run: WriteEndpoint<A>['run']): WriteEndpoint<A> => ({ kind: 'write', run });
+const read = <A>(run: ReadEndpoint<A>['run'], acl?: AclSpec<A>): ReadEndpoint<A> =>
+  acl ? { kind: 'read', run, acl } : { kind: 'read', run };
+const write = <A>(run: WriteEndpoint<A>['run'], acl?: AclSpec<A>): WriteEndpoint<A> =>
+  acl ? { kind: 'write', run, acl } : { kind: 'write', run };
 const local = <A>(run: LocalEndpoint<A>['run']): LocalEndpoint<A> => ({ kind: 'local', run });
 
 export const endpoints = {
-  'KVS.Get': read<ReadArgs & { key: string }>((c, a, ws) => c.store.kvGet(a.key, ws)),
-  'KVS.List': read<ReadArgs & { prefix: string }>((c, a, ws) => c.store.kvList(a.prefix, ws)),
-  'KVS.ListKeys': read<ReadArgs & { prefix: string; separator: string }>((c, a, ws) =>
-    c.store.kvKeys(a.prefix, a.separator, ws),
+  'KVS.Get': read<ReadArgs & { key: string }>((c, a, ws) => c.store.kvGet(a.key, ws), kvGetAcl),
+  'KVS.List': read<ReadArgs & { prefix: string }>((c, a, ws) => c.store.kvList(a.prefix, ws), kvListAcl),
+  'KVS.ListKeys': read<ReadArgs & { prefix: string; separator: string }>(
+    (c, a, ws) => c.store.kvKeys(a.prefix, a.separator, ws),
+    kvKeysAcl,
   ),
   'KVS.Apply': write<KVApplyArgs>(async (c, a) => {
     // Consul's KVS.Apply: an acquire during the key's lock delay is refused with false, not queued.
     if (a.op === 'lock' && c.sessions.lockDelayed(a.key)) return false;
     return c.apply(kvCommand(a));
-  }),
+  }, kvApplyAcl),
 
   'Txn.Apply': write<{ ops: TxnOp[] }>(async (c, a) => {
     validateTxn(a.ops);
     return lockDelayErrors(c, a.ops) ?? c.apply({ type: 'txn', ops: a.ops });
-  }),
+  }, txnAcl),
 
   'Session.Apply': write<SessionApplyArgs>(sessionApply),
   'Session.Renew': write<{ id: string }>(async (c, a) => sessionRenew(c, a)),
@@ -243,22 +266,29 @@ export const endpoints = {
     validateTxn(a.ops);
     if (!isReadOnlyTxn(a.ops)) throw badRequest('transaction is not read-only');
     return { index: c.store.lastIndex || 1, value: readTxn(c.store, a.ops) };
-  }),
+  }, txnAcl),
 
-  'Catalog.Register': write<{ req: unknown }>((c, a) =>
-    c.apply({ type: 'register', req: validateRegister(a.req) }),
+  'Catalog.Register': write<{ req: unknown }>(
+    (c, a) => c.apply({ type: 'register', req: validateRegister(a.req) }),
+    registerAcl,
   ),
-  'Catalog.Deregister': write<{ req: unknown }>((c, a) =>
-    c.apply({ type: 'deregister', req: validateDeregister(a.req) }),
+  'Catalog.Deregister': write<{ req: unknown }>(
+    (c, a) => c.apply({ type: 'deregister', req: validateDeregister(a.req) }),
+    deregisterAcl,
   ),
-  'Catalog.ListNodes': read<ReadArgs & NearArgs>((c, a, ws) =>
-    withNear(c.store, a.near, c.store.nodeList(ws), (n) => n.Node),
+  'Catalog.ListNodes': read<ReadArgs & NearArgs>(
+    (c, a, ws) => withNear(c.store, a.near, c.store.nodeList(ws), (n) => n.Node),
+    nodeListAcl,
   ),
-  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws)),
-  'Catalog.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[] }>((c, a, ws) =>
-    withNear(c.store, a.near, c.store.serviceNodes(a.service, a.tags, ws), (s) => s.Node),
+  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws), serviceMapAcl),
+  'Catalog.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[] }>(
+    (c, a, ws) => withNear(c.store, a.near, c.store.serviceNodes(a.service, a.tags, ws), (s) => s.Node),
+    serviceNodesAcl,
   ),
-  'Catalog.NodeServices': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeInfo(a.node, ws)),
+  'Catalog.NodeServices': read<ReadArgs & { node: string }>(
+    (c, a, ws) => c.store.nodeInfo(a.node, ws),
+    nodeServicesAcl,
+  ),
   'Catalog.NodeServiceList': read<ReadArgs & { node: string }>((c, a, ws) =>
     c.store.nodeServiceList(a.node, ws),
   ),
@@ -271,6 +301,7 @@ export const endpoints = {
         c.store.checkServiceNodes(a.service, a.tags, a.passing, ws),
         (e) => e.Node.Node,
       ),
+    checkServiceNodesAcl,
   ),
   'Health.NodeChecks': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeChecks(a.node, ws)),
   'Health.ServiceChecks': read<ReadArgs & NearArgs & { service: string }>((c, a, ws) =>

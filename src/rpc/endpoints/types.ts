@@ -18,6 +18,8 @@ export interface QueryMeta {
   /** Milliseconds since the answering server last heard from the leader (0 on the leader). */
   lastContact: number;
   consistency: Consistency;
+  /** Something was left out of the answer because the token may not see it (Consul's ResultsFilteredByACLs). */
+  filteredByAcls?: boolean;
 }
 
 export interface QueryResult<T> {

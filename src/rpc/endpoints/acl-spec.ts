@@ -1,0 +1,257 @@
+// What each RPC endpoint needs from the caller's token (issue 9, item 2): one spec per endpoint in
+// the endpoint table, checked by the forwarder (server/forward.ts) on the server that serves the
+// call, never on the one that merely passes it on. A spec says which permission the arguments need
+// (`check`, which throws Consul's 403) and which parts of the answer the token may see (`filter`,
+// which drops the rest and says so: X-Consul-Results-Filtered-By-ACLs). With ACLs off, or for an
+// endpoint with no spec, nothing is resolved and nothing runs. Facts from Consul's
+// agent/consul/kvs_endpoint.go and txn_endpoint.go.
+
+import {
+  allowAll,
+  permissionDenied,
+  type Access,
+  type Authorizer,
+  type SegmentedResource,
+} from '../../acl/authorizer.js';
+import { validateTxn, type TxnKVOp, type TxnOp, type TxnResult } from '../../state/txn.js';
+import type { CheckServiceNode, KVEntry, Node, NodeServices, ServiceNode } from '../../state/types.js';
+import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
+import type { EndpointContext } from './index.js';
+
+export interface AclSpec<A> {
+  /**
+   * Throws `permissionDenied` when the token may not make this call. It may instead return an
+   * answer to give without running the endpoint (a transaction's per-operation errors).
+   */
+  check?(authz: Authorizer, args: A, ctx: EndpointContext): { answer: unknown } | undefined | void;
+  /** The answer without what the token may not see, and whether anything was dropped. */
+  filter?(authz: Authorizer, value: unknown, args: A): Filtered;
+}
+
+export interface Filtered {
+  value: unknown;
+  filtered: boolean;
+}
+
+/** Every call carries its caller's token secret ('' or absent: the anonymous token). */
+export interface TokenArgs {
+  token?: string;
+}
+
+/**
+ * The caller's authorizer on the serving server: allowAll when ACLs are off there or the endpoint
+ * has no spec (so neither costs a lookup); an unknown secret throws "ACL not found".
+ */
+export function callerAuthorizer(
+  ctx: EndpointContext,
+  spec: AclSpec<never> | undefined,
+  args: unknown,
+): Authorizer {
+  if (!spec || !ctx.acl || !ctx.acl.config.enabled) return allowAll;
+  const token = (args as TokenArgs | null)?.token;
+  return ctx.acl.resolver.authorize(typeof token === 'string' ? token : '');
+}
+
+/** Throws Consul's 403 unless the token has `access` on the resource's `name`. */
+export function need(authz: Authorizer, resource: SegmentedResource, name: string, access: Access): void {
+  if (!authz.allowed(resource, name, access)) throw permissionDenied(authz, resource, access, name);
+}
+
+/** Keeps the items the token may see. */
+export function keep<T>(items: T[], visible: (item: T) => boolean): Filtered {
+  const value = items.filter(visible);
+  return { value, filtered: value.length !== items.length };
+}
+
+// ---------------------------------------------------------------- KV
+
+/** Consul's kvsPreApply: the permission a KV operation needs, as a 403 when it is missing. */
+export function checkKvOp(authz: Authorizer, verb: TxnKVOp['Verb'], key: string): void {
+  switch (verb) {
+    case 'delete-tree':
+      if (!authz.keyWritePrefix(key)) throw permissionDenied(authz, 'key', 'write', key);
+      return;
+    case 'get':
+    case 'get-tree':
+    case 'get-or-empty':
+      return; // filtered on the way out
+    case 'check-index':
+    case 'check-session':
+      need(authz, 'key', key, 'read'); // their outcome reveals the key
+      return;
+    default:
+      need(authz, 'key', key, 'write');
+  }
+}
+
+/** KVS.Apply's ops in the transaction verbs they correspond to. */
+const APPLY_VERB: Record<string, TxnKVOp['Verb']> = {
+  set: 'set',
+  cas: 'cas',
+  delete: 'delete',
+  'delete-cas': 'delete-cas',
+  'delete-tree': 'delete-tree',
+  lock: 'lock',
+  unlock: 'unlock',
+};
+
+export const kvGetAcl: AclSpec<{ key: string }> = {
+  check: (authz, a) => need(authz, 'key', a.key, 'read'),
+};
+
+/** Recursive reads: `list` on the prefix (only checked with enable_key_list_policy), then read per key. */
+export const kvListAcl: AclSpec<{ prefix: string }> = {
+  check: (authz, a) => need(authz, 'key', a.prefix, 'list'),
+  filter: (authz, v) => keep(v as KVEntry[], (e) => authz.allowed('key', e.Key, 'read')),
+};
+
+export const kvKeysAcl: AclSpec<{ prefix: string }> = {
+  check: (authz, a) => need(authz, 'key', a.prefix, 'list'),
+  filter: (authz, v) => keep(v as string[], (k) => authz.allowed('key', k, 'read')),
+};
+
+export const kvApplyAcl: AclSpec<{ op: string; key: string }> = {
+  check: (authz, a) => checkKvOp(authz, APPLY_VERB[a.op] ?? 'set', a.key),
+};
+
+/**
+ * Consul's Txn preCheck: every operation is checked; denied ones make the transaction fail before
+ * it runs, as a 409 listing each one (OpIndex, What: the permission-denied text), not a 403.
+ */
+function txnCheck(authz: Authorizer, a: { ops: TxnOp[] }): { answer: TxnResult } | undefined {
+  validateTxn(a.ops);
+  const errors: TxnResult['Errors'] = [];
+  a.ops.forEach((op, i) => {
+    try {
+      checkKvOp(authz, op.KV.Verb, op.KV.Key);
+    } catch (err) {
+      errors.push({ OpIndex: i, What: (err as Error).message });
+    }
+  });
+  return errors.length > 0 ? { answer: { Results: null, Errors: errors } } : undefined;
+}
+
+/** Consul's FilterTxnResults: results of keys the token may not read are dropped. */
+function txnFilter(authz: Authorizer, v: unknown): Filtered {
+  const r = v as TxnResult;
+  if (!r.Results) return { value: r, filtered: false };
+  const kept = keep(r.Results, (x) => authz.allowed('key', x.KV.Key, 'read'));
+  return { value: { ...r, Results: kept.value }, filtered: kept.filtered };
+}
+
+export const txnAcl: AclSpec<{ ops: TxnOp[] }> = { check: txnCheck, filter: txnFilter };
+
+// ---------------------------------------------------------------- catalog and health reads
+
+/** Consul's filterNodes: nodes the token may read. */
+export const nodeListAcl: AclSpec<unknown> = {
+  filter: (authz, v) => keep(v as Node[], (n) => authz.allowed('node', n.Node, 'read')),
+};
+
+/** Consul's filterServices: service names the token may read (the map's keys). */
+export const serviceMapAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const all = Object.entries(v as Record<string, string[]>);
+    const kept = all.filter(([name]) => authz.allowed('service', name, 'read'));
+    return { value: Object.fromEntries(kept), filtered: kept.length !== all.length };
+  },
+};
+
+/** Consul's filterServiceNodes: instances whose service and node the token may both read. */
+export const serviceNodesAcl: AclSpec<unknown> = {
+  filter: (authz, v) =>
+    keep(
+      v as ServiceNode[],
+      (s) => authz.allowed('service', s.ServiceName, 'read') && authz.allowed('node', s.Node, 'read'),
+    ),
+};
+
+/** Consul's filterCheckServiceNodes: the same for health entries. */
+export const checkServiceNodesAcl: AclSpec<unknown> = {
+  filter: (authz, v) =>
+    keep(
+      v as CheckServiceNode[],
+      (e) =>
+        authz.allowed('service', e.Service.Service, 'read') && authz.allowed('node', e.Node.Node, 'read'),
+    ),
+};
+
+/** Consul's filterNodeServices: nothing without node:read, then the services the token may read. */
+export const nodeServicesAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const ns = v as NodeServices | null;
+    if (!ns) return { value: ns, filtered: false };
+    if (!authz.allowed('node', ns.Node.Node, 'read')) return { value: null, filtered: true };
+    const all = Object.entries(ns.Services);
+    const kept = all.filter(([, s]) => authz.allowed('service', s.Service, 'read'));
+    if (kept.length === all.length) return { value: ns, filtered: false };
+    return { value: { ...ns, Services: Object.fromEntries(kept) }, filtered: true };
+  },
+};
+
+// ---------------------------------------------------------------- catalog writes
+
+const sameMap = (a: Record<string, string>, b: Record<string, string>): boolean => {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
+};
+
+/**
+ * Consul's vetRegisterWithACL: node:write when the request creates or changes the node (so a
+ * service token may re-post the node's unchanged details), service:write on the service and on
+ * the one it replaces under the same ID, and for each check node:write (node-level) or
+ * service:write on the service it belongs to.
+ */
+function vetRegister(authz: Authorizer, a: { req: unknown }, ctx: EndpointContext): void {
+  const req = validateRegister(a.req);
+  const existing = ctx.store.nodeInfo(req.Node).value;
+  const prev = existing?.Node;
+  const changesNode =
+    !prev ||
+    (!req.SkipNodeUpdate &&
+      !(
+        prev.ID === req.ID &&
+        prev.Node.toLowerCase() === req.Node.toLowerCase() &&
+        prev.Address === req.Address &&
+        sameMap(prev.TaggedAddresses, req.TaggedAddresses) &&
+        sameMap(prev.Meta, req.NodeMeta)
+      ));
+  if (changesNode) need(authz, 'node', req.Node, 'write');
+  if (req.Service) {
+    need(authz, 'service', req.Service.Service, 'write');
+    const replaced = existing?.Services[req.Service.ID];
+    if (replaced) need(authz, 'service', replaced.Service, 'write');
+  }
+  for (const check of req.Checks) {
+    if (check.ServiceID === '') need(authz, 'node', req.Node, 'write');
+    else if (req.Service && req.Service.ID === check.ServiceID) continue;
+    else {
+      const other = existing?.Services[check.ServiceID];
+      // An unknown service ID is refused by the store with its own error.
+      if (other) need(authz, 'service', other.Service, 'write');
+    }
+  }
+}
+
+/**
+ * Consul's vetDeregisterWithACL: node:write allows any deregistration on the node; without it, a
+ * service (or a service's check) needs service:write on that service, and anything else is denied.
+ */
+function vetDeregister(authz: Authorizer, a: { req: unknown }, ctx: EndpointContext): void {
+  const req = validateDeregister(a.req);
+  if (authz.allowed('node', req.Node, 'write')) return;
+  const denied = permissionDenied(authz, 'node', 'write', req.Node);
+  const services = ctx.store.nodeInfo(req.Node).value?.Services ?? {};
+  if (req.ServiceID) {
+    const s = services[req.ServiceID];
+    if (!s) throw denied;
+    need(authz, 'service', s.Service, 'write');
+  } else if (req.CheckID) {
+    const c = ctx.store.nodeChecks(req.Node).value.find((h) => h.CheckID === req.CheckID);
+    if (!c || c.ServiceID === '') throw denied;
+    need(authz, 'service', c.ServiceName, 'write');
+  } else throw denied;
+}
+
+export const registerAcl: AclSpec<{ req: unknown }> = { check: vetRegister };
+export const deregisterAcl: AclSpec<{ req: unknown }> = { check: vetDeregister };
