@@ -130,7 +130,7 @@ export class Forwarder {
     const f =
       authz === allowAll || !ep.acl?.filter
         ? { value: r.value, filtered: false }
-        : ep.acl.filter(authz, r.value, args as never);
+        : ep.acl.filter(authz, r.value, args as never, ctx);
     return {
       value: f.value,
       meta: {
@@ -191,7 +191,7 @@ export class Forwarder {
         const index = Math.max(out.index, store.aclIndex());
         if (!spec?.filter) return { index, value: out.value };
         // Filtered on every wake-up, so a blocked reader sees what it may see of each new state.
-        const f = spec.filter(authz, out.value, args);
+        const f = spec.filter(authz, out.value, args, ctx);
         filtered = f.filtered;
         return { index, value: f.value };
       },
@@ -281,7 +281,7 @@ async function guarded(
   const early = s.check?.(authz, args, ctx);
   if (early) return early.answer;
   const value = await run();
-  return s.filter ? s.filter(authz, value, args).value : value;
+  return s.filter ? s.filter(authz, value, args, ctx).value : value;
 }
 
 function isRead(method: EndpointName): boolean {

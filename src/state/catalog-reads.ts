@@ -172,9 +172,14 @@ export class CatalogReads {
    * The web UI's service list (Consul's /v1/internal/ui/services): one summary per service name,
    * sorted by name. One pass over the checks (counted per node and per service instance), then one
    * over the instances: O(services + instances + checks) plus the sorts. Any catalog write can
-   * change it, so it watches the three tables and answers with their highest index.
+   * change it, so it watches the three tables and answers with their highest index. With `visible`,
+   * only the instances it accepts count (ACL filtering: an instance hidden from the token leaves no
+   * trace in the summary, as in Consul, which summarizes an already filtered dump).
    */
-  serviceSummaries(ws?: WatchSet): Indexed<ServiceSummary[]> {
+  serviceSummaries(
+    ws?: WatchSet,
+    visible?: (node: string, service: string) => boolean,
+  ): Indexed<ServiceSummary[]> {
     ws?.add(topic.nodes);
     ws?.add(topic.services);
     ws?.add(topic.checks);
@@ -207,7 +212,7 @@ export class CatalogReads {
         let first = true;
         for (const sk of ids.size > 1 ? [...ids].sort(cmp) : ids) {
           const s = onNode.get(sk);
-          if (!s) continue;
+          if (!s || (visible && !visible(n.Node, s.Service))) continue;
           b ??= new SummaryBuilder(s.Service);
           if (first) b.addNode(n, nodeLevel.get(nk));
           first = false;

@@ -573,8 +573,11 @@ export class StateStore {
   }
 
   /** The web UI's reads (/v1/internal/ui/*): service summaries, every node, one node. */
-  serviceSummaries(ws?: WatchSet): Indexed<ServiceSummary[]> {
-    return this.catalog.serviceSummaries(ws);
+  serviceSummaries(
+    ws?: WatchSet,
+    visible?: (node: string, service: string) => boolean,
+  ): Indexed<ServiceSummary[]> {
+    return this.catalog.serviceSummaries(ws, visible);
   }
 
   nodeDump(ws?: WatchSet): Indexed<NodeDumpEntry[]> {

@@ -39,7 +39,7 @@ const anonDenied = (perm: string, name: string): string =>
   'The anonymous token is used implicitly when a request does not specify a token.';
 
 describe('which RPC endpoints enforce ACLs through their spec', () => {
-  it('is exactly the KV, transaction, catalog register/deregister and catalog/health reads so far', () => {
+  it('is exactly the KV, transaction, catalog, health and UI endpoints so far', () => {
     const covered = Object.entries(endpoints)
       .filter(([, ep]) => 'acl' in ep && ep.acl !== undefined)
       .map(([name]) => name)
@@ -48,10 +48,17 @@ describe('which RPC endpoints enforce ACLs through their spec', () => {
       'Catalog.Deregister',
       'Catalog.ListNodes',
       'Catalog.ListServices',
+      'Catalog.NodeServiceList',
       'Catalog.NodeServices',
       'Catalog.Register',
       'Catalog.ServiceNodes',
+      'Health.ChecksInState',
+      'Health.NodeChecks',
+      'Health.ServiceChecks',
       'Health.ServiceNodes',
+      'Internal.UINodeInfo',
+      'Internal.UINodes',
+      'Internal.UIServices',
       'KVS.Apply',
       'KVS.Get',
       'KVS.List',
@@ -307,6 +314,108 @@ describe('ACLs on, default deny', () => {
     expect(mgmt.headers.get(FILTERED)).toBeNull();
     const w = await call('GET', '/v1/catalog/node/n-app', wo);
     expect(w.json()).toBeNull();
+  });
+
+  it('node-services needs node:read, then shows only the services the token may read', async () => {
+    const anon = await call('GET', '/v1/catalog/node-services/n-app');
+    expect([anon.status, anon.json(), anon.headers.get(FILTERED)]).toEqual([200, null, 'true']);
+    const mine = await call('GET', '/v1/catalog/node-services/n-app', cat);
+    expect((mine.json()['Services'] as J[]).map((s) => s['Service'])).toEqual(['web']);
+    expect(mine.headers.get(FILTERED)).toBe('true');
+    const mgmt = await call('GET', '/v1/catalog/node-services/n-app', root);
+    expect((mgmt.json()['Services'] as J[]).map((s) => s['Service']).sort()).toEqual(['db', 'web']);
+    expect(mgmt.headers.get(FILTERED)).toBeNull();
+    expect((await call('GET', '/v1/catalog/node-services/n-app', wo)).json()).toBeNull();
+  });
+
+  it('health checks are filtered by node:read and, for a service check, service:read', async () => {
+    const chk = (CheckID: string, ServiceID = ''): J => ({
+      CheckID,
+      Name: CheckID,
+      ServiceID,
+      Status: 'passing',
+    });
+    const put = (node: string, checks: J[]): Promise<Res> =>
+      call('PUT', '/v1/catalog/register', root, { Node: node, Address: '10.0.0.1', Checks: checks });
+    expect((await put('n-app', [chk('mem'), chk('web-ok', 'web'), chk('db-ok', 'db')])).status).toBe(200);
+    expect((await put('n-db', [chk('db-ok', 'db')])).status).toBe(200);
+    const { secret: webOnly } = await token('web-only', 'service "web" { policy = "read" }');
+    const ids = async (path: string, t?: string): Promise<[unknown[], string | null]> => {
+      const r = await call('GET', path, t);
+      expect(r.status).toBe(200);
+      return [r.json().map((c) => `${String(c['Node'])}/${String(c['CheckID'])}`), r.headers.get(FILTERED)];
+    };
+    expect(await ids('/v1/health/node/n-app')).toEqual([[], 'true']);
+    expect(await ids('/v1/health/node/n-app', cat)).toEqual([['n-app/mem', 'n-app/web-ok'], 'true']);
+    expect(await ids('/v1/health/node/n-app', wo)).toEqual([[], 'true']);
+    expect(await ids('/v1/health/node/n-app', root)).toEqual([
+      ['n-app/db-ok', 'n-app/mem', 'n-app/web-ok'],
+      null,
+    ]);
+
+    expect(await ids('/v1/health/checks/web')).toEqual([[], 'true']);
+    expect(await ids('/v1/health/checks/web', cat)).toEqual([['n-app/web-ok'], null]);
+    expect(await ids('/v1/health/checks/web', webOnly)).toEqual([[], 'true']); // no node:read
+    expect(await ids('/v1/health/checks/db', cat)).toEqual([[], 'true']);
+    expect(await ids('/v1/health/checks/db', root)).toEqual([['n-app/db-ok', 'n-db/db-ok'], null]);
+
+    expect(await ids('/v1/health/state/any')).toEqual([[], 'true']);
+    expect(await ids('/v1/health/state/passing', cat)).toEqual([['n-app/mem', 'n-app/web-ok'], 'true']);
+    const [all, header] = await ids('/v1/health/state/passing', root);
+    expect(all).toEqual(expect.arrayContaining(['n-app/db-ok', 'n-app/mem', 'n-app/web-ok', 'n-db/db-ok']));
+    expect(header).toBeNull();
+  });
+
+  it("the UI's reads count only what the token may read", async () => {
+    const names = (r: Res): unknown[] => r.json().map((x) => x['Name']);
+    const anon = await call('GET', '/v1/internal/ui/services');
+    expect([anon.status, anon.json(), anon.headers.get(FILTERED)]).toEqual([200, [], 'true']);
+    const mine = await call('GET', '/v1/internal/ui/services', cat);
+    expect(names(mine)).toEqual(['web']);
+    expect(mine.json()[0]).toMatchObject({ Nodes: ['n-app'], InstanceCount: 1, ChecksPassing: 2 });
+    expect(mine.headers.get(FILTERED)).toBe('true');
+    const { secret: dbOnApp } = await token(
+      'db-on-app',
+      'service "db" { policy = "read" }\nnode "n-app" { policy = "read" }',
+    );
+    const db = await call('GET', '/v1/internal/ui/services', dbOnApp);
+    // n-db's instance is hidden: it counts nowhere.
+    expect(db.json()).toEqual([expect.objectContaining({ Name: 'db', Nodes: ['n-app'], InstanceCount: 1 })]);
+    expect(db.headers.get(FILTERED)).toBe('true');
+    const mgmt = await call('GET', '/v1/internal/ui/services', root);
+    expect(names(mgmt)).toEqual(expect.arrayContaining(['db', 'web']));
+    expect(mgmt.json().find((x) => x['Name'] === 'db')).toMatchObject({
+      Nodes: ['n-app', 'n-db'],
+      InstanceCount: 2,
+    });
+    expect(mgmt.headers.get(FILTERED)).toBeNull();
+
+    const nodes = await call('GET', '/v1/internal/ui/nodes', cat);
+    expect(nodes.json().map((n) => n['Node'])).toEqual(['n-app', 'n-db']);
+    const app = nodes.json()[0] as J;
+    expect((app['Services'] as J[]).map((s) => s['Service'])).toEqual(['web']);
+    expect((app['Checks'] as J[]).map((c) => c['CheckID'])).toEqual(['mem', 'web-ok']);
+    expect(nodes.headers.get(FILTERED)).toBe('true');
+    const anonNodes = await call('GET', '/v1/internal/ui/nodes');
+    expect([anonNodes.json(), anonNodes.headers.get(FILTERED)]).toEqual([[], 'true']);
+    const allNodes = await call('GET', '/v1/internal/ui/nodes', root);
+    expect(allNodes.json().map((n) => n['Node'])).toEqual(
+      expect.arrayContaining(['n-app', 'n-db', 'test-node']),
+    );
+    expect(allNodes.headers.get(FILTERED)).toBeNull();
+
+    const one = await call('GET', '/v1/internal/ui/node/n-app', cat);
+    expect((one.json()['Services'] as J[]).map((s) => s['Service'])).toEqual(['web']);
+    expect(one.headers.get(FILTERED)).toBe('true');
+    const hidden = await call('GET', '/v1/internal/ui/node/n-app', wo);
+    expect([hidden.status, hidden.body.trimEnd(), hidden.headers.get(FILTERED)]).toEqual([
+      404,
+      'Node not found',
+      'true',
+    ]);
+    const full = await call('GET', '/v1/internal/ui/node/n-app', root);
+    expect((full.json()['Checks'] as J[]).map((c) => c['CheckID'])).toEqual(['db-ok', 'mem', 'web-ok']);
+    expect(full.headers.get(FILTERED)).toBeNull();
   });
 
   it('register needs node:write when it changes the node, service:write for its service and checks', async () => {

@@ -14,7 +14,16 @@ import {
   type SegmentedResource,
 } from '../../acl/authorizer.js';
 import { validateTxn, type TxnKVOp, type TxnOp, type TxnResult } from '../../state/txn.js';
-import type { CheckServiceNode, KVEntry, Node, NodeServices, ServiceNode } from '../../state/types.js';
+import type {
+  CheckServiceNode,
+  HealthCheck,
+  KVEntry,
+  Node,
+  NodeServiceList,
+  NodeServices,
+  ServiceNode,
+} from '../../state/types.js';
+import type { NodeDumpEntry } from '../../state/ui-summary.js';
 import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
 import type { EndpointContext } from './index.js';
 
@@ -24,8 +33,11 @@ export interface AclSpec<A> {
    * answer to give without running the endpoint (a transaction's per-operation errors).
    */
   check?(authz: Authorizer, args: A, ctx: EndpointContext): { answer: unknown } | undefined | void;
-  /** The answer without what the token may not see, and whether anything was dropped. */
-  filter?(authz: Authorizer, value: unknown, args: A): Filtered;
+  /**
+   * The answer without what the token may not see, and whether anything was dropped. `ctx` is for
+   * an answer that must be rebuilt from what remains (the UI's service summaries).
+   */
+  filter?(authz: Authorizer, value: unknown, args: A, ctx: EndpointContext): Filtered;
 }
 
 export interface Filtered {
@@ -186,6 +198,89 @@ export const nodeServicesAcl: AclSpec<unknown> = {
     const kept = all.filter(([, s]) => authz.allowed('service', s.Service, 'read'));
     if (kept.length === all.length) return { value: ns, filtered: false };
     return { value: { ...ns, Services: Object.fromEntries(kept) }, filtered: true };
+  },
+};
+
+/** Consul's filterNodeServiceList: nothing without node:read, then the services the token may read. */
+export const nodeServiceListAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const ns = v as NodeServiceList | null;
+    if (!ns) return { value: ns, filtered: false };
+    if (!authz.allowed('node', ns.Node.Node, 'read')) return { value: null, filtered: true };
+    const kept = keep(ns.Services, (s) => authz.allowed('service', s.Service, 'read'));
+    return kept.filtered
+      ? { value: { ...ns, Services: kept.value }, filtered: true }
+      : { value: ns, filtered: false };
+  },
+};
+
+/** Consul's allowService: a node-level check (no service name) needs no service permission. */
+const serviceVisible = (authz: Authorizer, name: string): boolean =>
+  name === '' || authz.allowed('service', name, 'read');
+
+/**
+ * Consul's filterHealthChecks (Health.NodeChecks, ServiceChecks, ChecksInState): checks whose node
+ * the token may read, and, for a service's check, whose service too.
+ */
+export const healthChecksAcl: AclSpec<unknown> = {
+  filter: (authz, v) =>
+    keep(
+      v as HealthCheck[],
+      (c) => authz.allowed('node', c.Node, 'read') && serviceVisible(authz, c.ServiceName),
+    ),
+};
+
+/** Consul's filterNodeDump for one node: null without node:read, else its visible services and checks. */
+function dumpEntry(authz: Authorizer, e: NodeDumpEntry): { value: NodeDumpEntry | null; filtered: boolean } {
+  if (!authz.allowed('node', e.Node, 'read')) return { value: null, filtered: true };
+  const services = keep(e.Services, (s) => authz.allowed('service', s.Service, 'read'));
+  const checks = keep(e.Checks, (c) => serviceVisible(authz, c.ServiceName));
+  if (!services.filtered && !checks.filtered) return { value: e, filtered: false };
+  return {
+    value: {
+      ...e,
+      Services: services.value as NodeDumpEntry['Services'],
+      Checks: checks.value as HealthCheck[],
+    },
+    filtered: true,
+  };
+}
+
+/** Internal.UINodes (Consul's Internal.NodeDump through filterNodeDump). */
+export const nodeDumpAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    let filtered = false;
+    const value: NodeDumpEntry[] = [];
+    for (const e of v as NodeDumpEntry[]) {
+      const f = dumpEntry(authz, e);
+      filtered ||= f.filtered;
+      if (f.value) value.push(f.value);
+    }
+    return { value, filtered };
+  },
+};
+
+/** Internal.UINodeInfo: the same for one node (null, so a 404, when the token may not read it). */
+export const nodeDumpOneAcl: AclSpec<unknown> = {
+  filter: (authz, v) =>
+    v === null ? { value: null, filtered: false } : dumpEntry(authz, v as NodeDumpEntry),
+};
+
+/**
+ * Internal.UIServices: Consul summarizes Internal.ServiceDump after filterCheckServiceNodes, so an
+ * instance whose service or node the token may not read counts nowhere (not in Nodes, tags or check
+ * counts); the summaries are rebuilt from the same state with only the visible instances.
+ */
+export const serviceSummariesAcl: AclSpec<unknown> = {
+  filter: (authz, v, _a, ctx) => {
+    let filtered = false;
+    const visible = (node: string, service: string): boolean => {
+      const ok = authz.allowed('service', service, 'read') && authz.allowed('node', node, 'read');
+      filtered ||= !ok;
+      return ok;
+    };
+    const value = ctx.store.serviceSummaries(undefined, visible).value;
+    return filtered ? { value, filtered } : { value: v, filtered: false };
   },
 };
 

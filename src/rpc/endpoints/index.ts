@@ -25,15 +25,20 @@ import type { AgentEvent, EventFilters } from '../../agent/event-log.js';
 import {
   checkServiceNodesAcl,
   deregisterAcl,
+  healthChecksAcl,
   kvApplyAcl,
   kvGetAcl,
   kvKeysAcl,
   kvListAcl,
+  nodeDumpAcl,
+  nodeDumpOneAcl,
   nodeListAcl,
+  nodeServiceListAcl,
   nodeServicesAcl,
   registerAcl,
   serviceMapAcl,
   serviceNodesAcl,
+  serviceSummariesAcl,
   txnAcl,
   type AclSpec,
 } from './acl-spec.js';
@@ -289,8 +294,9 @@ export const endpoints = {
     (c, a, ws) => c.store.nodeInfo(a.node, ws),
     nodeServicesAcl,
   ),
-  'Catalog.NodeServiceList': read<ReadArgs & { node: string }>((c, a, ws) =>
-    c.store.nodeServiceList(a.node, ws),
+  'Catalog.NodeServiceList': read<ReadArgs & { node: string }>(
+    (c, a, ws) => c.store.nodeServiceList(a.node, ws),
+    nodeServiceListAcl,
   ),
 
   'Health.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[]; passing: boolean }>(
@@ -303,12 +309,17 @@ export const endpoints = {
       ),
     checkServiceNodesAcl,
   ),
-  'Health.NodeChecks': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeChecks(a.node, ws)),
-  'Health.ServiceChecks': read<ReadArgs & NearArgs & { service: string }>((c, a, ws) =>
-    withNear(c.store, a.near, c.store.serviceChecks(a.service, ws), (h) => h.Node),
+  'Health.NodeChecks': read<ReadArgs & { node: string }>(
+    (c, a, ws) => c.store.nodeChecks(a.node, ws),
+    healthChecksAcl,
+  ),
+  'Health.ServiceChecks': read<ReadArgs & NearArgs & { service: string }>(
+    (c, a, ws) => withNear(c.store, a.near, c.store.serviceChecks(a.service, ws), (h) => h.Node),
+    healthChecksAcl,
   ),
   'Health.ChecksInState': read<ReadArgs & NearArgs & { state: 'any' | 'passing' | 'warning' | 'critical' }>(
     (c, a, ws) => withNear(c.store, a.near, c.store.checksInState(a.state, ws), (h) => h.Node),
+    healthChecksAcl,
   ),
 
   /** Consul's Coordinate endpoint: updates queue on the leader and reach Raft in batches. */
@@ -378,9 +389,12 @@ export const endpoints = {
   'Catalog.ListDatacenters': local<Record<string, never>>((c) => c.wan?.datacenters() ?? []),
   'Internal.GatewayDirectory': local<{ q?: QueryOptions }>(directory),
   /** The web UI's reads (Consul's /v1/internal/ui/services, /nodes, /node/:node), blocking like any. */
-  'Internal.UIServices': read<ReadArgs>((c, _a, ws) => c.store.serviceSummaries(ws)),
-  'Internal.UINodes': read<ReadArgs>((c, _a, ws) => c.store.nodeDump(ws)),
-  'Internal.UINodeInfo': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeDumpOne(a.node, ws)),
+  'Internal.UIServices': read<ReadArgs>((c, _a, ws) => c.store.serviceSummaries(ws), serviceSummariesAcl),
+  'Internal.UINodes': read<ReadArgs>((c, _a, ws) => c.store.nodeDump(ws), nodeDumpAcl),
+  'Internal.UINodeInfo': read<ReadArgs & { node: string }>(
+    (c, a, ws) => c.store.nodeDumpOne(a.node, ws),
+    nodeDumpOneAcl,
+  ),
 
   ...preparedQueryEndpoints,
   ...aclEndpoints,
