@@ -39,7 +39,7 @@ const anonDenied = (perm: string, name: string): string =>
   'The anonymous token is used implicitly when a request does not specify a token.';
 
 describe('which RPC endpoints enforce ACLs through their spec', () => {
-  it('is exactly the KV, transaction, catalog, health and UI endpoints so far', () => {
+  it('is exactly the KV, transaction, catalog, health, UI and session endpoints so far', () => {
     const covered = Object.entries(endpoints)
       .filter(([, ep]) => 'acl' in ep && ep.acl !== undefined)
       .map(([name]) => name)
@@ -63,6 +63,11 @@ describe('which RPC endpoints enforce ACLs through their spec', () => {
       'KVS.Get',
       'KVS.List',
       'KVS.ListKeys',
+      'Session.Apply',
+      'Session.Get',
+      'Session.List',
+      'Session.NodeSessions',
+      'Session.Renew',
       'Txn.Apply',
       'Txn.Read',
     ]);
@@ -463,6 +468,57 @@ describe('ACLs on, default deny', () => {
     expect((await call('GET', '/v1/catalog/service/web', root)).json()).toHaveLength(1); // n-new's
     expect((await dereg(root, { Node: 'n-db' })).status).toBe(200);
     expect((await call('GET', '/v1/catalog/node/n-db', root)).json()).toBeNull();
+  });
+
+  it("sessions: writes need session:write on the session's node, reads are filtered by session:read", async () => {
+    const { secret: sw, id: swId } = await token('sess-write', 'session_prefix "n-" { policy = "write" }');
+    const { secret: sr, id: srId } = await token('sess-read', 'session "n-app" { policy = "read" }');
+    const create = (t: string | undefined, node: string): Promise<Res> =>
+      call('PUT', '/v1/session/create', t, { Node: node, NodeChecks: [], TTL: '60s' });
+    const anon = await create(undefined, 'n-app');
+    expect([anon.status, anon.body.trimEnd()]).toEqual([403, anonDenied('session:write', 'n-app')]);
+    const ro2 = await create(sr, 'n-app');
+    expect([ro2.status, ro2.body.trimEnd()]).toEqual([403, denied(srId, 'session:write', 'n-app')]);
+    expect((await create(wo, 'n-app')).status).toBe(403);
+    const elsewhere = await create(sw, 'test-node');
+    expect(elsewhere.body.trimEnd()).toBe(denied(swId, 'session:write', 'test-node'));
+    const mine = await create(sw, 'n-app');
+    expect(mine.status).toBe(200);
+    const s1 = mine.json()['ID'] as string;
+    const theirs = await create(root, 'test-node');
+    expect(theirs.status).toBe(200);
+    const s2 = theirs.json()['ID'] as string;
+
+    const ids = async (path: string, t?: string): Promise<[unknown[], string | null]> => {
+      const r = await call('GET', path, t);
+      expect(r.status).toBe(200);
+      return [r.json().map((x) => x['ID']), r.headers.get(FILTERED)];
+    };
+    expect(await ids('/v1/session/list')).toEqual([[], 'true']);
+    expect(await ids('/v1/session/list', sr)).toEqual([[s1], 'true']);
+    expect(await ids('/v1/session/list', sw)).toEqual([[s1], 'true']); // write implies read
+    const [all, allHeader] = await ids('/v1/session/list', root);
+    expect(all).toEqual(expect.arrayContaining([s1, s2]));
+    expect(allHeader).toBeNull();
+    expect(await ids(`/v1/session/info/${s1}`, sr)).toEqual([[s1], null]);
+    expect(await ids(`/v1/session/info/${s2}`, sr)).toEqual([[], 'true']);
+    expect(await ids(`/v1/session/info/${s2}`, root)).toEqual([[s2], null]);
+    expect(await ids('/v1/session/node/n-app', sr)).toEqual([[s1], null]);
+    expect((await ids('/v1/session/node/test-node', sr))[1]).toBe('true');
+    expect((await ids('/v1/session/node/test-node', sr))[0]).toEqual([]);
+
+    const renew = await call('PUT', `/v1/session/renew/${s2}`, sw);
+    expect([renew.status, renew.body.trimEnd()]).toEqual([403, denied(swId, 'session:write', 'test-node')]);
+    expect((await call('PUT', `/v1/session/renew/${s1}`, sr)).status).toBe(403);
+    expect((await call('PUT', `/v1/session/renew/${s1}`, sw)).status).toBe(200);
+    const kill = await call('PUT', `/v1/session/destroy/${s1}`, sr);
+    expect([kill.status, kill.body.trimEnd()]).toEqual([403, denied(srId, 'session:write', 'n-app')]);
+    expect((await call('PUT', `/v1/session/destroy/${s2}`)).status).toBe(403);
+    expect((await call('PUT', `/v1/session/destroy/${s1}`, sw)).body).toBe('true');
+    expect((await call('PUT', `/v1/session/destroy/${s2}`, root)).body).toBe('true');
+    // Only the earlier test's session on test-node is left, hidden from this token.
+    expect(await ids('/v1/session/list', sr)).toEqual([[], 'true']);
+    expect((await ids('/v1/session/list', root))[0]).toHaveLength(1);
   });
 
   it("a blocked list wakes when the token's policy changes, and is filtered anew", async () => {

@@ -24,6 +24,8 @@ import type {
   ServiceNode,
 } from '../../state/types.js';
 import type { NodeDumpEntry } from '../../state/ui-summary.js';
+import type { Session } from '../../state/sessions.js';
+import { validateSessionRequest } from '../../state/session-validate.js';
 import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
 import type { EndpointContext } from './index.js';
 
@@ -350,3 +352,48 @@ function vetDeregister(authz: Authorizer, a: { req: unknown }, ctx: EndpointCont
 
 export const registerAcl: AclSpec<{ req: unknown }> = { check: vetRegister };
 export const deregisterAcl: AclSpec<{ req: unknown }> = { check: vetDeregister };
+
+// ---------------------------------------------------------------- sessions
+
+/**
+ * Consul's Session.Apply: a create needs session:write on the node it names; a destroy needs it on
+ * the node of the session it destroys (an unknown session destroys nothing, so nothing to check).
+ */
+function vetSessionApply(
+  authz: Authorizer,
+  a: { op: string; session?: unknown; id?: string },
+  ctx: EndpointContext,
+): void {
+  if (a.op === 'create') {
+    need(authz, 'session', validateSessionRequest(a.session).Node, 'write');
+  } else if (a.op === 'destroy' && typeof a.id === 'string') {
+    const existing = ctx.store.session(a.id);
+    if (existing) need(authz, 'session', existing.Node, 'write');
+  }
+}
+
+export const sessionApplyAcl: AclSpec<{ op: string; session?: unknown; id?: string }> = {
+  check: vetSessionApply,
+};
+
+/** Consul's Session.Renew: session:write on the session's node (an unknown one answers null). */
+export const sessionRenewAcl: AclSpec<{ id: string }> = {
+  check: (authz, a, ctx) => {
+    const existing = ctx.store.session(a.id);
+    if (existing) need(authz, 'session', existing.Node, 'write');
+  },
+};
+
+/** Consul's filterSessions: sessions whose node the token may read sessions of. */
+export const sessionListAcl: AclSpec<unknown> = {
+  filter: (authz, v) => keep(v as Session[], (x) => authz.allowed('session', x.Node, 'read')),
+};
+
+/** Session.Get: the same for the one session (null, an empty list, when hidden). */
+export const sessionGetAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const x = v as Session | null;
+    if (!x || authz.allowed('session', x.Node, 'read')) return { value: x, filtered: false };
+    return { value: null, filtered: true };
+  },
+};

@@ -39,6 +39,10 @@ import {
   serviceMapAcl,
   serviceNodesAcl,
   serviceSummariesAcl,
+  sessionApplyAcl,
+  sessionGetAcl,
+  sessionListAcl,
+  sessionRenewAcl,
   txnAcl,
   type AclSpec,
 } from './acl-spec.js';
@@ -262,11 +266,14 @@ export const endpoints = {
     return lockDelayErrors(c, a.ops) ?? c.apply({ type: 'txn', ops: a.ops });
   }, txnAcl),
 
-  'Session.Apply': write<SessionApplyArgs>(sessionApply),
-  'Session.Renew': write<{ id: string }>(async (c, a) => sessionRenew(c, a)),
-  'Session.Get': read<ReadArgs & { id: string }>((c, a, ws) => c.store.sessionInfo(a.id, ws)),
-  'Session.List': read<ReadArgs>((c, _a, ws) => c.store.sessionList(ws)),
-  'Session.NodeSessions': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeSessions(a.node, ws)),
+  'Session.Apply': write<SessionApplyArgs>(sessionApply, sessionApplyAcl),
+  'Session.Renew': write<{ id: string }>(async (c, a) => sessionRenew(c, a), sessionRenewAcl),
+  'Session.Get': read<ReadArgs & { id: string }>((c, a, ws) => c.store.sessionInfo(a.id, ws), sessionGetAcl),
+  'Session.List': read<ReadArgs>((c, _a, ws) => c.store.sessionList(ws), sessionListAcl),
+  'Session.NodeSessions': read<ReadArgs & { node: string }>(
+    (c, a, ws) => c.store.nodeSessions(a.node, ws),
+    sessionListAcl,
+  ),
   'Txn.Read': read<ReadArgs & { ops: TxnOp[] }>((c, a) => {
     validateTxn(a.ops);
     if (!isReadOnlyTxn(a.ops)) throw badRequest('transaction is not read-only');
