@@ -39,7 +39,7 @@ const anonDenied = (perm: string, name: string): string =>
   'The anonymous token is used implicitly when a request does not specify a token.';
 
 describe('which RPC endpoints enforce ACLs through their spec', () => {
-  it('is exactly the KV, transaction, catalog, health, UI and session endpoints so far', () => {
+  it('is exactly the KV, transaction, catalog, health, UI, session and prepared query endpoints so far', () => {
     const covered = Object.entries(endpoints)
       .filter(([, ep]) => 'acl' in ep && ep.acl !== undefined)
       .map(([name]) => name)
@@ -63,6 +63,11 @@ describe('which RPC endpoints enforce ACLs through their spec', () => {
       'KVS.Get',
       'KVS.List',
       'KVS.ListKeys',
+      'PreparedQuery.Apply',
+      'PreparedQuery.Execute',
+      'PreparedQuery.Explain',
+      'PreparedQuery.Get',
+      'PreparedQuery.List',
       'Session.Apply',
       'Session.Get',
       'Session.List',
@@ -519,6 +524,86 @@ describe('ACLs on, default deny', () => {
     // Only the earlier test's session on test-node is left, hidden from this token.
     expect(await ids('/v1/session/list', sr)).toEqual([[], 'true']);
     expect((await ids('/v1/session/list', root))[0]).toHaveLength(1);
+  });
+
+  it('prepared queries: query:write on the name to change, query:read to see, results filtered', async () => {
+    const { secret: qw, id: qwId } = await token('q-write', 'query_prefix "app-" { policy = "write" }');
+    const { secret: qr, id: qrId } = await token(
+      'q-read',
+      'query "app-web" { policy = "read" }\nquery "tok-q" { policy = "read" }',
+    );
+    const create = (t: string | undefined, body: J): Promise<Res> => call('POST', '/v1/query', t, body);
+    const appWeb = { Name: 'app-web', Service: { Service: 'web' } };
+    const anon = await create(undefined, appWeb);
+    expect([anon.status, anon.body.trimEnd()]).toEqual([403, anonDenied('query:write', 'app-web')]);
+    const byReader = await create(qr, appWeb);
+    expect([byReader.status, byReader.body.trimEnd()]).toEqual([403, denied(qrId, 'query:write', 'app-web')]);
+    expect((await create(wo, appWeb)).status).toBe(403);
+    const made = await create(qw, appWeb);
+    expect(made.status).toBe(200);
+    const appId = made.json()['ID'] as string;
+    const sess = (await call('PUT', '/v1/session/create', root, {})).json()['ID'] as string;
+    // No name: no query rule applies (it must be bound to a session instead).
+    const unnamed = await create(undefined, { Session: sess, Service: { Service: 'db' } });
+    expect(unnamed.status).toBe(200);
+    const unnamedId = unnamed.json()['ID'] as string;
+    const tokQ = await create(root, { Name: 'tok-q', Token: cat, Service: { Service: 'web' } });
+    expect(tokQ.status).toBe(200);
+    const tokId = tokQ.json()['ID'] as string;
+
+    const rename = await call('PUT', `/v1/query/${appId}`, qw, { ...appWeb, Name: 'other-x' });
+    expect(rename.body.trimEnd()).toBe(denied(qwId, 'query:write', 'other-x'));
+    const takeOver = await call('PUT', `/v1/query/${tokId}`, qw, {
+      Name: 'app-z',
+      Service: { Service: 'web' },
+    });
+    expect(takeOver.body.trimEnd()).toBe(denied(qwId, 'query:write', 'tok-q'));
+    expect(
+      (await call('PUT', `/v1/query/${appId}`, qw, { ...appWeb, Service: { Service: 'web', Tags: ['x'] } }))
+        .status,
+    ).toBe(200);
+
+    const list = async (t?: string): Promise<[J[], string | null]> => {
+      const r = await call('GET', '/v1/query', t);
+      expect(r.status).toBe(200);
+      return [r.json(), r.headers.get(FILTERED)];
+    };
+    expect(await list()).toEqual([[], 'true']);
+    const [mine, mineHeader] = await list(qr);
+    expect(mine.map((q) => [q['Name'], q['Token']]).sort()).toEqual([
+      ['app-web', ''],
+      ['tok-q', '<hidden>'],
+    ]);
+    expect(mineHeader).toBe('true');
+    const [all, allHeader] = await list(root);
+    expect(all.map((q) => q['ID'])).toEqual(expect.arrayContaining([appId, unnamedId, tokId]));
+    expect(all.find((q) => q['ID'] === tokId)?.['Token']).toBe(cat);
+    expect(allHeader).toBeNull();
+
+    for (const path of [`/v1/query/${appId}`, '/v1/query/app-web/explain']) {
+      const none = await call('GET', path);
+      expect([none.status, none.body.trimEnd()]).toEqual([403, 'Permission denied']);
+      expect((await call('GET', path, qr)).status).toBe(200);
+      expect((await call('GET', path, root)).status).toBe(200);
+    }
+    expect((await call('GET', `/v1/query/${unnamedId}`, qr)).status).toBe(403);
+
+    const exec = async (name: string, t?: string): Promise<[number, string | null]> => {
+      const r = await call('GET', `/v1/query/${name}/execute`, t);
+      expect(r.status).toBe(200);
+      return [(r.json()['Nodes'] as unknown[]).length, r.headers.get(FILTERED)];
+    };
+    await call('PUT', `/v1/query/${appId}`, qw, appWeb);
+    expect(await exec('app-web')).toEqual([0, 'true']); // no query permission needed to run it
+    expect(await exec('app-web', cat)).toEqual([1, null]);
+    expect(await exec('app-web', root)).toEqual([1, null]);
+    expect(await exec('tok-q')).toEqual([1, null]); // filtered with the query's own token
+
+    const del = await call('DELETE', `/v1/query/${appId}`, qr);
+    expect([del.status, del.body.trimEnd()]).toEqual([403, denied(qrId, 'query:write', 'app-web')]);
+    expect((await call('DELETE', `/v1/query/${appId}`, qw)).status).toBe(200);
+    expect((await call('DELETE', `/v1/query/${unnamedId}`)).status).toBe(200);
+    expect((await call('DELETE', `/v1/query/${tokId}`, root)).status).toBe(200);
   });
 
   it("a blocked list wakes when the token's policy changes, and is filtered anew", async () => {

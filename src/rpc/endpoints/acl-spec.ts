@@ -26,6 +26,9 @@ import type {
 import type { NodeDumpEntry } from '../../state/ui-summary.js';
 import type { Session } from '../../state/sessions.js';
 import { validateSessionRequest } from '../../state/session-validate.js';
+import { REDACTED_TOKEN, decodeQuery, type PreparedQuery } from '../../state/prepared-queries.js';
+import { ConsulError, ErrorCode } from '../../core/errors.js';
+import type { PreparedQueryExecuteResponse } from './prepared-query.js';
 import { validateDeregister, validateRegister } from '../../state/catalog-validate.js';
 import type { EndpointContext } from './index.js';
 
@@ -395,5 +398,91 @@ export const sessionGetAcl: AclSpec<unknown> = {
     const x = v as Session | null;
     if (!x || authz.allowed('session', x.Node, 'read')) return { value: x, filtered: false };
     return { value: null, filtered: true };
+  },
+};
+
+// ---------------------------------------------------------------- prepared queries
+
+/**
+ * Consul's PreparedQuery.Apply: query rules match a query's name (a template's too); an unnamed
+ * query needs no query permission. A create or update needs query:write on the name it proposes,
+ * and an update or delete also on the name of the query it changes.
+ */
+function vetQueryApply(
+  authz: Authorizer,
+  a: { op: string; query?: unknown; id?: string },
+  ctx: EndpointContext,
+): void {
+  let id: unknown = a.id;
+  if (a.op === 'create' || a.op === 'update') {
+    const q = decodeQuery(a.query);
+    if (q.Name !== '') need(authz, 'query', q.Name, 'write');
+    id = q.ID;
+  }
+  if (a.op === 'create' || typeof id !== 'string' || id === '') return;
+  const existing = ctx.store.preparedQueryGet(id).value;
+  if (existing && existing.Name !== '') need(authz, 'query', existing.Name, 'write');
+}
+
+export const queryApplyAcl: AclSpec<{ op: string; query?: unknown; id?: string }> = {
+  check: vetQueryApply,
+};
+
+/**
+ * Consul's filterPreparedQueries: a token with acl:read sees every query; any other sees the named
+ * ones it has query:read on (never an unnamed one). The Token field shows only to acl:write.
+ */
+function visibleQueries(authz: Authorizer, queries: PreparedQuery[]): Filtered {
+  const all = authz.allowedGlobal('acl', 'read');
+  const kept = all
+    ? { value: queries, filtered: false }
+    : keep(queries, (q) => q.Name !== '' && authz.allowed('query', q.Name, 'read'));
+  if (authz.allowedGlobal('acl', 'write')) return kept;
+  const value = (kept.value as PreparedQuery[]).map((q) =>
+    q.Token === '' ? q : { ...q, Token: REDACTED_TOKEN },
+  );
+  return { value, filtered: kept.filtered };
+}
+
+export const queryListAcl: AclSpec<unknown> = {
+  filter: (authz, v) => visibleQueries(authz, v as PreparedQuery[]),
+};
+
+/** Consul's PreparedQuery.Get: a query that exists but is filtered out is a plain 403. */
+export const queryGetAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const f = visibleQueries(authz, v as PreparedQuery[]);
+    if ((f.value as PreparedQuery[]).length === 0)
+      throw new ConsulError(ErrorCode.PermissionDenied, 'Permission denied');
+    return { value: f.value, filtered: false };
+  },
+};
+
+/** Consul's PreparedQuery.Explain: the same for the query it explains. */
+export const queryExplainAcl: AclSpec<unknown> = {
+  filter: (authz, v) => {
+    const r = v as { Query: PreparedQuery };
+    const f = visibleQueries(authz, [r.Query]);
+    const [q] = f.value as PreparedQuery[];
+    if (!q) throw new ConsulError(ErrorCode.PermissionDenied, 'Permission denied');
+    return { value: { ...r, Query: q }, filtered: false };
+  },
+};
+
+/**
+ * Consul's PreparedQuery.Execute: no query permission is needed (whoever knows the ID or name may
+ * run it), but the instances are filtered as a health read's are, with the query's own Token when
+ * it has one, else the caller's.
+ */
+export const queryExecuteAcl: AclSpec<{ idOrName?: unknown }> = {
+  filter: (authz, v, a, ctx) => {
+    const r = v as PreparedQueryExecuteResponse;
+    const token =
+      typeof a.idOrName === 'string' ? (ctx.store.preparedQueryResolve(a.idOrName).value?.Token ?? '') : '';
+    const who = token !== '' && ctx.acl ? ctx.acl.resolver.authorize(token) : authz;
+    const kept = checkServiceNodesAcl.filter?.(who, r.Nodes, a, ctx) as Filtered;
+    return kept.filtered
+      ? { value: { ...r, Nodes: kept.value }, filtered: true }
+      : { value: r, filtered: false };
   },
 };

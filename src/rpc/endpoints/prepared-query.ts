@@ -22,6 +22,14 @@ import type { CheckServiceNode } from '../../state/types.js';
 import type { WatchSet } from '../../state/watch.js';
 import type { EndpointContext, QueryEndpoint, ReadArgs, ReadEndpoint, WriteEndpoint } from './index.js';
 import type { QueryMeta, QueryOptions } from './types.js';
+import {
+  queryApplyAcl,
+  queryExecuteAcl,
+  queryExplainAcl,
+  queryGetAcl,
+  queryListAcl,
+  type AclSpec,
+} from './acl-spec.js';
 
 /** Consul's structs.ErrQueryNotFound text (its HTTP layer answers it with a 404). */
 export const QUERY_NOT_FOUND = 'Query not found';
@@ -305,24 +313,30 @@ function mustExist(c: EndpointContext, id: string): void {
   }
 }
 
-const read = <A>(run: ReadEndpoint<A>['run']): ReadEndpoint<A> => ({ kind: 'read', run });
-const write = <A>(run: WriteEndpoint<A>['run']): WriteEndpoint<A> => ({ kind: 'write', run });
+const read = <A>(run: ReadEndpoint<A>['run'], acl?: AclSpec<A>): ReadEndpoint<A> =>
+  acl ? { kind: 'read', run, acl } : { kind: 'read', run };
+const write = <A>(run: WriteEndpoint<A>['run'], acl: AclSpec<A>): WriteEndpoint<A> => ({
+  kind: 'write',
+  run,
+  acl,
+});
 export const preparedQueryEndpoints = {
-  'PreparedQuery.Apply': write<PreparedQueryApplyArgs>(applyQuery),
+  'PreparedQuery.Apply': write<PreparedQueryApplyArgs>(applyQuery, queryApplyAcl),
   'PreparedQuery.Get': read<ReadArgs & { id: string }>((c, a, ws) => {
     if (typeof a.id !== 'string') throw badRequest('Missing query ID');
     const r = c.store.preparedQueryGet(a.id, ws);
     if (!r.value) throw new ConsulError(ErrorCode.NotFound, QUERY_NOT_FOUND);
     return { index: r.index, value: [r.value] };
-  }),
-  'PreparedQuery.List': read<ReadArgs>((c, _a, ws) => c.store.preparedQueryList(ws)),
+  }, queryGetAcl),
+  'PreparedQuery.List': read<ReadArgs>((c, _a, ws) => c.store.preparedQueryList(ws), queryListAcl),
   'PreparedQuery.Explain': read<ReadArgs & { idOrName: string }>((c, a, ws) => {
     const r = resolveOrThrow(c.store, a.idOrName, ws);
     return { index: r.index, value: { Query: r.query } };
-  }),
+  }, queryExplainAcl),
   'PreparedQuery.Execute': {
     kind: 'query',
     run: executeQuery,
+    acl: queryExecuteAcl,
   } satisfies QueryEndpoint<PreparedQueryExecuteArgs>,
   /** What a failover runs in another datacenter: the whole query, here only, shuffled and limited. */
   'PreparedQuery.ExecuteRemote': read<ReadArgs & PreparedQueryExecuteRemoteArgs>((c, a) => {
