@@ -7,8 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
-import { ANONYMOUS_TOKEN_ID } from '../../src/acl/authorizer.js';
-import { endpoints } from '../../src/rpc/endpoints/index.js';
+import { ANONYMOUS_TOKEN_ID, type Authorizer } from '../../src/acl/authorizer.js';
+import { endpoints, type EndpointContext } from '../../src/rpc/endpoints/index.js';
+import { eventFireAcl } from '../../src/rpc/endpoints/acl-spec.js';
 
 type J = Record<string, unknown>;
 interface Res {
@@ -39,7 +40,7 @@ const anonDenied = (perm: string, name: string): string =>
   'The anonymous token is used implicitly when a request does not specify a token.';
 
 describe('which RPC endpoints enforce ACLs through their spec', () => {
-  it('is exactly the KV, transaction, catalog, health, UI, session and prepared query endpoints so far', () => {
+  it('is exactly the KV, transaction, catalog, health, UI, session, prepared query and event endpoints so far', () => {
     const covered = Object.entries(endpoints)
       .filter(([, ep]) => 'acl' in ep && ep.acl !== undefined)
       .map(([name]) => name)
@@ -56,6 +57,7 @@ describe('which RPC endpoints enforce ACLs through their spec', () => {
       'Health.NodeChecks',
       'Health.ServiceChecks',
       'Health.ServiceNodes',
+      'Internal.EventFire',
       'Internal.UINodeInfo',
       'Internal.UINodes',
       'Internal.UIServices',
@@ -76,6 +78,23 @@ describe('which RPC endpoints enforce ACLs through their spec', () => {
       'Txn.Apply',
       'Txn.Read',
     ]);
+  });
+});
+
+describe("Internal.EventFire's spec (another datacenter's events)", () => {
+  it('needs event:write on the name', () => {
+    const authz: Authorizer = {
+      accessorId: 'acc-ev',
+      allowed: (r, n, a) => r === 'event' && n.startsWith('deploy') && a === 'write',
+      allowedGlobal: () => false,
+      keyWritePrefix: () => false,
+    };
+    expect(endpoints['Internal.EventFire'].acl).toBe(eventFireAcl);
+    const check = (name: string): unknown => eventFireAcl.check?.(authz, { name }, {} as EndpointContext);
+    expect(() => check('restart')).toThrow(
+      `Permission denied: token with AccessorID 'acc-ev' lacks permission 'event:write' on "restart"`,
+    );
+    expect(check('deploy-2')).toBeUndefined();
   });
 });
 
@@ -606,6 +625,19 @@ describe('ACLs on, default deny', () => {
     expect((await call('DELETE', `/v1/query/${tokId}`, root)).status).toBe(200);
   });
 
+  it('firing a user event needs event:write on its name', async () => {
+    const { secret: ev, id: evId } = await token('ev-write', 'event_prefix "deploy" { policy = "write" }');
+    const anon = await call('PUT', '/v1/event/fire/deploy-1');
+    expect([anon.status, anon.body.trimEnd()]).toEqual([403, anonDenied('event:write', 'deploy-1')]);
+    const reader = await call('PUT', '/v1/event/fire/deploy-1', ro);
+    expect([reader.status, reader.body.trimEnd()]).toEqual([403, denied(roId, 'event:write', 'deploy-1')]);
+    const other = await call('PUT', '/v1/event/fire/restart', ev);
+    expect([other.status, other.body.trimEnd()]).toEqual([403, denied(evId, 'event:write', 'restart')]);
+    const ok = await call('PUT', '/v1/event/fire/deploy-1', ev, 'payload');
+    expect([ok.status, ok.json()['Name']]).toEqual([200, 'deploy-1']);
+    expect((await call('PUT', '/v1/event/fire/restart', root)).status).toBe(200);
+  });
+
   it("a blocked list wakes when the token's policy changes, and is filtered anew", async () => {
     const { secret } = await token('grows', 'key_prefix "app/" { policy = "read" }');
     const first = await call('GET', '/v1/kv/?keys', secret);
@@ -673,5 +705,9 @@ describe('ACLs off', () => {
     const n = await call('GET', '/v1/catalog/node/n-app');
     expect(Object.keys(n.json()['Services'] as J)).toEqual(['web']);
     expect((await call('GET', '/v1/catalog/nodes')).headers.get(FILTERED)).toBeNull();
+    expect((await call('PUT', '/v1/event/fire/anything', 'made-up')).status).toBe(200);
+    const ui = await call('GET', '/v1/internal/ui/services', 'made-up');
+    expect(ui.json().map((x) => x['Name'])).toContain('web');
+    expect(ui.headers.get(FILTERED)).toBeNull();
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { createApp, type HttpAgent } from '../../src/http/app.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { allowAll } from '../../src/acl/authorizer.js';
 
 interface Call {
   method: string;
@@ -64,6 +65,8 @@ function recordingApp(): {
       txnMaxReqLen: 512 * 1024,
       acl: { enabled: true, defaultPolicy: 'deny', tokens: { default: '' } },
     },
+    // The agent's token resolver (a local event is checked before the agent fires it).
+    acl: { resolve: () => Promise.resolve(allowAll) },
     fireEvent: (name: string) => {
       fired.push(name);
       return { ID: 'local-event', Name: name };

@@ -3,7 +3,8 @@
 import type { Context } from 'hono';
 import { validateFilters, type EventFilters } from '../../agent/event-log.js';
 import type { HttpDeps } from '../app.js';
-import { callEndpoint, requestDc } from '../endpoint.js';
+import { callEndpoint, requestAuthorizer, requestDc } from '../endpoint.js';
+import { permissionDenied } from '../../acl/authorizer.js';
 import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { json } from '../respond.js';
 import { parseQueryOptions } from '../query.js';
@@ -27,6 +28,10 @@ export async function eventFire(c: Context, d: HttpDeps): Promise<Response> {
     const args = { name, payload, filters };
     return json(c, await callEndpoint(c, d, 'Internal.EventFire', args, signalOf(c, false)));
   }
+  // In this datacenter the agent fires it itself, after the check Consul's Internal.EventFire makes.
+  validateFilters(filters);
+  const authz = await requestAuthorizer(c, d);
+  if (!authz.allowed('event', name, 'write')) throw permissionDenied(authz, 'event', 'write', name);
   return json(c, d.agent.fireEvent(name, payload, filters));
 }
 

@@ -486,3 +486,10 @@ export const queryExecuteAcl: AclSpec<{ idOrName?: unknown }> = {
       : { value: r, filtered: false };
   },
 };
+
+// ---------------------------------------------------------------- user events
+
+/** Consul's Internal.EventFire (every user event goes through it there): event:write on the name. */
+export const eventFireAcl: AclSpec<{ name: string }> = {
+  check: (authz, a) => need(authz, 'event', a.name, 'write'),
+};

@@ -25,6 +25,7 @@ import type { AgentEvent, EventFilters } from '../../agent/event-log.js';
 import {
   checkServiceNodesAcl,
   deregisterAcl,
+  eventFireAcl,
   healthChecksAcl,
   kvApplyAcl,
   kvGetAcl,
@@ -246,7 +247,8 @@ const read = <A>(run: ReadEndpoint<A>['run'], acl?: AclSpec<A>): ReadEndpoint<A>
   acl ? { kind: 'read', run, acl } : { kind: 'read', run };
 const write = <A>(run: WriteEndpoint<A>['run'], acl?: AclSpec<A>): WriteEndpoint<A> =>
   acl ? { kind: 'write', run, acl } : { kind: 'write', run };
-const local = <A>(run: LocalEndpoint<A>['run']): LocalEndpoint<A> => ({ kind: 'local', run });
+const local = <A>(run: LocalEndpoint<A>['run'], acl?: AclSpec<A>): LocalEndpoint<A> =>
+  acl ? { kind: 'local', run, acl } : { kind: 'local', run };
 
 export const endpoints = {
   'KVS.Get': read<ReadArgs & { key: string }>((c, a, ws) => c.store.kvGet(a.key, ws), kvGetAcl),
@@ -389,7 +391,7 @@ export const endpoints = {
   'Internal.EventFire': local<{ name: string; payload: Uint8Array; filters: EventFilters }>((c, a) => {
     if (!c.userEvents) throw new ConsulError(ErrorCode.Internal, 'this server cannot fire user events');
     return c.userEvents.fire(a.name, a.payload, a.filters);
-  }),
+  }, eventFireAcl),
   'Status.Leader': local<Record<string, never>>((c) => c.raft.leaderAddress()),
   'Status.Peers': local<Record<string, never>>((c) => c.raft.peerAddresses()),
   /** Known datacenters, nearest first (from the WAN pool, on the server that receives it). */
