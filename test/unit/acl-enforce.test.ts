@@ -636,6 +636,15 @@ describe('ACLs on, default deny', () => {
     const ok = await call('PUT', '/v1/event/fire/deploy-1', ev, 'payload');
     expect([ok.status, ok.json()['Name']]).toEqual([200, 'deploy-1']);
     expect((await call('PUT', '/v1/event/fire/restart', root)).status).toBe(200);
+
+    const names = async (t?: string): Promise<[unknown[], string | null]> => {
+      const r = await call('GET', '/v1/event/list', t);
+      expect(r.status).toBe(200);
+      return [r.json().map((e) => e['Name']), r.headers.get(FILTERED)];
+    };
+    expect(await names()).toEqual([[], 'true']);
+    expect(await names(ev)).toEqual([['deploy-1'], 'true']); // write implies read
+    expect(await names(root)).toEqual([['deploy-1', 'restart'], null]);
   });
 
   it("a blocked list wakes when the token's policy changes, and is filtered anew", async () => {

@@ -40,9 +40,15 @@ export async function eventList(c: Context, d: HttpDeps): Promise<Response> {
   const q = parseQueryOptions(url);
   const name = url.searchParams.get('name') ?? '';
   const events = d.agent.events;
+  const authz = await requestAuthorizer(c, d);
   await events.wait(q.minIndex, q.maxWaitMs, d.agent.rng, signalOf(c, q.minIndex > 0));
+  // As Consul's agent does: only the events the token has event:read on, and a header when any
+  // was left out.
+  const all = events.list(name);
+  const visible = all.filter((e) => authz.allowed('event', e.Name, 'read'));
   // The index is this agent's own (events are not in Raft), so only X-Consul-Index is set.
-  const res = json(c, events.list(name));
+  const res = json(c, visible);
   res.headers.set('X-Consul-Index', String(events.index));
+  if (visible.length !== all.length) res.headers.set('X-Consul-Results-Filtered-By-ACLs', 'true');
   return res;
 }
