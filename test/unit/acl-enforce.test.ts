@@ -1,8 +1,9 @@
 // ACL enforcement through app.request() against an in-process dev agent with ACLs on and
-// default_policy deny: KV reads, writes, deletes and transactions for four callers (no token, a
-// read token for app/, a write token for other/, the management token), the 403 texts, silently
-// filtered lists with X-Consul-Results-Filtered-By-ACLs, and the same requests with ACLs off.
-// Also which RPC endpoints have an ACL spec so far (the rest are not enforced yet).
+// default_policy deny: KV, transactions, catalog, health, the UI's reads, sessions, prepared queries
+// and events for several callers (no token, read tokens, a write token for something else, the
+// management token), the 403 texts, silently filtered lists with X-Consul-Results-Filtered-By-ACLs,
+// and the same requests with ACLs off. Also which RPC endpoints have an ACL spec so far (the rest
+// are not enforced yet).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
