@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { clientAddress, PerAddressCount } from '../core/per-address.js';
+import { Throttle } from '../core/throttle.js';
 
 export interface HttpConnLimits {
   /** 0: no cap. */
@@ -60,7 +61,7 @@ export function limitConnections(server: HttpServer | TlsServer, l: HttpConnLimi
   const open = new PerAddressCount(l.maxConnsPerClient);
   const refused = new WeakSet<Socket>();
   const inFlight = new WeakMap<Socket, number>();
-  const lastWarn = new Map<string, number>();
+  const warnings = new Throttle(WARN_EVERY_MS, 10_000);
 
   server.on('connection', (socket: Socket) => {
     const addr = clientAddress(socket.remoteAddress);
@@ -97,10 +98,7 @@ export function limitConnections(server: HttpServer | TlsServer, l: HttpConnLimi
 
   function refuse(socket: Socket, addr: string): void {
     refused.add(socket);
-    const now = Date.now();
-    if (now - (lastWarn.get(addr) ?? 0) >= WARN_EVERY_MS) {
-      if (lastWarn.size >= 10_000) lastWarn.clear();
-      lastWarn.set(addr, now);
+    if (warnings.due(addr)) {
       log.warn(
         { client: addr, limit: l.maxConnsPerClient },
         'http: too many connections from one address (limits.http_max_conns_per_client); refusing the excess',

@@ -11,6 +11,7 @@ import type { Message } from '../raft/messages.js';
 import type { PeerInfo } from './codec.js';
 import { RpcConn, type ConnHandlers } from './connection.js';
 import { RefusalLog, type RpcTls } from './tls.js';
+import { Throttle } from '../core/throttle.js';
 
 export interface RpcNetworkOptions {
   self: () => PeerInfo;
@@ -74,12 +75,11 @@ export class RpcNetwork {
     const open = new PerAddressCount(this.o.maxConnsPerClient ?? 100);
     const handshakeMs = this.o.handshakeTimeoutMs ?? 5000;
     const handshakes = new WeakMap<Socket, NodeJS.Timeout>();
-    let lastWarn = 0;
+    const capWarnings = new Throttle(60_000);
     server.on('connection', (socket: Socket) => {
       const ip = clientAddress(socket.remoteAddress);
       if (!open.acquire(ip)) {
-        if (Date.now() - lastWarn >= 60_000) {
-          lastWarn = Date.now();
+        if (capWarnings.due('cap')) {
           this.o.logger.warn(
             { client: ip, limit: this.o.maxConnsPerClient ?? 100 },
             'rpc: too many connections from one address (limits.rpc_max_conns_per_client); closing the excess',

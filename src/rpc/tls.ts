@@ -20,6 +20,7 @@ import {
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/config.js';
 import { loadRpcTlsMaterial, type RpcTlsMaterial } from '../config/tls.js';
+import { Throttle } from '../core/throttle.js';
 
 /** The name a server certificate must carry with verify_server_hostname. */
 export function serverName(dc: string, domain: string): string {
@@ -46,21 +47,16 @@ export interface DialTls {
  * servers this one dials by their address (`peer`).
  */
 export class RefusalLog {
-  private readonly last = new Map<string, number>();
+  private readonly throttle = new Throttle(30_000);
   constructor(private readonly logger: Logger) {}
 
   warn(remote: string, reason: string, fields: Record<string, unknown> = {}, peer = hostOf(remote)): void {
-    const key = `${peer} ${reason}`;
-    const now = Date.now();
-    if (now - (this.last.get(key) ?? -Infinity) < 30_000) return;
-    if (this.last.size > 1000) this.last.clear();
-    this.last.set(key, now);
-    this.logger.warn({ remote, ...fields }, reason);
+    if (this.throttle.due(`${peer} ${reason}`)) this.logger.warn({ remote, ...fields }, reason);
   }
 
   /** Forgets a dialled server's refusals (it answered): the next failure is news again. */
   ok(peer: string): void {
-    for (const k of this.last.keys()) if (k.startsWith(`${peer} `)) this.last.delete(k);
+    this.throttle.forget(`${peer} `);
   }
 }
 
