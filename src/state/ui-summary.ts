@@ -30,13 +30,7 @@ export interface ServiceSummary {
 }
 
 /** Consul's NodeInfo (Internal.NodeDump): a node with its services and checks. */
-export interface NodeDumpEntry {
-  ID: string;
-  Node: string;
-  Address: string;
-  Datacenter: string;
-  TaggedAddresses: Record<string, string>;
-  Meta: Record<string, string>;
+export interface NodeDumpEntry extends Omit<Node, 'CreateIndex' | 'ModifyIndex'> {
   Services: NodeService[];
   Checks: HealthCheck[];
 }
