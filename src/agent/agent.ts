@@ -117,10 +117,7 @@ export class Agent {
     this.local = new LocalAgent({
       config: c,
       node: () => this.nodeRecord(advertise),
-      // Anti-entropy acts with the agent's own token (acl.tokens.agent, else default), read at each
-      // call so a token set with PUT /v1/agent/token applies at once.
-      call: (method, args, signal) =>
-        this.forwarder.call(method, withToken(args, c.acl.tokens.agent || c.acl.tokens.default), signal),
+      call: (method, args, signal) => this.callAsAgent(method, args, signal),
       clusterSize: () =>
         this.lan.members().filter((m) => m.status === 'alive' || m.status === 'suspect').length,
       rng: this.rng,
@@ -336,6 +333,15 @@ export class Agent {
     this.forwarder = { call: (method, args, signal) => router.call(method, args, signal) };
   }
 
+  /**
+   * A call the agent makes on its own behalf (anti-entropy, its coordinate) with its own token
+   * (acl.tokens.agent, else default), read at each call so PUT /v1/agent/token applies at once.
+   */
+  private callAsAgent(method: string, args: unknown, signal: AbortSignal): Promise<unknown> {
+    const t = this.config.acl.tokens;
+    return this.forwarder.call(method, withToken(args, t.agent || t.default), signal);
+  }
+
   /** Consul's sendCoordinate: this node's LAN coordinate to the catalog, rate-scaled by cluster size. */
   private startCoordinateSync(): void {
     this.coordinateSync = new CoordinateSync({
@@ -343,7 +349,7 @@ export class Agent {
       node: this.config.nodeName,
       coordinate: () => this.lan.coordinate(),
       clusterSize: () => this.lan.members().length,
-      call: (method, args, signal) => this.forwarder.call(method, args, signal),
+      call: (method, args, signal) => this.callAsAgent(method, args, signal),
       rng: this.rng,
       logger: this.logger.child({ component: 'agent.coordinate' }),
     });

@@ -5,7 +5,13 @@
 // is Consul's 403. Facts from Consul's agent/agent_endpoint.go (which permission each route needs).
 
 import type { Context } from 'hono';
-import { permissionDenied, type Access, type Authorizer, type GlobalResource } from '../acl/authorizer.js';
+import {
+  permissionDenied,
+  type Access,
+  type Authorizer,
+  type GlobalResource,
+  type SegmentedResource,
+} from '../acl/authorizer.js';
 import type { AgentConfig } from '../config/config.js';
 import type { HttpDeps, RouteHandler } from './app.js';
 import { requestAuthorizer } from './endpoint.js';
@@ -21,11 +27,10 @@ export function aclEnabled(d: HttpDeps): boolean {
 
 /**
  * The route's handler behind its check. With ACLs off nothing is resolved. The authorizer is kept
- * on the context (`c.get('authz')` is not typed by Hono's default env, so `authorizerOf` reads it)
- * for handlers that filter what they return.
+ * for the handler (`authorizerOf`) when it filters what it returns or checks what the body names.
  */
 export function guarded(check: LocalCheck, handler: RouteHandler): RouteHandler {
-  const g: RouteHandler = async (c, d) => {
+  return async (c, d) => {
     if (aclEnabled(d)) {
       const authz = await requestAuthorizer(c, d);
       await check(authz, c, d);
@@ -33,17 +38,28 @@ export function guarded(check: LocalCheck, handler: RouteHandler): RouteHandler 
     }
     return handler(c, d);
   };
-  guardedHandlers.add(g);
-  return g;
 }
 
+/** For routes whose permission depends on what the body or the agent's state names. */
+export const checkedInHandler: LocalCheck = () => undefined;
+
 const authorizers = new WeakMap<Context, Authorizer>();
-/** Every handler `guarded` made: the route table's coverage test asks this. */
-export const guardedHandlers = new WeakSet<RouteHandler>();
 
 /** The authorizer `guarded` resolved for this request; undefined with ACLs off (allow all). */
 export function authorizerOf(c: Context): Authorizer | undefined {
   return authorizers.get(c);
+}
+
+/** Throws Consul's 403 unless the request's token has `access` on `resource` `name`. */
+export function need(c: Context, resource: SegmentedResource, name: string, access: Access): void {
+  const authz = authorizers.get(c);
+  if (authz && !authz.allowed(resource, name, access)) throw permissionDenied(authz, resource, access, name);
+}
+
+/** Whether the request's token may see an item (true with ACLs off). */
+export function mayRead(c: Context, resource: SegmentedResource, name: string): boolean {
+  const authz = authorizers.get(c);
+  return !authz || authz.allowed(resource, name, 'read');
 }
 
 /** agent:<access> on this agent's own node name (Consul's vetAgent...). */

@@ -104,7 +104,7 @@ describe('ACL checks in the forwarding guard', () => {
 
   it('endpoints without a spec, and everything with ACLs off, resolve no token', async () => {
     const f = follower({ enabled: true, keyList: false, rules: '' });
-    await f.fwd.call('Coordinate.ListNodes', { q: stale, token: 'nope' }, signal);
+    await f.fwd.call('Catalog.ListDatacenters', { token: 'nope' }, signal);
     expect(f.resolved).toEqual([]);
     const off = follower({ enabled: false, keyList: false, rules: '' });
     const r = (await off.fwd.call(

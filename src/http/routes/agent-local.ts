@@ -1,6 +1,9 @@
 // /v1/agent/service*, /v1/agent/check*, /v1/agent/health/service/*, /v1/agent/maintenance: this
 // agent's own services and checks (agent/local), in Consul's shapes and status codes. These act on
-// the agent alone; anti-entropy carries the changes to the catalog.
+// the agent alone; anti-entropy carries the changes to the catalog. With ACLs on, every route is
+// `guarded` in the route table and checks here what Consul's vet* functions check: service:write
+// on the service a registration or check names (its existing one too), node:write for node-level
+// checks and maintenance, and reads filtered by service:read / node:read.
 
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
@@ -8,7 +11,10 @@ import { badRequest, notFound } from '../../core/errors.js';
 import { formatDuration } from '../../core/duration.js';
 import { aggregatedStatus, healthHttpStatus, type AggregatedStatus } from '../../agent/local/state.js';
 import type { LocalCheck, LocalService } from '../../agent/local/types.js';
+import { parseServiceDefinition } from '../../agent/local/definitions.js';
+import { parseCheckDefinition } from '../../agent/checks/definition.js';
 import type { HttpDeps } from '../app.js';
+import { mayRead, need } from '../local-acl.js';
 import { readJson } from '../body.js';
 import { bodyOf, pathParam, urlOf } from '../request.js';
 import { json } from '../respond.js';
@@ -66,12 +72,27 @@ export function agentCheckJson(c: LocalCheck, node: string): Record<string, unkn
 
 // ---------------------------------------------------------------- services
 
+/** A list without what the token may not read, marked as Consul marks it when anything went. */
+function filteredJson<T>(
+  c: Context,
+  all: T[],
+  visible: (t: T) => boolean,
+  entry: (t: T) => [string, unknown],
+) {
+  const kept = all.filter(visible);
+  // fromEntries defines own properties, so even an ID such as "__proto__" is listed as itself.
+  const r = json(c, Object.fromEntries(kept.map(entry)));
+  if (kept.length !== all.length) r.headers.set('X-Consul-Results-Filtered-By-ACLs', 'true');
+  return r;
+}
+
 export function agentServices(c: Context, d: HttpDeps): Response {
   const dc = d.agent.config.datacenter;
-  // fromEntries defines own properties, so even an ID such as "__proto__" is listed as itself.
-  return json(
+  return filteredJson(
     c,
-    Object.fromEntries(d.agent.local.state.services().map((s) => [s.ID, agentServiceJson(s, dc)])),
+    d.agent.local.state.services(),
+    (s) => mayRead(c, 'service', s.Service),
+    (s) => [s.ID, agentServiceJson(s, dc)],
   );
 }
 
@@ -79,6 +100,7 @@ export function agentService(c: Context, d: HttpDeps): Response {
   const id = pathParam(c, 'id', 'Missing service ID');
   const s = d.agent.local.state.service(id);
   if (!s) throw notFound(`unknown service ID: ${id}`);
+  need(c, 'service', s.Service, 'read');
   const body = agentServiceJson(s, d.agent.config.datacenter);
   // Consul's ContentHash: changes whenever the service does (hash-based blocking uses it).
   const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
@@ -89,6 +111,11 @@ export function agentService(c: Context, d: HttpDeps): Response {
 
 export async function agentServiceRegister(c: Context, d: HttpDeps): Promise<Response> {
   const raw = readJson(await bodyOf(c, MAX_BODY));
+  const { service } = parseServiceDefinition(raw);
+  need(c, 'service', service.Service, 'write');
+  // Replacing a service of another name needs write on that one too (Consul's vetServiceRegister).
+  const existing = d.agent.local.state.service(service.ID);
+  if (existing) need(c, 'service', existing.Service, 'write');
   const url = urlOf(c);
   // Consul: ?replace-existing-checks, =true or empty.
   const v = url.searchParams.get('replace-existing-checks');
@@ -96,19 +123,39 @@ export async function agentServiceRegister(c: Context, d: HttpDeps): Promise<Res
   return ok();
 }
 
+/** service:write on a local service by ID; an unknown ID is left to the operation's own 404. */
+function needServiceWrite(c: Context, d: HttpDeps, id: string): void {
+  const s = d.agent.local.state.service(id);
+  if (s) need(c, 'service', s.Service, 'write');
+}
+
+/** A check's permission: service:write on its service, node:write for a node-level check. */
+function needCheckWrite(c: Context, d: HttpDeps, serviceId: string): void {
+  if (serviceId === '') need(c, 'node', d.agent.config.nodeName, 'write');
+  else needServiceWrite(c, d, serviceId);
+}
+
+function needExistingCheckWrite(c: Context, d: HttpDeps, checkId: string): void {
+  const e = d.agent.local.state.check(checkId);
+  if (e) needCheckWrite(c, d, e.check.ServiceID);
+}
+
 export function agentServiceDeregister(c: Context, d: HttpDeps): Response {
+  needServiceWrite(c, d, pathParam(c, 'id', 'Missing service ID'));
   d.agent.local.deregisterService(pathParam(c, 'id', 'Missing service ID'));
   return ok();
 }
 
 export function agentServiceMaintenance(c: Context, d: HttpDeps): Response {
   const id = pathParam(c, 'id', 'Missing service ID');
+  needServiceWrite(c, d, id);
   const enable = enableParam(urlOf(c));
   d.agent.local.serviceMaintenance(id, enable, urlOf(c).searchParams.get('reason') ?? '');
   return ok();
 }
 
 export function agentNodeMaintenance(c: Context, d: HttpDeps): Response {
+  need(c, 'node', d.agent.config.nodeName, 'write');
   const enable = enableParam(urlOf(c));
   d.agent.local.nodeMaintenance(enable, urlOf(c).searchParams.get('reason') ?? '');
   return ok();
@@ -159,6 +206,7 @@ export function agentHealthServiceById(c: Context, d: HttpDeps): Response {
     if (isText(c)) return plain(404, reason);
     return json(c, { AggregatedStatus: 'critical', Service: null, Checks: null }, { status: 404 });
   }
+  need(c, 'service', s.Service, 'read');
   const h = serviceHealth(d, s);
   const code = healthHttpStatus(h.status);
   return isText(c) ? plain(code, h.status) : json(c, h.body, { status: code });
@@ -166,6 +214,7 @@ export function agentHealthServiceById(c: Context, d: HttpDeps): Response {
 
 export function agentHealthServiceByName(c: Context, d: HttpDeps): Response {
   const name = pathParam(c, 'name', 'Missing service Name');
+  need(c, 'service', name, 'read');
   let code = 404;
   let status: string = `ServiceName ${name} Not Found`;
   const out: Record<string, unknown>[] = [];
@@ -186,18 +235,25 @@ export function agentHealthServiceByName(c: Context, d: HttpDeps): Response {
 
 export function agentChecks(c: Context, d: HttpDeps): Response {
   const node = d.agent.config.nodeName;
-  return json(
+  return filteredJson(
     c,
-    Object.fromEntries(d.agent.local.state.checks().map((ch) => [ch.CheckID, agentCheckJson(ch, node)])),
+    d.agent.local.state.checks(),
+    (ch) => (ch.ServiceID === '' ? mayRead(c, 'node', node) : mayRead(c, 'service', ch.ServiceName)),
+    (ch) => [ch.CheckID, agentCheckJson(ch, node)],
   );
 }
 
 export async function agentCheckRegister(c: Context, d: HttpDeps): Promise<Response> {
-  d.agent.local.registerCheck(readJson(await bodyOf(c, MAX_BODY)));
+  const raw = readJson(await bodyOf(c, MAX_BODY));
+  const def = parseCheckDefinition(raw);
+  needCheckWrite(c, d, def.ServiceID);
+  needExistingCheckWrite(c, d, def.CheckID);
+  d.agent.local.registerCheck(raw);
   return ok();
 }
 
 export function agentCheckDeregister(c: Context, d: HttpDeps): Response {
+  needExistingCheckWrite(c, d, pathParam(c, 'id', 'Missing check ID'));
   d.agent.local.deregisterCheck(pathParam(c, 'id', 'Missing check ID'));
   return ok();
 }
@@ -205,6 +261,7 @@ export function agentCheckDeregister(c: Context, d: HttpDeps): Response {
 const ttlVerb =
   (status: 'passing' | 'warning' | 'critical') =>
   (c: Context, d: HttpDeps): Response => {
+    needExistingCheckWrite(c, d, pathParam(c, 'id', 'Missing check ID'));
     d.agent.local.updateTtl(
       pathParam(c, 'id', 'Missing check ID'),
       status,
@@ -219,6 +276,7 @@ export const agentCheckFail = ttlVerb('critical');
 
 export async function agentCheckUpdate(c: Context, d: HttpDeps): Promise<Response> {
   const id = pathParam(c, 'id', 'Missing check ID');
+  needExistingCheckWrite(c, d, id);
   const body = readJson(await bodyOf(c, MAX_BODY));
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw badRequest('Request decode failed: the body must be a JSON object');

@@ -7,6 +7,7 @@ import { VERSION } from '../../version.js';
 import type { HttpDeps } from '../app.js';
 import { pathParam, urlOf } from '../request.js';
 import { json } from '../respond.js';
+import { authorizerOf, mayRead } from '../local-acl.js';
 
 /** serf's MemberStatus numbers, as Consul reports them (a suspect member is still alive). */
 const STATUS_CODE: Record<Member['status'], number> = { alive: 1, suspect: 1, left: 3, failed: 4 };
@@ -64,6 +65,17 @@ export function agentMembers(c: Context, d: HttpDeps): Response {
   // A client agent is in no WAN pool: Consul answers null there, we an empty list.
   const pool: MemberPool | null = wan ? d.agent.wanPool : d.agent.lan;
   if (!pool) return json(c, []);
+  if (authorizerOf(c)) {
+    // With ACLs on, each member is shown only to a token with node:read on it (a WAN member,
+    // "<node>.<dc>", by its node name), as Consul's filterMembers does; no cached body then.
+    const all = [...pool.members()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const nodeOf = (m: Member): string =>
+      wan ? m.name.slice(0, Math.max(0, m.name.lastIndexOf('.'))) || m.name : m.name;
+    const kept = all.filter((m) => mayRead(c, 'node', nodeOf(m)));
+    const r = json(c, kept.map(memberJson));
+    if (kept.length !== all.length) r.headers.set('X-Consul-Results-Filtered-By-ACLs', 'true');
+    return r;
+  }
   if (url.searchParams.has('pretty')) return json(c, JSON.parse(membersBody(pool)));
   return new Response(membersBody(pool), { headers: { 'Content-Type': 'application/json' } });
 }

@@ -14,6 +14,20 @@ import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as session from './session.js';
 import * as status from './status.js';
 import { txnPut } from './txn.js';
+import {
+  agentRead,
+  agentWrite,
+  checkedInHandler as inHandler,
+  globalAccess,
+  guarded,
+  operatorWrite,
+} from '../local-acl.js';
+
+// Routes the agent answers itself are `guarded` here with the permission Consul's agent endpoints
+// need (inHandler: the handler checks what the body or the agent's state names); every other route
+// runs an RPC endpoint whose ACL spec (rpc/endpoints/acl-spec.ts) the serving server checks.
+const keyringRead = globalAccess('keyring', 'read');
+const keyringWrite = globalAccess('keyring', 'write');
 
 export const routes: Route[] = [
   { path: '/v1/kv/*', methods: { GET: kvGet, PUT: kvPut, DELETE: kvDelete } },
@@ -52,32 +66,47 @@ export const routes: Route[] = [
   {
     path: '/v1/operator/keyring',
     methods: {
-      GET: keyring.keyringList,
-      POST: keyring.keyringInstall,
-      PUT: keyring.keyringUse,
-      DELETE: keyring.keyringRemove,
+      GET: guarded(keyringRead, keyring.keyringList),
+      POST: guarded(keyringWrite, keyring.keyringInstall),
+      PUT: guarded(keyringWrite, keyring.keyringUse),
+      DELETE: guarded(keyringWrite, keyring.keyringRemove),
     },
   },
-  { path: '/v1/agent/self', methods: { GET: agent.agentSelf } },
-  { path: '/v1/agent/members', methods: { GET: agent.agentMembers } },
-  { path: '/v1/agent/join/:address', methods: { PUT: agent.agentJoin } },
-  { path: '/v1/agent/leave', methods: { PUT: agent.agentLeave } },
-  { path: '/v1/agent/force-leave/:node', methods: { PUT: agent.agentForceLeave } },
-  { path: '/v1/agent/maintenance', methods: { PUT: local.agentNodeMaintenance } },
-  { path: '/v1/agent/services', methods: { GET: local.agentServices } },
-  { path: '/v1/agent/service/register', methods: { PUT: local.agentServiceRegister } },
-  { path: '/v1/agent/service/deregister/:id', methods: { PUT: local.agentServiceDeregister } },
-  { path: '/v1/agent/service/maintenance/:id', methods: { PUT: local.agentServiceMaintenance } },
-  { path: '/v1/agent/service/:id', methods: { GET: local.agentService } },
-  { path: '/v1/agent/health/service/name/:name', methods: { GET: local.agentHealthServiceByName } },
-  { path: '/v1/agent/health/service/id/:id', methods: { GET: local.agentHealthServiceById } },
-  { path: '/v1/agent/checks', methods: { GET: local.agentChecks } },
-  { path: '/v1/agent/check/register', methods: { PUT: local.agentCheckRegister } },
-  { path: '/v1/agent/check/deregister/:id', methods: { PUT: local.agentCheckDeregister } },
-  { path: '/v1/agent/check/pass/:id', methods: { PUT: local.agentCheckPass } },
-  { path: '/v1/agent/check/warn/:id', methods: { PUT: local.agentCheckWarn } },
-  { path: '/v1/agent/check/fail/:id', methods: { PUT: local.agentCheckFail } },
-  { path: '/v1/agent/check/update/:id', methods: { PUT: local.agentCheckUpdate } },
+  { path: '/v1/agent/self', methods: { GET: guarded(agentRead, agent.agentSelf) } },
+  { path: '/v1/agent/members', methods: { GET: guarded(inHandler, agent.agentMembers) } },
+  { path: '/v1/agent/join/:address', methods: { PUT: guarded(agentWrite, agent.agentJoin) } },
+  { path: '/v1/agent/leave', methods: { PUT: guarded(agentWrite, agent.agentLeave) } },
+  { path: '/v1/agent/force-leave/:node', methods: { PUT: guarded(operatorWrite, agent.agentForceLeave) } },
+  { path: '/v1/agent/maintenance', methods: { PUT: guarded(inHandler, local.agentNodeMaintenance) } },
+  { path: '/v1/agent/services', methods: { GET: guarded(inHandler, local.agentServices) } },
+  { path: '/v1/agent/service/register', methods: { PUT: guarded(inHandler, local.agentServiceRegister) } },
+  {
+    path: '/v1/agent/service/deregister/:id',
+    methods: { PUT: guarded(inHandler, local.agentServiceDeregister) },
+  },
+  {
+    path: '/v1/agent/service/maintenance/:id',
+    methods: { PUT: guarded(inHandler, local.agentServiceMaintenance) },
+  },
+  { path: '/v1/agent/service/:id', methods: { GET: guarded(inHandler, local.agentService) } },
+  {
+    path: '/v1/agent/health/service/name/:name',
+    methods: { GET: guarded(inHandler, local.agentHealthServiceByName) },
+  },
+  {
+    path: '/v1/agent/health/service/id/:id',
+    methods: { GET: guarded(inHandler, local.agentHealthServiceById) },
+  },
+  { path: '/v1/agent/checks', methods: { GET: guarded(inHandler, local.agentChecks) } },
+  { path: '/v1/agent/check/register', methods: { PUT: guarded(inHandler, local.agentCheckRegister) } },
+  {
+    path: '/v1/agent/check/deregister/:id',
+    methods: { PUT: guarded(inHandler, local.agentCheckDeregister) },
+  },
+  { path: '/v1/agent/check/pass/:id', methods: { PUT: guarded(inHandler, local.agentCheckPass) } },
+  { path: '/v1/agent/check/warn/:id', methods: { PUT: guarded(inHandler, local.agentCheckWarn) } },
+  { path: '/v1/agent/check/fail/:id', methods: { PUT: guarded(inHandler, local.agentCheckFail) } },
+  { path: '/v1/agent/check/update/:id', methods: { PUT: guarded(inHandler, local.agentCheckUpdate) } },
 
   { path: '/v1/internal/gateway/directory', methods: { GET: internal.gatewayDirectory } },
   { path: '/v1/internal/ui/services', methods: { GET: internal.uiServices } },

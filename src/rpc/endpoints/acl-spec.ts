@@ -24,6 +24,7 @@ import type {
   ServiceNode,
 } from '../../state/types.js';
 import type { NodeDumpEntry } from '../../state/ui-summary.js';
+import type { CoordinateEntry } from '../../state/coordinates.js';
 import type { Session } from '../../state/sessions.js';
 import { validateSessionRequest } from '../../state/session-validate.js';
 import { REDACTED_TOKEN, decodeQuery, type PreparedQuery } from '../../state/prepared-queries.js';
@@ -487,9 +488,47 @@ export const queryExecuteAcl: AclSpec<{ idOrName?: unknown }> = {
   },
 };
 
+/** What a failover runs in this datacenter: its instances filtered with the token it carries. */
+export const queryExecuteRemoteAcl: AclSpec<unknown> = {
+  filter: (authz, v, a, ctx) => {
+    const r = v as PreparedQueryExecuteResponse;
+    const kept = checkServiceNodesAcl.filter?.(authz, r.Nodes, a, ctx) as Filtered;
+    return kept.filtered
+      ? { value: { ...r, Nodes: kept.value }, filtered: true }
+      : { value: r, filtered: false };
+  },
+};
+
 // ---------------------------------------------------------------- user events
 
 /** Consul's Internal.EventFire (every user event goes through it there): event:write on the name. */
 export const eventFireAcl: AclSpec<{ name: string }> = {
   check: (authz, a) => need(authz, 'event', a.name, 'write'),
 };
+
+// ---------------------------------------------------------------- coordinates and operator
+
+/** Consul's Coordinate.ListNodes: each node's coordinates shown only with node:read on it. */
+export const coordinateListAcl: AclSpec<unknown> = {
+  filter: (authz, v) => keep(v as CoordinateEntry[], (e) => authz.allowed('node', e.Node, 'read')),
+};
+
+/** Consul's Coordinate.Node: node:read on the node asked for, or 403. */
+export const coordinateNodeAcl: AclSpec<{ node: string }> = {
+  check: (authz, a) => need(authz, 'node', a.node, 'read'),
+};
+
+/** Consul's Coordinate.Update: node:write on the node whose coordinate it is. */
+export const coordinateUpdateAcl: AclSpec<{ req: unknown }> = {
+  check: (authz, a) => {
+    const node = (a.req as { Node?: unknown } | null)?.Node;
+    need(authz, 'node', typeof node === 'string' ? node : '', 'write');
+  },
+};
+
+function needOperator(authz: Authorizer, access: 'read' | 'write'): void {
+  if (!authz.allowedGlobal('operator', access)) throw permissionDenied(authz, 'operator', access);
+}
+
+export const operatorReadAcl: AclSpec<unknown> = { check: (authz) => needOperator(authz, 'read') };
+export const operatorWriteAcl: AclSpec<unknown> = { check: (authz) => needOperator(authz, 'write') };

@@ -45,6 +45,11 @@ import {
   sessionListAcl,
   sessionRenewAcl,
   txnAcl,
+  coordinateListAcl,
+  coordinateNodeAcl,
+  coordinateUpdateAcl,
+  operatorReadAcl,
+  operatorWriteAcl,
   type AclSpec,
 } from './acl-spec.js';
 
@@ -337,9 +342,12 @@ export const endpoints = {
     if (c.coordinates) c.coordinates.enqueue(e);
     else await c.apply({ type: 'coordinateBatchUpdate', updates: [e] });
     return null;
-  }),
-  'Coordinate.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.coordinateList(ws)),
-  'Coordinate.Node': read<ReadArgs & { node: string }>((c, a, ws) => c.store.nodeCoordinates(a.node, ws)),
+  }, coordinateUpdateAcl),
+  'Coordinate.ListNodes': read<ReadArgs>((c, _a, ws) => c.store.coordinateList(ws), coordinateListAcl),
+  'Coordinate.Node': read<ReadArgs & { node: string }>(
+    (c, a, ws) => c.store.nodeCoordinates(a.node, ws),
+    coordinateNodeAcl,
+  ),
   /** Served from this server's own gossip state (never forwarded), as in Consul. */
   'Coordinate.ListDatacenters': local<Record<string, never>>((c) => listDatacenters(c)),
 
@@ -360,7 +368,7 @@ export const endpoints = {
         Index: cfg.index,
       },
     };
-  }),
+  }, operatorReadAcl),
   'Operator.RaftRemovePeer': write<{ id?: string; address?: string }>(async (c, a) => {
     const servers = c.raft.configuration().servers;
     const target = a.id
@@ -376,11 +384,7 @@ export const endpoints = {
     }
     await c.raft.removeServer(target.id);
     return true;
-  }),
-  'Raft.AddServer': write<{ id: string; address: string }>(async (c, a) => {
-    await c.raft.addServer(a.id, a.address);
-    return true;
-  }),
+  }, operatorWriteAcl),
 
   /** Asked before -bootstrap-expect bootstraps: is there a cluster already? */
   'Server.RaftState': local<Record<string, never>>((c) => ({ bootstrapped: c.raft.hasState() })),

@@ -25,10 +25,12 @@ import type { QueryMeta, QueryOptions } from './types.js';
 import {
   queryApplyAcl,
   queryExecuteAcl,
+  queryExecuteRemoteAcl,
   queryExplainAcl,
   queryGetAcl,
   queryListAcl,
   type AclSpec,
+  type TokenArgs,
 } from './acl-spec.js';
 
 /** Consul's structs.ErrQueryNotFound text (its HTTP layer answers it with a 404). */
@@ -54,7 +56,7 @@ export interface PreparedQueryExecuteArgs extends QuerySourceArgs {
   limit?: number;
 }
 
-export interface PreparedQueryExecuteRemoteArgs {
+export interface PreparedQueryExecuteRemoteArgs extends TokenArgs {
   /** The datacenter asked (the forwarding sends the call there). */
   dc: string;
   q: QueryOptions;
@@ -225,6 +227,10 @@ export async function failover(
       query: q,
       limit: a.limit ?? 0,
     };
+    // The remote datacenter filters its instances with the query's own token, else the caller's
+    // (Consul's ExecuteRemote carries the same token).
+    const token = q.Token !== '' ? q.Token : (a as TokenArgs).token;
+    if (typeof token === 'string' && token !== '') args.token = token;
     try {
       const r = unwrap(await c.datacenters.call(dc, 'PreparedQuery.ExecuteRemote', args, c.signal));
       last = { ...r, Nodes: Array.isArray(r?.Nodes) ? r.Nodes : [] };
@@ -343,5 +349,5 @@ export const preparedQueryEndpoints = {
     const query = { ...decodeQuery(a.query), CreateIndex: 0, ModifyIndex: 0 };
     const rows = limited(shuffle(runServiceQuery(c.store, query.Service)), a.limit);
     return { index: Math.max(1, c.store.lastIndex), value: localResponse(c, query, rows) };
-  }),
+  }, queryExecuteRemoteAcl),
 };
