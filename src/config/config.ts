@@ -505,11 +505,11 @@ function validateLimits(c: AgentConfig): void {
 
 /**
  * Whether anything stops a stranger who can reach the HTTP API from reading and rewriting
- * everything. Only ACLs do, and there are none yet: the ACL work extends this (acl.enabled turns
- * it true) and the start warning below follows by itself.
+ * everything: ACLs with default_policy deny. With default_policy allow, a request without a token
+ * may still do anything the anonymous token is not denied, which by default is everything.
  */
-export function apiAccessControlled(_c: AgentConfig): boolean {
-  return false;
+export function apiAccessControlled(c: AgentConfig): boolean {
+  return c.acl.enabled && c.acl.defaultPolicy === 'deny';
 }
 
 /** True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost). */
@@ -540,9 +540,10 @@ export function exposedApiWarning(c: AgentConfig): string | null {
     .filter(Boolean)
     .join(', ');
   return (
-    `the HTTP API listens on ${c.clientAddr} (${ports}), beyond loopback, and ACLs are off: ` +
+    `the HTTP API listens on ${c.clientAddr} (${ports}), beyond loopback, and ` +
+    `${c.acl.enabled ? 'ACLs default to allow' : 'ACLs are off'}: ` +
     'anyone who can reach it can read and change every service, check and key. ' +
-    'Bind it to 127.0.0.1 (-client), or turn on ACLs, or firewall the port'
+    'Bind it to 127.0.0.1 (-client), or turn on ACLs with default_policy deny, or firewall the port'
   );
 }
 

@@ -96,6 +96,16 @@ describe('the exposed-API warning', () => {
     expect(exposedApiWarning(c)).toBeNull();
   });
 
+  it('is quiet with ACLs on and default deny, and still warns with default allow', () => {
+    const c = defaultConfig();
+    c.clientAddr = '0.0.0.0';
+    c.acl.enabled = true;
+    c.acl.defaultPolicy = 'allow';
+    expect(exposedApiWarning(c)).toContain('beyond loopback, and ACLs default to allow');
+    c.acl.defaultPolicy = 'deny';
+    expect(exposedApiWarning(c)).toBeNull();
+  });
+
   it('is logged once at start by an agent whose API listens on 0.0.0.0', async () => {
     const lines: string[] = [];
     const sink = new Writable({
