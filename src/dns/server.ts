@@ -3,14 +3,22 @@
 // a TCP message's length prefix is checked (at least a header), each TCP connection closes after
 // `tcpIdleMs` without traffic, at most `maxTcpConnections` at once and `maxTcpConnectionsPerClient`
 // from one address (so one address cannot take every slot), and at most `maxInflightPerConnection`
-// unanswered queries per connection (the socket pauses past it).
+// unanswered queries per connection (the socket pauses past it). Over UDP, error replies (to junk)
+// are rate-limited per source address.
 
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Logger } from 'pino';
 import { clientAddress, PerAddressCount } from '../core/per-address.js';
 import type { DnsHandler, Reply } from './handler.js';
-import { HEADER_SIZE, framed } from './wire.js';
+import { HEADER_SIZE, RCODE, framed } from './wire.js';
+import { Throttle } from '../core/throttle.js';
+
+/**
+ * FORMERR/NOTIMP replies per second to one address over UDP. A real resolver sends few malformed
+ * queries; a flood of junk (often from a spoofed address) is answered this many times, then not.
+ */
+const ERROR_REPLIES_PER_SECOND = 20;
 
 export interface DnsServerOptions {
   address: string;
@@ -37,6 +45,10 @@ function literalLookup(family: 4 | 6): NonNullable<dgram.SocketOptions['lookup']
 
 export class DnsServer {
   private udp: dgram.Socket | null = null;
+  /** Error replies per source address: ERROR_REPLIES_PER_SECOND, then silence until the next second. */
+  private readonly errorReplies = new Throttle(1000, 10_000, ERROR_REPLIES_PER_SECOND);
+  /** Error replies not sent because their address was past its rate. */
+  errorRepliesDropped = 0;
   private tcp: net.Server | null = null;
   private readonly conns = new Set<net.Socket>();
   private perClient = new PerAddressCount(0);
@@ -79,6 +91,13 @@ export class DnsServer {
     const send = (b: Buffer, rinfo: dgram.RemoteInfo): void => {
       // Source port 0 cannot be answered (and send() would throw on it): a spoofed packet.
       if (this.closed || rinfo.port === 0) return;
+      // Junk gets FORMERR or NOTIMP; past a few a second from one address it gets silence, so a
+      // flood of it costs us a parse per packet and not a send too (real queries get through).
+      const rcode = (b[3] ?? 0) & 0x0f;
+      if ((rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP) && !this.errorReplies.due(rinfo.address)) {
+        this.errorRepliesDropped++;
+        return;
+      }
       try {
         sock.send(b, rinfo.port, rinfo.address);
       } catch (err) {

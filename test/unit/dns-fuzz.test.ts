@@ -177,7 +177,10 @@ describe('over real sockets', () => {
     await new Promise((r) => setTimeout(r, 300));
     s.close();
     for (const b of replies) expect(decode(b).header.qr).toBe(1);
-    expect(replies.length).toBeGreaterThan(500);
+    // Each packet that is a query got a reply, or (junk past the per-address rate) was counted and
+    // left unanswered.
+    expect(replies.length + server.errorRepliesDropped).toBeGreaterThan(500);
+    expect(server.errorRepliesDropped).toBeGreaterThan(0);
     const ok = decode(await udpRaw(port, buildQuery('web.service.consul', T.A, { id: 4242 })));
     expect(ok.header.id).toBe(4242);
     expect(ok.answers.length).toBeGreaterThan(0);

@@ -20,4 +20,12 @@ describe('Throttle', () => {
     expect(t.due('10.0.0.3 x', 3)).toBe(true);
     expect(t.due('10.0.0.1 x', 4)).toBe(true);
   });
+
+  it('lets perInterval through per key per interval', () => {
+    const t = new Throttle(1000, 10, 3);
+    expect([0, 1, 2, 3].map((ms) => t.due('a', ms))).toEqual([true, true, true, false]);
+    expect(t.due('b', 5)).toBe(true);
+    expect(t.due('a', 999)).toBe(false);
+    expect([1000, 1001, 1002, 1003].map((ms) => t.due('a', ms))).toEqual([true, true, true, false]);
+  });
 });
