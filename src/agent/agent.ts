@@ -10,7 +10,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { exposedApiWarning, type AgentConfig } from '../config/config.js';
-import { loadTlsMaterial } from '../config/tls.js';
+import { loadTlsMaterial, tlsSettings } from '../config/tls.js';
+import type { ClientOptions, ClientTls } from '../client/client.js';
 import { ConsulError, ErrorCode } from '../core/errors.js';
 import { cryptoRng, type Rng } from '../core/rng.js';
 import { GossipAgent } from '../gossip/driver.js';
@@ -202,7 +203,7 @@ export class Agent {
       this.wanPool.setHttp(httpTagAddr(c, advertiseWan, this.httpAddr));
       this.wanPool.startJoining();
     }
-    this.watches = startWatches(c.watches, this.httpAddr, log.child({ component: 'agent.watch' }));
+    this.watches = startWatches(c.watches, this.ownApi(), log.child({ component: 'agent.watch' }));
 
     if (c.retryJoin.length > 0) {
       void retryJoin({
@@ -331,6 +332,23 @@ export class Agent {
     });
     const router = this.router;
     this.forwarder = { call: (method, args, signal) => router.call(method, args, signal) };
+  }
+
+  /**
+   * How the agent's own clients (its watches) reach its API, as Consul's agent does: the HTTP
+   * address, else HTTPS with the https interface's CA and the agent's own certificate as the
+   * client's (for verify_incoming); null when neither listens.
+   */
+  private ownApi(): ClientOptions | null {
+    if (this.httpAddr !== null) return { address: this.httpAddr };
+    if (this.httpsAddr === null) return null;
+    const t = tlsSettings(this.config.tls, 'https');
+    const tls: ClientTls = {};
+    if (t.caFile !== '') tls.caFile = t.caFile;
+    if (t.caPath !== '') tls.caPath = t.caPath;
+    if (t.certFile !== '' && t.keyFile !== '')
+      Object.assign(tls, { certFile: t.certFile, keyFile: t.keyFile });
+    return { address: `https://${this.httpsAddr}`, tls };
   }
 
   /**

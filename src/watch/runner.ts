@@ -21,24 +21,31 @@ export function clientForPlan(address: string, plan: WatchPlan, base: ClientOpti
   return new ConsulClient(o);
 }
 
+/**
+ * Runs the agent's watches against its own API: `api` is its HTTP address, or (HTTP disabled) its
+ * HTTPS one with the TLS settings to reach it; null when neither listens.
+ */
 export function startWatches(
   plans: WatchPlan[],
-  httpAddr: string | null,
+  api: ClientOptions | null,
   logger: Logger,
   backoff?: Backoff,
 ): WatchSet {
   if (plans.length === 0) return { stop: async () => undefined };
-  if (httpAddr === null) {
-    logger.warn({ watches: plans.length }, 'watches need the HTTP API (ports.http is disabled); not started');
+  if (api === null || api.address === undefined) {
+    logger.warn(
+      { watches: plans.length },
+      'watches need the HTTP or HTTPS API (both are disabled); not started',
+    );
     return { stop: async () => undefined };
   }
   // An agent listening on every interface is reached through loopback.
-  const address = httpAddr.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
+  const address = api.address.replace(/^(https:\/\/)?0\.0\.0\.0:/, '$1127.0.0.1:');
   const loops = plans.map((plan) => {
     const what = describeTarget(plan.target);
     const handler = plan.handler;
     const loop = new WatchLoop({
-      fetch: httpFetcher(clientForPlan(address, plan), plan.target),
+      fetch: httpFetcher(clientForPlan(address, plan, api), plan.target),
       delta: deltaFor(plan.target),
       ...(backoff ? { backoff } : {}),
       onError: (err, retryMs) =>

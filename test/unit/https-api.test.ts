@@ -1,7 +1,9 @@
 // The HTTP API over TLS (ports.https), with and without verify_incoming, through node:https and
-// through the CLI's client flags and CONSUL_* variables.
+// through the CLI's client flags and CONSUL_* variables; the agent's own watches over HTTPS.
 
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -9,6 +11,7 @@ import { ConsulClient, clientOptionsFromEnv } from '../../src/client/client.js';
 import { captureIo } from '../support/capture-io.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
 import { makeTlsFiles, type TlsFiles } from '../support/tls-files.js';
+import { parsePlan } from '../../src/watch/plan.js';
 
 let f: TlsFiles;
 let other: TlsFiles;
@@ -129,5 +132,37 @@ describe('HTTPS API', () => {
     expect(r.status).toBe(200);
     const s = new ConsulClient({ address: `https://${strict.agent.httpsAddr!}`, tls: { insecure: true } });
     await expect(s.request('GET', '/v1/status/leader')).rejects.toThrow(/error connecting/);
+  });
+});
+
+describe("the agent's watches with HTTP disabled", () => {
+  it('run over HTTPS with verify_incoming, as the agent itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consulate-https-watch-'));
+    const out = join(dir, 'runs');
+    const watched = await startDevAgent((c) => {
+      c.ports.https = 0;
+      c.tls.defaults = { ...c.tls.defaults, caFile: f.ca, certFile: f.server.cert, keyFile: f.server.key };
+      c.tls.https.verifyIncoming = true;
+      c.watches = [
+        parsePlan({ type: 'key', key: 'color', args: ['/bin/sh', '-c', `cat >> '${out}'`] }, true),
+      ];
+    });
+    try {
+      expect(watched.agent.httpAddr).toBeNull();
+      const put = await watched.app.request('/v1/kv/color', { method: 'PUT', body: 'blue' });
+      expect(put.status).toBe(200);
+      const until = Date.now() + 15_000;
+      while (!(existsSync(out) && readFileSync(out, 'utf8').includes('"Key":"color"'))) {
+        if (Date.now() > until) throw new Error('the watch handler never ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const run = JSON.parse(readFileSync(out, 'utf8').trim().split('\n').pop() as string) as {
+        Value: string;
+      };
+      expect(Buffer.from(run.Value, 'base64').toString()).toBe('blue');
+    } finally {
+      await watched.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -127,7 +127,7 @@ async function firesOnlyOnChange(
 ): Promise<unknown[]> {
   const file = join(dir, `${name}.jsonl`);
   const plan = parsePlan({ ...params, args: recorder(file) }, true);
-  const set = startWatches([plan], dev.agent.httpAddr, silentLogger());
+  const set = startWatches([plan], { address: dev.agent.httpAddr ?? '' }, silentLogger());
   try {
     await waitFor(`${name}: the first run`, () => lines(file).length === 1);
     await unrelated();
