@@ -6,6 +6,7 @@ import { applyDev, defaultConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { createApp } from '../../src/http/app.js';
 import { Agent } from '../../src/agent/agent.js';
+import { ANONYMOUS_TOKEN_ID } from '../../src/acl/authorizer.js';
 
 export interface DevAgent {
   agent: Agent;
@@ -38,4 +39,25 @@ export async function startDevAgent(
   }
   const app = createApp({ agent, logger: silentLogger() });
   return { agent, app, stop: () => agent.stop() };
+}
+
+/**
+ * A dev agent with ACLs on and default_policy deny (`over` may change more), returned once its
+ * leader has created the anonymous token, so bootstrap and token resolution work at once.
+ */
+export async function startAclDevAgent(
+  over: (c: ReturnType<typeof defaultConfig>) => void = () => undefined,
+): Promise<DevAgent> {
+  const dev = await startDevAgent((c) => {
+    c.acl.enabled = true;
+    c.acl.defaultPolicy = 'deny';
+    over(c);
+  });
+  const store = dev.agent.server?.fsm.store;
+  const deadline = Date.now() + 10_000;
+  while (!store?.aclToken(ANONYMOUS_TOKEN_ID)) {
+    if (Date.now() > deadline) throw new Error('the leader did not create the anonymous token');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return dev;
 }

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { ANONYMOUS_TOKEN_ID, GLOBAL_MANAGEMENT_POLICY_ID } from '../../src/acl/authorizer.js';
-import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { GLOBAL_MANAGEMENT_POLICY_ID } from '../../src/acl/authorizer.js';
+import { startAclDevAgent, type DevAgent } from '../support/dev-agent.js';
 import { captureIo, type CapturedIo } from '../support/capture-io.js';
 
 let dev: DevAgent;
@@ -29,18 +29,10 @@ function field(out: string, name: string): string {
 }
 
 beforeAll(async () => {
-  dev = await startDevAgent((c) => {
+  dev = await startAclDevAgent((c) => {
     c.ports.http = 0;
-    c.acl.enabled = true;
-    c.acl.defaultPolicy = 'deny';
   });
   dir = mkdtempSync(join(tmpdir(), 'acl-cli-'));
-  const store = dev.agent.server?.fsm.store;
-  const deadline = Date.now() + 10_000;
-  while (!store?.aclToken(ANONYMOUS_TOKEN_ID)) {
-    if (Date.now() > deadline) throw new Error('no anonymous token');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 });
 afterAll(async () => {
   await dev.stop();

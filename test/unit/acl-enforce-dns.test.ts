@@ -3,8 +3,7 @@
 // the default token with PUT /v1/agent/token/default takes effect at once (the cache is flushed).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANONYMOUS_TOKEN_ID } from '../../src/acl/authorizer.js';
-import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { startAclDevAgent, type DevAgent } from '../support/dev-agent.js';
 import { T, addresses, udp } from '../support/dns.js';
 
 let dev: DevAgent;
@@ -20,18 +19,10 @@ async function call(method: string, path: string, token: string, body?: unknown)
 }
 
 beforeAll(async () => {
-  dev = await startDevAgent((c) => {
+  dev = await startAclDevAgent((c) => {
     c.ports.dns = 0;
-    c.acl.enabled = true;
-    c.acl.defaultPolicy = 'deny';
   });
   port = Number(dev.agent.dnsAddr?.split(':').at(-1));
-  const store = dev.agent.server?.fsm.store;
-  const deadline = Date.now() + 10_000;
-  while (!store?.aclToken(ANONYMOUS_TOKEN_ID)) {
-    if (Date.now() > deadline) throw new Error('the leader did not create the anonymous token');
-    await new Promise((r) => setTimeout(r, 10));
-  }
   root = (
     (await (await dev.app.request('/v1/acl/bootstrap', { method: 'PUT' })).json()) as { SecretID: string }
   ).SecretID;

@@ -7,8 +7,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
-import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
-import { ANONYMOUS_TOKEN_ID, type Authorizer } from '../../src/acl/authorizer.js';
+import { startAclDevAgent, startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { type Authorizer } from '../../src/acl/authorizer.js';
 import { endpoints, type EndpointContext } from '../../src/rpc/endpoints/index.js';
 import { eventFireAcl } from '../../src/rpc/endpoints/acl-spec.js';
 
@@ -111,16 +111,7 @@ describe('ACLs on, default deny', () => {
   }
 
   beforeAll(async () => {
-    dev = await startDevAgent((c) => {
-      c.acl.enabled = true;
-      c.acl.defaultPolicy = 'deny';
-    });
-    const store = dev.agent.server?.fsm.store;
-    const deadline = Date.now() + 10_000;
-    while (!store?.aclToken(ANONYMOUS_TOKEN_ID)) {
-      if (Date.now() > deadline) throw new Error('the leader did not create the anonymous token');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    dev = await startAclDevAgent();
     const b = await call('PUT', '/v1/acl/bootstrap');
     root = b.json()['SecretID'] as string;
     ({ secret: ro, id: roId } = await token('app-read', 'key_prefix "app/" { policy = "read" }'));

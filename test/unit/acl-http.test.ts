@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
-import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
+import { startAclDevAgent, startDevAgent, type DevAgent } from '../support/dev-agent.js';
 import { ANONYMOUS_TOKEN_ID, GLOBAL_MANAGEMENT_POLICY_ID } from '../../src/acl/authorizer.js';
 
 let dev: DevAgent;
@@ -33,17 +33,8 @@ async function call(
 }
 
 beforeAll(async () => {
-  dev = await startDevAgent((c) => {
-    c.acl.enabled = true;
-    c.acl.defaultPolicy = 'deny';
-  });
+  dev = await startAclDevAgent();
   app = dev.app;
-  const store = dev.agent.server?.fsm.store;
-  const deadline = Date.now() + 10_000;
-  while (!store?.aclToken(ANONYMOUS_TOKEN_ID)) {
-    if (Date.now() > deadline) throw new Error('the leader did not create the anonymous token');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 });
 afterAll(() => dev.stop());
 

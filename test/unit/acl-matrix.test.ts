@@ -7,8 +7,7 @@
 // Functional behaviour of each route is tested elsewhere; this file is about who may call what.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
-import { ANONYMOUS_TOKEN_ID } from '../../src/acl/authorizer.js';
+import { startAclDevAgent, type DevAgent } from '../support/dev-agent.js';
 import { routes } from '../../src/http/routes/index.js';
 import { KV_VERBS } from '../../src/state/txn.js';
 
@@ -490,16 +489,7 @@ describe('ACLs on, default deny: each caller on each route', () => {
   }
 
   beforeAll(async () => {
-    dev = await startDevAgent((c) => {
-      c.acl.enabled = true;
-      c.acl.defaultPolicy = 'deny';
-    });
-    const store = dev.agent.server?.fsm.store;
-    const deadline = Date.now() + 10_000;
-    while (!store?.aclToken(ANONYMOUS_TOKEN_ID)) {
-      if (Date.now() > deadline) throw new Error('the leader did not create the anonymous token');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    dev = await startAclDevAgent();
     const b = await dev.app.request('/v1/acl/bootstrap', { method: 'PUT' });
     tokens.root = ((await b.json()) as Record<string, string>)['SecretID'];
     tokens.read = (await tokenFor('read-all', READ_ALL)).secret;
