@@ -200,7 +200,9 @@ export class Agent {
     if (c.ports.https >= 0) await this.startHttps();
     if (c.ports.dns >= 0) await this.startDns();
     if (this.wanPool) {
-      this.wanPool.setHttp(httpTagAddr(c, advertiseWan, this.httpAddr));
+      // Where other datacenters' gateways reach this server's API: HTTP, else HTTPS (as a URL).
+      const https = httpTagAddr(c, advertiseWan, this.httpsAddr);
+      this.wanPool.setHttp(httpTagAddr(c, advertiseWan, this.httpAddr) ?? (https && `https://${https}`));
       this.wanPool.startJoining();
     }
     this.watches = startWatches(c.watches, this.ownApi(), log.child({ component: 'agent.watch' }));

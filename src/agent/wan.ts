@@ -43,7 +43,10 @@ export function httpTagAddr(
   return hostPort(host, port);
 }
 
-/** Consul's WAN tags of a server, plus ours: `http`, where its HTTP API is (absent without one). */
+/**
+ * Consul's WAN tags of a server, plus ours: `http`, where its API is: "host:port" over HTTP, or
+ * "https://host:port" for a server that serves only HTTPS (absent with neither).
+ */
 export function wanTags(
   c: Pick<AgentConfig, 'datacenter'>,
   nodeId: string,

@@ -23,6 +23,7 @@ import {
   decodesBodies,
   describeFailure,
   failureKind,
+  upstreamUrl,
   webFetch,
   type UpstreamFetch,
   type UpstreamResponse,
@@ -175,7 +176,7 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
       const up = await next();
       if (!up) break;
       try {
-        const r = await call(`http://${up.addr}${path}`, { method, headers, body, signal });
+        const r = await call(upstreamUrl(up.addr, path), { method, headers, body, signal });
         return respond(r, up, method);
       } catch (err) {
         const kind = failureKind(err, signal);

@@ -13,8 +13,13 @@ export interface GatewayConfig {
   clientAddr: string;
   /** Port it listens on (8080). */
   port: number;
-  /** host:port of local agents' HTTP APIs; where the directory is read (127.0.0.1:8500). */
+  /**
+   * Local agents' APIs, where the directory is read (127.0.0.1:8500): "host:port" over HTTP, or
+   * "https://host:port" over HTTPS (with `tls`).
+   */
   servers: string[];
+  /** How HTTPS agents are reached: the CA to trust, and a client certificate for verify_incoming. */
+  tls: GatewayTls;
   /** DNS domain of the Host form (consul). */
   domain: string;
   logLevel: LogLevel;
@@ -36,6 +41,16 @@ export interface GatewayConfig {
   upstreamFetch: 'node' | 'web';
 }
 
+export interface GatewayTls {
+  /** PEM CA file the agents' certificates must chain to ('' : the system's CAs). */
+  caFile: string;
+  /** The gateway's client certificate and key ('' : none), for agents with verify_incoming. */
+  certFile: string;
+  keyFile: string;
+  /** The name the agents' certificates must carry ('' : the address's host). */
+  serverName: string;
+}
+
 export const DEFAULT_GATEWAY_PORT = 8080;
 
 export function defaultGatewayConfig(): GatewayConfig {
@@ -53,6 +68,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     downTimeMs: 10_000,
     connectTimeoutMs: 5000,
     upstreamFetch: 'node',
+    tls: { caFile: '', certFile: '', keyFile: '', serverName: '' },
   };
 }
 
@@ -98,15 +114,18 @@ function asDc(v: unknown, what: string): string {
   return s;
 }
 
-/** An agent's HTTP address: host:port, [v6]:port, a bare host (port 8500) or an http:// URL. */
+/**
+ * An agent's API address: host:port, [v6]:port, a bare host (port 8500) or an http:// URL, as
+ * "host:port"; an https:// URL (port 8501 by default) as "https://host:port".
+ */
 export function parseServerAddr(v: string, what: string): string {
-  if (/^https:/i.test(v)) throw configError(`${what}: HTTPS agents are not supported yet: "${v}"`);
+  const https = /^\s*https:\/\//i.test(v);
   const s = v
     .trim()
-    .replace(/^http:\/\//i, '')
+    .replace(/^https?:\/\//i, '')
     .replace(/\/+$/, '');
   let host: string;
-  let port = '8500';
+  let port = https ? '8501' : '8500';
   const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(s);
   if (v6) [host, port] = [`[${v6[1]}]`, v6[2] ?? port];
   else if ((s.match(/:/g) ?? []).length > 1) host = `[${s}]`;
@@ -118,7 +137,7 @@ export function parseServerAddr(v: string, what: string): string {
   const n = Number(port);
   if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/.test(host) || !/^\d+$/.test(port) || n < 1 || n > 65535)
     throw configError(`${what}: invalid agent address "${v}"`);
-  return `${host}:${n}`;
+  return `${https ? 'https://' : ''}${host}:${n}`;
 }
 
 function asServers(v: unknown, what: string): string[] {
@@ -159,6 +178,11 @@ const FILE_KEYS: Record<string, Setter> = {
       throw configError(`${w}: expected "node" or "web", got ${JSON.stringify(s)}`);
     c.upstreamFetch = s;
   },
+  // The agent's CLI names (and Consul's api package's) for the same settings.
+  ca_file: (c, v, w) => (c.tls.caFile = asString(v, w)),
+  cert_file: (c, v, w) => (c.tls.certFile = asString(v, w)),
+  key_file: (c, v, w) => (c.tls.keyFile = asString(v, w)),
+  tls_server_name: (c, v, w) => (c.tls.serverName = asString(v, w)),
 };
 
 interface Flag {
@@ -179,9 +203,19 @@ export const GATEWAY_FLAGS: Record<string, Flag> = {
   client: value('Address to listen on (127.0.0.1).', (c, v) => (c.clientAddr = v)),
   bind: value('Same as -client.', (c, v) => (c.clientAddr = v)),
   server: value(
-    'HTTP address (host:port) of a local agent, client or server; repeatable (127.0.0.1:8500).',
+    'Address of a local agent, client or server: host:port, or https://host:port; repeatable (127.0.0.1:8500).',
     (c, v, w) => c.servers.push(parseServerAddr(v, w)),
   ),
+  'ca-file': value('CA file to verify HTTPS agents with (default: the system CAs).', (c, v) => {
+    c.tls.caFile = v;
+  }),
+  'client-cert': value('Client certificate for HTTPS agents with verify_incoming.', (c, v) => {
+    c.tls.certFile = v;
+  }),
+  'client-key': value('Key of -client-cert.', (c, v) => (c.tls.keyFile = v)),
+  'tls-server-name': value("Name the agents' certificates must carry (default: the address).", (c, v) => {
+    c.tls.serverName = v;
+  }),
   domain: value('DNS domain of the Host form <service>.service[.<dc>].<domain> (consul).', (c, v) => {
     c.domain = v;
   }),
@@ -235,6 +269,11 @@ export function loadGatewayConfig(args: string[]): GatewayConfig {
   for (const f of flags) (GATEWAY_FLAGS[f.name] as Flag).apply(c, f.value, `flag -${f.name}`);
   if (c.servers.length === 0) c.servers.push('127.0.0.1:8500');
   c.servers = [...new Set(c.servers)];
+  if ((c.tls.certFile === '') !== (c.tls.keyFile === ''))
+    throw configError('-client-cert and -client-key go together');
+  const tlsSet = c.tls.caFile !== '' || c.tls.certFile !== '' || c.tls.serverName !== '';
+  if (tlsSet && c.upstreamFetch === 'web')
+    throw configError('upstream_fetch "web" cannot use a CA file or client certificate; use "node"');
   return c;
 }
 

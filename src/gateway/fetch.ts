@@ -96,3 +96,12 @@ export function describeFailure(err: unknown): string {
   if (code === 'ECONNRESET') return 'connection reset';
   return msg || code || 'request failed';
 }
+
+/**
+ * The URL of `path` on an upstream: "host:port" is reached over HTTP (service instances, agents),
+ * "https://host:port" over HTTPS (an agent that serves only HTTPS, as the directory and the
+ * config name it).
+ */
+export function upstreamUrl(addr: string, path: string): string {
+  return addr.startsWith('https://') ? `${addr}${path}` : `http://${addr}${path}`;
+}

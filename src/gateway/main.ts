@@ -27,7 +27,7 @@ export async function startGateway(
   /** 'web' runs the app on the platform's fetch instead (tests and the benchmark compare both). */
   upstream: 'node' | 'web' = cfg.upstreamFetch,
 ): Promise<RunningGateway> {
-  const nodeFetch = createNodeFetch({ connectTimeoutMs: cfg.connectTimeoutMs });
+  const nodeFetch = createNodeFetch({ connectTimeoutMs: cfg.connectTimeoutMs, tls: cfg.tls });
   const fetch = upstream === 'node' ? nodeFetch : webFetch;
   const table = new RoutingTable({
     seeds: cfg.servers,

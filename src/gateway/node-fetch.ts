@@ -7,7 +7,9 @@
 // are read whole and handed over as bytes, which @hono/node-server writes in one go; anything else
 // (chunked, large, long-lived) is handed over as a web stream, with backpressure both ways.
 
+import { readFileSync } from 'node:fs';
 import { Agent, request, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { UpstreamFetch, UpstreamInit, UpstreamResponse } from './fetch.js';
 
@@ -18,6 +20,8 @@ export interface NodeFetchOptions {
   connectTimeoutMs?: number;
   /** Idle keep-alive connections kept per upstream (256). */
   maxFreeSockets?: number;
+  /** For https:// upstreams: PEM file paths ('' or absent: system CAs, no client certificate). */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
 }
 
 export interface NodeFetch extends UpstreamFetch {
@@ -69,14 +73,19 @@ function streamOf(res: IncomingMessage): ReadableStream<Uint8Array> {
   );
 }
 
-/** host, port and path of an http:// URL; the gateway's URLs are always http://host:port/path. */
-export function target(url: string): { host: string; port: number; path: string } {
+/**
+ * host, port and path of a URL; most of the gateway's are http://host:port/path (parsed by hand,
+ * this is on every request), agents that serve only HTTPS are https://.
+ */
+export function target(url: string): { host: string; port: number; path: string; https: boolean } {
   if (!url.startsWith('http://')) {
     const u = new URL(url);
+    const https = u.protocol === 'https:';
     return {
       host: u.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(u.port) || 80,
+      port: Number(u.port) || (https ? 443 : 80),
       path: `${u.pathname}${u.search}`,
+      https,
     };
   }
   const slash = url.indexOf('/', 7);
@@ -89,6 +98,7 @@ export function target(url: string): { host: string; port: number; path: string 
     host: host.startsWith('[') ? host.slice(1, -1) : host,
     port: hasPort ? Number(authority.slice(colon + 1)) : 80,
     path,
+    https: false,
   };
 }
 
@@ -98,20 +108,31 @@ export function createNodeFetch(o: NodeFetchOptions = {}): NodeFetch {
     maxFreeSockets: o.maxFreeSockets ?? 256,
     scheduling: 'lifo',
   });
+  // The files are read once, at start: a missing one stops the gateway with its path.
+  const t = o.tls ?? {};
+  const read = (f: string | undefined): Buffer | undefined => (f ? readFileSync(f) : undefined);
+  const secure = new HttpsAgent({
+    keepAlive: true,
+    maxFreeSockets: o.maxFreeSockets ?? 256,
+    scheduling: 'lifo',
+    ...(t.caFile ? { ca: read(t.caFile) } : {}),
+    ...(t.certFile && t.keyFile ? { cert: read(t.certFile), key: read(t.keyFile) } : {}),
+    ...(t.serverName ? { servername: t.serverName } : {}),
+  });
   const connectTimeout = o.connectTimeoutMs ?? 5000;
 
   const once = (url: string, init: UpstreamInit): Promise<{ res: UpstreamResponse; reused: boolean }> =>
     new Promise((resolve, reject) => {
-      const t = target(url);
-      const req = request({
-        host: t.host,
-        port: t.port,
-        path: t.path,
+      const u = target(url);
+      const opts = {
+        host: u.host,
+        port: u.port,
+        path: u.path,
         method: init.method,
         headers: init.headers,
-        agent,
         signal: init.signal,
-      });
+      };
+      const req = u.https ? httpsRequest({ ...opts, agent: secure }) : request({ ...opts, agent });
       let connectTimer: ReturnType<typeof setTimeout> | undefined;
       req.on('socket', (sock) => {
         if (!sock.connecting) return;
@@ -185,6 +206,9 @@ export function createNodeFetch(o: NodeFetchOptions = {}): NodeFetch {
       throw err;
     }
   }) as NodeFetch;
-  f.close = () => agent.destroy();
+  f.close = () => {
+    agent.destroy();
+    secure.destroy();
+  };
   return f;
 }

@@ -8,7 +8,7 @@
 // Web-standard only (fetch through an injected UpstreamFetch, AbortController, timers): no `node:`
 // import, so the table can run wherever the app runs.
 
-import type { UpstreamFetch } from './fetch.js';
+import { upstreamUrl, type UpstreamFetch } from './fetch.js';
 import { pause } from '../core/clock.js';
 
 /** The slice of a pino logger the gateway uses (so the table needs no Node logger). */
@@ -422,7 +422,7 @@ export class RoutingTable {
     // good: a server answers by wait plus its jitter (wait/16), so a little more than that is the
     // most a healthy answer can take.
     const limit = AbortSignal.timeout(this.opts.waitMs + this.opts.waitMs / 16 + 10_000);
-    const r = await this.opts.fetch(`http://${addr}${path}`, {
+    const r = await this.opts.fetch(upstreamUrl(addr, path), {
       method: 'GET',
       headers: { accept: 'application/json' },
       body: null,

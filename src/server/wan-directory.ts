@@ -13,7 +13,10 @@ export interface WanServer {
   id: string;
   /** Server RPC address, "host:port". */
   rpc: string;
-  /** HTTP API address, "host:port"; null when the server announces none (HTTP disabled). */
+  /**
+   * HTTP API address, "host:port", or "https://host:port" when it serves only HTTPS; null when the
+   * server announces none (both disabled).
+   */
   http: string | null;
 }
 

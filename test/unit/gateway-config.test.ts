@@ -85,6 +85,8 @@ describe('gateway config', () => {
     expect(() => parseServerAddr('a b:1', 'x')).toThrow('invalid agent address');
     expect(() => parseServerAddr('host:0', 'x')).toThrow('invalid agent address');
     expect(parseServerAddr('fe80::1', 'x')).toBe('[fe80::1]:8500');
+    expect(parseServerAddr('https://10.0.0.5', 'x')).toBe('https://10.0.0.5:8501');
+    expect(parseServerAddr('HTTPS://h:9501/', 'x')).toBe('https://h:9501');
   });
 
   it('is a consulate command with its own help', async () => {

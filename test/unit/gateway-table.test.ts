@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../src/gateway/app.js';
-import { DECODES, type UpstreamFetch, type UpstreamInit } from '../../src/gateway/fetch.js';
+import { DECODES, upstreamUrl, type UpstreamFetch, type UpstreamInit } from '../../src/gateway/fetch.js';
 import { target } from '../../src/gateway/node-fetch.js';
 import { parseHealth, RoutingTable } from '../../src/gateway/table.js';
 
@@ -151,15 +151,26 @@ describe('gateway app and table, in memory', () => {
     }
   });
 
-  it('parses the upstream URLs it builds without new URL()', () => {
+  it('parses the upstream URLs it builds without new URL(), and https:// agents', () => {
+    const http = { https: false };
     expect(target('http://10.0.0.1:8500/v1/kv/a?x=1')).toEqual({
       host: '10.0.0.1',
       port: 8500,
       path: '/v1/kv/a?x=1',
+      ...http,
     });
-    expect(target('http://[fe80::1]:81/p')).toEqual({ host: 'fe80::1', port: 81, path: '/p' });
-    expect(target('http://[fe80::1]/p')).toEqual({ host: 'fe80::1', port: 80, path: '/p' });
-    expect(target('http://web')).toEqual({ host: 'web', port: 80, path: '/' });
+    expect(target('http://[fe80::1]:81/p')).toEqual({ host: 'fe80::1', port: 81, path: '/p', ...http });
+    expect(target('http://[fe80::1]/p')).toEqual({ host: 'fe80::1', port: 80, path: '/p', ...http });
+    expect(target('http://web')).toEqual({ host: 'web', port: 80, path: '/', ...http });
+    expect(target('https://10.0.0.1:8501/v1/kv/a')).toEqual({
+      host: '10.0.0.1',
+      port: 8501,
+      path: '/v1/kv/a',
+      https: true,
+    });
+    expect(target('https://web/p')).toEqual({ host: 'web', port: 443, path: '/p', https: true });
+    expect(upstreamUrl('10.0.0.1:8500', '/v1/x')).toBe('http://10.0.0.1:8500/v1/x');
+    expect(upstreamUrl('https://10.0.0.1:8501', '/v1/x')).toBe('https://10.0.0.1:8501/v1/x');
   });
 
   it('keeps its last good data through errors, and restarts its index when it goes backwards', async () => {
