@@ -1,5 +1,6 @@
 // /v1/agent/*: this agent and its gossip pool (members, join, leave, force-leave, self).
 
+import { availableParallelism } from 'node:os';
 import type { Context } from 'hono';
 import { ConsulError, ErrorCode } from '../../core/errors.js';
 import type { Member } from '../../gossip/types.js';
@@ -142,9 +143,12 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
       ...(raft ? { raft: raftStats(raft.status, raft.lastContactMs) } : {}),
       serf_lan: serfStats(a.lan.members(), a.lan.stats()),
       ...(a.wanPool ? { serf_wan: serfStats(a.wanPool.members(), a.wanPool.gossip.stats()) } : {}),
+      // Consul's build section (no pre-release or revision stamped into this build).
+      build: { prerelease: '', revision: '', version: VERSION, version_metadata: '' },
       runtime: {
         os: process.platform,
         arch: process.arch,
+        cpu_count: String(availableParallelism()),
         version: process.version,
         uptime_seconds: String(Math.round((Date.now() - a.startedAt) / 1000)),
         ...memoryStats(),

@@ -4,6 +4,7 @@ import type { Route } from '../app.js';
 import * as acl from './acl.js';
 import * as agent from './agent.js';
 import * as local from './agent-local.js';
+import { agentMonitor, agentReload } from './agent-ops.js';
 import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
 import * as query from './prepared-query.js';
@@ -14,6 +15,7 @@ import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as session from './session.js';
 import * as status from './status.js';
 import { txnPut } from './txn.js';
+import { agentRead, agentWrite, guarded } from '../local-acl.js';
 
 export const routes: Route[] = [
   { path: '/v1/kv/*', methods: { GET: kvGet, PUT: kvPut, DELETE: kvDelete } },
@@ -63,6 +65,8 @@ export const routes: Route[] = [
   { path: '/v1/agent/join/:address', methods: { PUT: agent.agentJoin } },
   { path: '/v1/agent/leave', methods: { PUT: agent.agentLeave } },
   { path: '/v1/agent/force-leave/:node', methods: { PUT: agent.agentForceLeave } },
+  { path: '/v1/agent/monitor', methods: { GET: guarded(agentRead, agentMonitor) } },
+  { path: '/v1/agent/reload', methods: { PUT: guarded(agentWrite, agentReload) } },
   { path: '/v1/agent/maintenance', methods: { PUT: local.agentNodeMaintenance } },
   { path: '/v1/agent/services', methods: { GET: local.agentServices } },
   { path: '/v1/agent/service/register', methods: { PUT: local.agentServiceRegister } },
