@@ -39,7 +39,6 @@ export async function startLogsAgent(
   const argv = [
     '-dev',
     '-node=logs-node',
-    '-log-level=info',
     '-http-port=0',
     '-dns-port=-1',
     `-server-port=${await freePort()}`,

@@ -45,7 +45,7 @@ let a: LogsAgent;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'monitor-'));
-  a = await startLogsAgent(join(dir, 'agent.json'), {});
+  a = await startLogsAgent(join(dir, 'agent.json'), { log_level: 'info' });
 });
 
 afterAll(async () => {
