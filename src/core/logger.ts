@@ -82,11 +82,8 @@ export class LogHub {
     bindings: Record<string, string> = {},
   ) {
     this.agentLevel = level;
-    const dest = { write: (line: string) => this.dispatch(line) };
-    this.logger = pino(
-      { level, base: bindings, redact: { paths: REDACT, censor: '[Redacted]' } },
-      dest as DestinationStream,
-    );
+    const dest: DestinationStream = { write: (line: string) => this.dispatch(line) };
+    this.logger = pino({ level, base: bindings, redact: { paths: REDACT, censor: '[Redacted]' } }, dest);
   }
 
   get level(): LogLevelName {
