@@ -23,7 +23,7 @@ export interface LogFileOptions {
 /** Consul's file name when -log-file names a directory. */
 export const DEFAULT_LOG_FILE_NAME = 'consul.log';
 
-/** Where the live file goes: `dir/` → `dir/consul.log`; a name without an extension gets `.log`'s rotation names. */
+/** Where the live file goes: `dir/` → `dir/consul.log`, `dir/name` → itself. */
 export function logFileTarget(path: string): { dir: string; name: string } {
   if (path.endsWith('/') || path.endsWith('\\'))
     return { dir: path.slice(0, -1) || '/', name: DEFAULT_LOG_FILE_NAME };

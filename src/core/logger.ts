@@ -1,6 +1,7 @@
 // One root logger (pino); components take children with {component}. Human-readable lines by
 // default in Consul's layout, JSON lines with -log-json. Secrets never reach a log line: the
-// redaction paths cover tokens and keys wherever they appear in a logged object.
+// redaction paths cover tokens and keys wherever they appear in a logged object, and redaction
+// happens once, before the fan-out (LogHub) hands the line to stdout, the -log-file and monitors.
 
 import { pino, type Logger, type DestinationStream } from 'pino';
 

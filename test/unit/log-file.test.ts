@@ -13,6 +13,8 @@ import {
   rotationDue,
 } from '../../src/core/log-file.js';
 import { LogHub } from '../../src/core/logger.js';
+import { validateConfig } from '../../src/config/config.js';
+import { applyConfigObject, loadAgentConfig } from '../../src/config/load.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -174,5 +176,56 @@ describe('RotatingLogFile', () => {
     expect(text).not.toContain('very-secret-token');
     expect(text).not.toContain('hdr-secret');
     expect(text).not.toContain('not at info');
+  });
+});
+
+describe('log file settings', () => {
+  it("flags and config keys, with Consul's defaults", () => {
+    const d = loadAgentConfig(['-dev']);
+    expect([d.logFile, d.logRotateBytes, d.logRotateDurationMs, d.logRotateMaxFiles]).toEqual([
+      '',
+      0,
+      24 * 3_600_000,
+      0,
+    ]);
+    const f = loadAgentConfig([
+      '-dev',
+      '-log-file=/var/log/consulate/',
+      '-log-rotate-bytes=1048576',
+      '-log-rotate-duration=1h',
+      '-log-rotate-max-files=-1',
+    ]);
+    expect([f.logFile, f.logRotateBytes, f.logRotateDurationMs, f.logRotateMaxFiles]).toEqual([
+      '/var/log/consulate/',
+      1048576,
+      3_600_000,
+      -1,
+    ]);
+    const k = loadAgentConfig(['-dev']);
+    applyConfigObject(
+      k,
+      { log_file: 'a.log', log_rotate_bytes: 10, log_rotate_duration: '30m', log_rotate_max_files: 4 },
+      'test',
+    );
+    expect([k.logFile, k.logRotateBytes, k.logRotateDurationMs, k.logRotateMaxFiles]).toEqual([
+      'a.log',
+      10,
+      1_800_000,
+      4,
+    ]);
+  });
+
+  it('refuses values that mean nothing', () => {
+    const bad: [string, string][] = [
+      ['-log-rotate-bytes=-1', 'log_rotate_bytes'],
+      ['-log-rotate-max-files=-2', 'log_rotate_max_files'],
+      ['-log-rotate-duration=10ms', 'log_rotate_duration'],
+    ];
+    for (const [flag, msg] of bad) {
+      const c = loadAgentConfig(['-dev', flag]);
+      c.nodeName = 'n';
+      expect(() => validateConfig(c)).toThrow(msg);
+    }
+    expect(() => loadAgentConfig(['-dev', '-log-rotate-bytes=lots'])).toThrow('expected an integer');
   });
 });
