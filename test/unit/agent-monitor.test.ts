@@ -108,6 +108,11 @@ describe('consulate info', () => {
     expect(io.stdout).toMatch(/^raft:\n(\t\S+ = .*\n)*\tstate = Leader\n/m);
     expect(io.stdout).toMatch(/\tleader = true\n/);
     expect(io.stdout).toMatch(/\tservices = 0\n/);
+    expect(io.stdout).toMatch(/^consul:\n\tacl = disabled\n/m);
+    expect(io.stdout).toMatch(/\tfsm_pending = \d+\n/);
+    expect(io.stdout).toMatch(
+      /\tlatest_configuration = \[\{Suffrage:Voter ID:\S+ Address:127\.0\.0\.1:\d+\}\]\n/,
+    );
   });
 
   it('formats values as Consul does', () => {
