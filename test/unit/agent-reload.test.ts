@@ -118,6 +118,30 @@ describe('PUT /v1/agent/reload', () => {
     ]);
   });
 
+  it("drops a check taken out of a service's definition; an API check on it stays", async () => {
+    write({ services: [{ ...web, checks: [{ id: 'web-ttl', ttl: '30s' }] }, api] });
+    expect((await reload()).status).toBe(200);
+    const reg = await fetch(`http://${a.addr}/v1/agent/check/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ ID: 'web-api-check', Name: 'x', TTL: '30s', ServiceID: 'web' }),
+    });
+    expect(reg.status).toBe(200);
+    expect(Object.keys(await get<Record<string, unknown>>('/v1/agent/checks')).sort()).toEqual([
+      'service:api',
+      'web-api-check',
+      'web-ttl',
+    ]);
+    write({ services: [web, api] });
+    expect((await reload()).status).toBe(200);
+    expect(Object.keys(await get<Record<string, unknown>>('/v1/agent/checks')).sort()).toEqual([
+      'service:api',
+      'web-api-check',
+    ]);
+    write({ services: [api] });
+    expect((await reload()).status).toBe(200);
+    expect(Object.keys(await get<Record<string, unknown>>('/v1/agent/checks'))).toEqual(['service:api']);
+  });
+
   it('changes the log level', async () => {
     expect(a.hub.level).toBe('info');
     a.agent.logger.debug('debug-before-reload');

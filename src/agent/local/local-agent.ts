@@ -156,7 +156,8 @@ export class LocalAgent {
     }
     for (const def of svcDefs) {
       if (this.state.serviceSlot(def.service.ID)?.source === 'api') this.store?.removeService(def.service.ID);
-      this.addService(def, 'config', true);
+      // Its config checks no longer listed went above; checks registered over the API stay.
+      this.addService(def, 'config', false);
     }
     for (const def of chkDefs) {
       if (this.state.check(def.CheckID)?.source === 'api') this.store?.removeCheck(def.CheckID);
