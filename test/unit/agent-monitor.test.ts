@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { formatStats } from '../../src/cli/commands/agent-ops.js';
+import { defaultConfig } from '../../src/config/config.js';
+import { LogHub, silentLogger } from '../../src/core/logger.js';
+import { createApp, type HttpAgent } from '../../src/http/app.js';
 import { captureIo } from '../support/capture-io.js';
 import { startLogsAgent, type LogsAgent } from '../support/logs-agent.js';
 
@@ -94,6 +97,44 @@ describe('GET /v1/agent/monitor', () => {
     const r = await fetch(`http://${a.addr}/v1/agent/monitor?loglevel=loud`);
     expect(r.status).toBe(400);
     expect(await r.text()).toContain('Unknown log level: loud');
+  });
+});
+
+describe('a monitor that reads too slowly', () => {
+  it('drops lines past its buffer, says how many when it catches up, and never blocks the agent', async () => {
+    const hub = new LogHub('info', []);
+    const agent = { config: defaultConfig(), logs: hub } as unknown as HttpAgent;
+    const app = createApp({ agent, logger: silentLogger() });
+    const res = await app.request('/v1/agent/monitor?loglevel=debug');
+    expect(res.status).toBe(200);
+    expect(hub.logger.level).toBe('debug');
+    // Nobody reads: 3 MiB of lines against a 1 MiB buffer.
+    const pad = 'x'.repeat(1000);
+    for (let i = 0; i < 3000; i++) hub.logger.info({ i, pad }, 'filler');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const dec = new TextDecoder();
+    let text = '';
+    let sentFinal = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value, { stream: true });
+      // Once the buffer has room again, the next line comes after the count of those dropped.
+      if (!sentFinal) {
+        hub.logger.info('final line');
+        sentFinal = true;
+      }
+      if (text.includes('final line')) break;
+    }
+    await reader.cancel();
+    const fillers = text.split('\n').filter((l) => l.includes('filler')).length;
+    expect(fillers).toBeGreaterThan(500);
+    expect(fillers).toBeLessThan(3000);
+    const m = /monitor: dropped (\d+) log lines/.exec(text);
+    expect(Number(m?.[1])).toBe(3000 - fillers);
+    expect(text.indexOf('monitor: dropped')).toBeLessThan(text.indexOf('final line'));
+    // The reader is gone: the logger is back at the agent's level.
+    expect(hub.logger.level).toBe('info');
   });
 });
 
