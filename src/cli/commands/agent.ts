@@ -34,8 +34,20 @@ export async function agentCommand(argv: string[], _io: Io): Promise<number> {
     return next;
   };
   const agent = new Agent(config, logger.child({ component: 'agent' }), { logs, configSource });
+  // Consul's SIGHUP: reload the config (what cannot change is reported in the log). Handled from
+  // the start: SIGHUP's default action would end the process.
+  let started = false;
+  process.on('SIGHUP', () => {
+    if (!started) {
+      logger.warn({ signal: 'SIGHUP' }, 'caught signal while starting: nothing reloaded');
+      return;
+    }
+    logger.info({ signal: 'SIGHUP' }, 'caught signal, reloading configuration');
+    agent.reload().catch(() => undefined); // the agent logs why a reload was refused
+  });
   try {
     await agent.start();
+    started = true;
     ready.ready();
   } catch (err) {
     await agent.stop().catch(() => undefined);
@@ -58,11 +70,6 @@ export async function agentCommand(argv: string[], _io: Io): Promise<number> {
       void agent.stop().then(() => resolve(0));
     };
     process.on('SIGINT', () => stop('SIGINT'));
-    // Consul's SIGHUP: reload the config (what cannot change is reported in the log).
-    process.on('SIGHUP', () => {
-      logger.info({ signal: 'SIGHUP' }, 'caught signal, reloading configuration');
-      agent.reload().catch(() => undefined); // the agent logs why a reload was refused
-    });
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
 }
