@@ -98,6 +98,40 @@ describe('a real agent process', () => {
     expect(await services()).toEqual(['first', 'second']);
   });
 
+  it('consulate monitor shows the reload as it happens, and exits 0 on Ctrl-C', async () => {
+    const mon = spawn(process.execPath, [BIN, 'monitor', '-log-level=debug', `-http-addr=${addr}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    mon.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    mon.stderr.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const exited = new Promise<number | null>((r) => mon.once('exit', (code) => r(code)));
+    // When the monitor is connected is not visible from here: SIGHUP every half second until it
+    // has seen a reload.
+    writeFileSync(
+      configFile(),
+      JSON.stringify({
+        log_level: 'info',
+        services: [
+          { name: 'first', port: 1 },
+          { name: 'second', port: 2 },
+        ],
+      }),
+    );
+    let sent = 0;
+    await waitFor('the monitor to see a reload', () => {
+      if (out.includes('reloaded configuration')) return true;
+      if (Date.now() - sent > 500) {
+        proc.kill('SIGHUP');
+        sent = Date.now();
+      }
+      return false;
+    });
+    expect(out).toMatch(/\[INFO\] {2}agent: caught signal, reloading configuration: signal="SIGHUP"/);
+    mon.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+
   it('-log-file gets the same lines as stdout, in consul.log', () => {
     const file = join(logDir(), 'consul.log');
     expect(existsSync(file)).toBe(true);
