@@ -25,16 +25,23 @@ export async function monitorCommand(argv: string[], io: Io): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const body = await client.stream('/v1/agent/monitor', {
-      query: { loglevel: level, logjson: flagBool(p, 'log-json') },
-      signal: interrupted.signal,
-    });
+    let body: AsyncIterable<Uint8Array>;
+    try {
+      body = await client.stream('/v1/agent/monitor', {
+        query: { loglevel: level, logjson: flagBool(p, 'log-json') },
+        signal: interrupted.signal,
+      });
+    } catch (err) {
+      if (interrupted.signal.aborted) return 0;
+      throw err;
+    }
     const dec = new TextDecoder();
-    for await (const chunk of body) io.out(dec.decode(chunk, { stream: true }));
-  } catch (err) {
-    if (interrupted.signal.aborted) return 0;
-    // A connection cut mid-stream (the agent stopped) ends the monitor like the end of the stream.
-    if (!(err instanceof Error) || (err as { name?: string }).name !== 'TypeError') throw err;
+    try {
+      for await (const chunk of body) io.out(dec.decode(chunk, { stream: true }));
+    } catch {
+      // A connection cut mid-stream (the agent stopped, or Ctrl-C) ends the monitor like the end
+      // of the stream: fetch says "terminated", node:https "aborted".
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
