@@ -48,7 +48,9 @@ export function agentMonitor(c: Context, d: HttpDeps): Response {
               return;
             }
             if (dropped > 0) {
-              ctl.enqueue(enc.encode(`[WARN] monitor: dropped ${dropped} log lines (the client read too slowly)\n`));
+              ctl.enqueue(
+                enc.encode(`[WARN] monitor: dropped ${dropped} log lines (the client read too slowly)\n`),
+              );
               dropped = 0;
             }
             ctl.enqueue(enc.encode(line));
