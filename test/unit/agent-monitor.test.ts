@@ -130,7 +130,7 @@ describe('a monitor that reads too slowly', () => {
     const fillers = text.split('\n').filter((l) => l.includes('filler')).length;
     expect(fillers).toBeGreaterThan(200);
     expect(fillers).toBeLessThan(800);
-    const m = /monitor: dropped (\d+) log lines/.exec(text);
+    const m = /\[WARN\] {2}agent\.monitor: dropped (\d+) log lines/.exec(text);
     expect(Number(m?.[1])).toBe(800 - fillers);
     expect(text.indexOf('monitor: dropped')).toBeLessThan(text.indexOf('final line'));
     // The reader is gone: the logger is back at the agent's level.

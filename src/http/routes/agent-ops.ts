@@ -2,7 +2,7 @@
 
 import type { Context } from 'hono';
 import { ConsulError, ErrorCode } from '../../core/errors.js';
-import { LEVEL_VALUES, type LogLevelName } from '../../core/logger.js';
+import { humanLine, LEVEL_VALUES, type LogLevelName } from '../../core/logger.js';
 import type { HttpDeps } from '../app.js';
 import { urlOf } from '../request.js';
 
@@ -48,9 +48,7 @@ export function agentMonitor(c: Context, d: HttpDeps): Response {
               return;
             }
             if (dropped > 0) {
-              ctl.enqueue(
-                enc.encode(`[WARN] monitor: dropped ${dropped} log lines (the client read too slowly)\n`),
-              );
+              ctl.enqueue(enc.encode(droppedLine(dropped, json)));
               dropped = 0;
             }
             ctl.enqueue(enc.encode(line));
@@ -75,6 +73,17 @@ export function agentMonitor(c: Context, d: HttpDeps): Response {
     status: 200,
     headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache' },
   });
+}
+
+/** The notice of lines a slow client missed, in the stream's own format (JSON stays parseable). */
+function droppedLine(n: number, json: boolean): string {
+  const o = {
+    level: LEVEL_VALUES.warn,
+    time: Date.now(),
+    component: 'agent.monitor',
+    msg: `dropped ${n} log lines (the client read too slowly)`,
+  };
+  return json ? `${JSON.stringify(o)}\n` : humanLine(o);
 }
 
 /** PUT /v1/agent/reload: 200 when the new config was applied; its warnings (if any) in the body. */
