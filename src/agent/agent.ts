@@ -50,6 +50,8 @@ import { startWatches, type WatchSet } from '../watch/runner.js';
 import { CoordinateSync } from '../coordinate/sync.js';
 import { TokenResolver, type ResolvedIdentity } from '../acl/resolver.js';
 import { loadPersistedTokens } from '../acl/agent-tokens.js';
+import type { LogHub } from '../core/logger.js';
+import { unreloadableChanges } from './reload.js';
 import type { QueryResult } from '../rpc/endpoints/types.js';
 
 export interface AgentAddresses {
@@ -62,6 +64,14 @@ export interface AgentAddresses {
   serfLan: string;
   /** "addr:port" of the WAN gossip pool; null on a client or with ports.serf_wan -1. */
   serfWan: string | null;
+}
+
+/** What an agent may be given beyond its config and logger (the CLI's agent command gives both). */
+export interface AgentOptions {
+  /** The log fan-out behind `logger`: the monitor endpoint subscribes to it, a reload sets its level. */
+  logs?: LogHub;
+  /** Reads the config again as the agent was started (files and flags), checked; for reloads. */
+  configSource?: () => Promise<AgentConfig>;
 }
 
 export class Agent {
@@ -100,13 +110,20 @@ export class Agent {
   /** Sends this node's LAN coordinate to the servers (null with disable_coordinates). */
   coordinateSync: CoordinateSync | null = null;
   private stopping: Promise<void> | null = null;
+  /** The log fan-out (null when the agent was given a bare logger: no monitor, no level changes). */
+  readonly logs: LogHub | null;
+  private readonly configSource: (() => Promise<AgentConfig>) | null;
+  /** Reloads run one at a time, in the order asked. */
+  private reloading: Promise<unknown> = Promise.resolve();
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (a signal, or /v1/agent/leave). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
 
-  constructor(config: AgentConfig, logger: Logger) {
+  constructor(config: AgentConfig, logger: Logger, opts: AgentOptions = {}) {
     this.config = config;
     this.logger = logger;
+    this.logs = opts.logs ?? null;
+    this.configSource = opts.configSource ?? null;
   }
 
   async start(): Promise<AgentAddresses> {
@@ -544,6 +561,80 @@ export class Agent {
   /** How many datacenters this server knows (Consul's Stats.consul.known_datacenters); 1 on a client. */
   knownDatacenters(): number {
     return this.server?.wan.datacenters().length ?? 1;
+  }
+
+  // ---------------------------------------------------------------- reload
+
+  /**
+   * Reads the config again and applies what can change without a restart (reload.ts); returns
+   * warnings for what changed and cannot be applied. A config that fails to load, or a service or
+   * check definition that is refused, leaves the running agent exactly as it was.
+   */
+  reload(): Promise<string[]> {
+    const run = this.reloading.then(() => this.reloadNow());
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadNow(): Promise<string[]> {
+    const log = this.logger;
+    if (!this.configSource)
+      throw new ConsulError(ErrorCode.BadRequest, 'this agent has no config source to reload from');
+    let next: AgentConfig;
+    try {
+      next = await this.configSource();
+    } catch (err) {
+      log.error(
+        { err: (err as Error).message },
+        'reload: the new config was refused; keeping the running one',
+      );
+      throw new ConsulError(ErrorCode.BadRequest, `Failed to reload configs: ${(err as Error).message}`);
+    }
+    try {
+      // Checked in full before anything changes; nothing below can fail after it.
+      this.local.reloadDefinitions(next.services, next.checks);
+    } catch (err) {
+      log.error(
+        { err: (err as Error).message },
+        'reload: the new config was refused; keeping the running one',
+      );
+      throw new ConsulError(ErrorCode.BadRequest, `Failed to reload configs: ${(err as Error).message}`);
+    }
+    const c = this.config;
+    const warnings: string[] = [];
+    const unapplied = unreloadableChanges(c, next);
+    if (unapplied.length > 0)
+      warnings.push(`reload: these settings changed but need a restart to apply: ${unapplied.join(', ')}`);
+    c.services = next.services;
+    c.checks = next.checks;
+    c.logLevel = next.logLevel;
+    this.logs?.setLevel(next.logLevel);
+    c.acl.tokens.agent = next.acl.tokens.agent;
+    c.acl.tokens.default = next.acl.tokens.default;
+    // As at start: tokens set over the API and persisted win over the config file's.
+    try {
+      loadPersistedTokens(c);
+    } catch (err) {
+      warnings.push(`reload: persisted ACL tokens not read: ${(err as Error).message}`);
+    }
+    if (JSON.stringify(c.nodeMeta) !== JSON.stringify(next.nodeMeta)) {
+      c.nodeMeta = next.nodeMeta;
+      this.local.nodeChanged();
+    }
+    c.watches = next.watches;
+    await this.watches?.stop();
+    this.watches = startWatches(c.watches, this.ownApi(), log.child({ component: 'agent.watch' }));
+    log.info(
+      {
+        services: c.services.length,
+        checks: c.checks.length,
+        watches: c.watches.length,
+        logLevel: c.logLevel,
+      },
+      'reloaded configuration',
+    );
+    for (const w of warnings) log.warn(w);
+    return warnings;
   }
 
   /** Graceful leave (/v1/agent/leave, consul leave): tell the pools, then shut down. */

@@ -13,6 +13,7 @@ Commands:
     event       Fires a user event (-name, -node, -service, -tag, payload)
     force-leave Forces a failed member to leave the pool
     gateway     Runs the edge gateway of a datacenter (-server <agent http addr>, -http-port 8080)
+    info        Shows the local agent's debugging information (its Stats)
     join        Tells the local agent to join a gossip pool through an address
     keygen      Generates a new gossip encryption key
     keyring     Lists, installs, uses and removes gossip keys on every member
@@ -21,7 +22,9 @@ Commands:
     lock        Runs a command while holding a lock (-n=1, -name, -timeout, -shell)
     maint       Puts the node or a service in maintenance mode, or lists what is (-enable, -disable, -reason, -service)
     members     Lists the members of the gossip pool
+    monitor     Streams the local agent's log (-log-level info, -log-json)
     operator    Raft peer operations (operator raft list-peers | remove-peer)
+    reload      Makes the local agent reload its config files (services, checks, watches, log level, tokens)
     rtt         Estimates the network round trip time between two nodes (-wan for servers of any DC)
     services    Registers and deregisters services with the local agent (services register | deregister)
     tls         Creates a private CA and agent certificates (tls ca create | tls cert create -server|-client|-cli)
@@ -41,6 +44,7 @@ const commands: Record<string, () => Promise<Command>> = {
   event: async () => (await import('./commands/event.js')).eventCommand,
   'force-leave': async () => (await import('./commands/members.js')).forceLeaveCommand,
   gateway: async () => (await import('./commands/gateway.js')).gatewayCommand,
+  info: async () => (await import('./commands/agent-ops.js')).infoCommand,
   join: async () => (await import('./commands/members.js')).joinCommand,
   keygen: async () => (await import('./commands/keyring.js')).keygenCommand,
   keyring: async () => (await import('./commands/keyring.js')).keyringCommand,
@@ -49,8 +53,10 @@ const commands: Record<string, () => Promise<Command>> = {
   lock: async () => (await import('./commands/lock.js')).lockCommand,
   maint: async () => (await import('./commands/maint.js')).maintCommand,
   members: async () => (await import('./commands/members.js')).membersCommand,
+  monitor: async () => (await import('./commands/agent-ops.js')).monitorCommand,
   'local-cluster': async () => (await import('./commands/local-cluster.js')).localClusterCommand,
   operator: async () => (await import('./commands/operator.js')).operatorCommand,
+  reload: async () => (await import('./commands/agent-ops.js')).reloadCommand,
   rtt: async () => (await import('./commands/rtt.js')).rttCommand,
   services: async () => (await import('./commands/services.js')).servicesCommand,
   tls: async () => (await import('./commands/tls.js')).tlsCommand,

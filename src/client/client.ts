@@ -1,6 +1,7 @@
 // A small typed client for the HTTP API, shared by the CLI and the tests (Consul's api/ package).
 
 import { readFileSync, readdirSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { ConsulError, ErrorCode } from '../core/errors.js';
@@ -223,6 +224,58 @@ export class ConsulClient {
       index: Number(res.headers.get('x-consul-index') ?? 0),
       knownLeader: res.headers.get('x-consul-knownleader') === 'true',
     };
+  }
+
+  /**
+   * A GET whose body is read as it arrives (the agent's log stream, /v1/agent/monitor): resolves
+   * once the answer's headers are in; a non-2xx answer is an ApiError with the server's message.
+   */
+  async stream(
+    path: string,
+    opts: { query?: Record<string, string | boolean | undefined>; signal?: AbortSignal } = {},
+  ): Promise<AsyncIterable<Uint8Array>> {
+    const url = new URL(this.base + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (v === undefined || v === false) continue;
+      url.searchParams.set(k, v === true ? '' : v);
+    }
+    const headers: Record<string, string> = {};
+    if (this.o.token) headers['X-Consul-Token'] = this.o.token;
+    let status: number;
+    let body: AsyncIterable<Uint8Array>;
+    try {
+      if (this.tls) {
+        const tls = this.tls;
+        const res = await new Promise<IncomingMessage>((resolve, reject) => {
+          const req = httpsRequest(url, {
+            ...tls,
+            method: 'GET',
+            headers,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+          req.on('error', reject);
+          req.on('response', resolve);
+          req.end();
+        });
+        status = res.statusCode ?? 0;
+        body = res;
+      } else {
+        const r = await fetch(url, { headers, ...(opts.signal ? { signal: opts.signal } : {}) });
+        status = r.status;
+        body = r.body ?? (async function* () {})();
+      }
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      const why = this.tls ? (err as Error).message : (cause?.code ?? (err as Error).message);
+      throw new ConsulError(ErrorCode.Unavailable, `error connecting to ${this.base}: ${why}`);
+    }
+    if (status < 200 || status >= 300) {
+      const chunks: Uint8Array[] = [];
+      for await (const c of body) chunks.push(c);
+      const msg = Buffer.concat(chunks).toString('utf8').trim();
+      throw new ApiError(status, `Unexpected response code: ${status} (${msg})`);
+    }
+    return body;
   }
 
   /** A request that must succeed: non-2xx becomes an ApiError with the server's message. */

@@ -160,6 +160,14 @@ export interface AgentConfig {
   ports: Ports;
   logLevel: LogLevel;
   logJson: boolean;
+  /** -log-file: also write the log to this file ('' = stdout only); a path ending in / is a directory. */
+  logFile: string;
+  /** Rotate the log file at this size (0: no size limit). */
+  logRotateBytes: number;
+  /** Rotate the log file at this age (Consul: 24 h). */
+  logRotateDurationMs: number;
+  /** Rotated log files kept: 0 all, -1 none, N the newest N. */
+  logRotateMaxFiles: number;
   dev: boolean;
   /** Serve the web UI (Consul's -ui / ui_config.enabled; a uiDir turns it on too, as in Consul). */
   ui: boolean;
@@ -242,6 +250,10 @@ export function defaultConfig(): AgentConfig {
     ports: { http: 8500, https: -1, dns: 8600, server: 8300, serfLan: 8301, serfWan: 8302, grpc: -1 },
     logLevel: 'info',
     logJson: false,
+    logFile: '',
+    logRotateBytes: 0,
+    logRotateDurationMs: 24 * 3_600_000,
+    logRotateMaxFiles: 0,
     dev: false,
     ui: false,
     uiDir: '',
@@ -475,10 +487,21 @@ export function validateConfig(c: AgentConfig): string[] {
     if (r !== 0 && r < 1000) throw configError('docker_sync.resync_interval must be 0 (off) or at least 1s');
   }
   validateLimits(c);
+  validateLogFile(c);
   if (!(c.acl.tokenTtlMs >= 0)) throw configError('acl.token_ttl cannot be negative');
   if (c.server && c.autopilot.minQuorum === 0) c.autopilot.minQuorum = c.bootstrapExpect;
   validateTls(c);
   return warnings;
+}
+
+function validateLogFile(c: AgentConfig): void {
+  if (!Number.isInteger(c.logRotateBytes) || c.logRotateBytes < 0)
+    throw configError(`log_rotate_bytes must be 0 (no limit) or a positive integer, got ${c.logRotateBytes}`);
+  if (!(c.logRotateDurationMs >= 1000)) throw configError('log_rotate_duration must be at least 1s');
+  if (!Number.isInteger(c.logRotateMaxFiles) || c.logRotateMaxFiles < -1)
+    throw configError(
+      `log_rotate_max_files must be -1 (keep none), 0 (keep all) or a positive integer, got ${c.logRotateMaxFiles}`,
+    );
 }
 
 function validateLimits(c: AgentConfig): void {

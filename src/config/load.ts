@@ -180,6 +180,10 @@ const FILE_KEYS: Record<string, Setter> = {
   data_dir: (c, v, w) => (c.dataDir = asString(v, w)),
   log_level: (c, v, w) => (c.logLevel = asLogLevel(v, w)),
   log_json: (c, v, w) => (c.logJson = asBool(v, w)),
+  log_file: (c, v, w) => (c.logFile = asString(v, w)),
+  log_rotate_bytes: (c, v, w) => (c.logRotateBytes = asInt(v, w)),
+  log_rotate_duration: (c, v, w) => (c.logRotateDurationMs = asDuration(v, w)),
+  log_rotate_max_files: (c, v, w) => (c.logRotateMaxFiles = asInt(v, w)),
   ui: (c, v, w) => (c.ui = asBool(v, w)),
   ui_config: objectOf({
     enabled: (c, v, w) => (c.ui = asBool(v, w)),
@@ -490,6 +494,22 @@ export const AGENT_FLAGS: Record<string, Flag> = {
     (c, v, n) => (c.logLevel = asLogLevel(v, `flag -${n}`)),
   ),
   'log-json': boolFlag('Log JSON lines.', (c, v) => (c.logJson = v)),
+  'log-file': valueFlag(
+    'Also write the log to this file (a path ending in / is a directory: consul.log in it).',
+    (c, v) => (c.logFile = v),
+  ),
+  'log-rotate-bytes': valueFlag(
+    'Rotate the log file at this many bytes (0: no size limit).',
+    (c, v, n) => (c.logRotateBytes = asInt(v, `flag -${n}`)),
+  ),
+  'log-rotate-duration': valueFlag(
+    'Rotate the log file at this age (24h).',
+    (c, v, n) => (c.logRotateDurationMs = asDuration(v, `flag -${n}`)),
+  ),
+  'log-rotate-max-files': valueFlag(
+    'Rotated log files to keep (0: all, -1: none).',
+    (c, v, n) => (c.logRotateMaxFiles = asInt(v, `flag -${n}`)),
+  ),
   dev: boolFlag('One in-memory server, for development.', () => undefined),
   ui: boolFlag('Serve the web UI at /ui/ (on with -dev).', (c, v) => (c.ui = v)),
   'ui-dir': valueFlag(

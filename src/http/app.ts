@@ -34,6 +34,8 @@ export type HttpAgent = Pick<
   | 'currentServer'
   | 'local'
   | 'acl'
+  | 'logs'
+  | 'reload'
 >;
 
 export interface HttpDeps {

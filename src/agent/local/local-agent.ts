@@ -119,6 +119,59 @@ export class LocalAgent {
     this.reapTimer.unref();
   }
 
+  /**
+   * A reload's definitions take the place of the config files' ones: services and checks no longer
+   * in the config go, new ones come, changed ones are replaced (a check keeps its status, as when
+   * it is registered again). Everything is parsed and checked first: a refused definition throws
+   * and nothing changes. A definition whose ID an API registration holds replaces it, as at start.
+   */
+  reloadDefinitions(services: unknown[], checks: unknown[]): void {
+    const svcDefs = services.map((raw, i) =>
+      refusedAs(`service definition ${i + 1}`, () => {
+        const def = parseServiceDefinition(raw, { strict: true });
+        for (const ch of def.checks) this.checkScriptsAllowed(ch, 'config');
+        return def;
+      }),
+    );
+    const svcIds = new Set(svcDefs.map((d) => d.service.ID));
+    const chkDefs = checks.map((raw, i) =>
+      refusedAs(`check definition ${i + 1}`, () => {
+        const def = parseCheckDefinition(raw);
+        this.checkScriptsAllowed(def, 'config');
+        const owner = def.ServiceID;
+        if (owner !== '' && !svcIds.has(owner) && this.state.serviceSlot(owner)?.source !== 'api')
+          throw badRequest(`ServiceID "${owner}" does not exist`);
+        return def;
+      }),
+    );
+    const chkIds = new Set([
+      ...svcDefs.flatMap((d) => d.checks.map((c) => c.CheckID)),
+      ...chkDefs.map((d) => d.CheckID),
+    ]);
+    for (const [id, slot] of this.state.serviceSlots()) {
+      if (slot.source === 'config' && !svcIds.has(id)) this.removeService(id);
+    }
+    for (const [id, slot] of this.state.checkSlots()) {
+      if (slot.entry.source === 'config' && !chkIds.has(id) && this.state.check(id)) this.removeCheck(id);
+    }
+    for (const def of svcDefs) {
+      if (this.state.serviceSlot(def.service.ID)?.source === 'api') this.store?.removeService(def.service.ID);
+      // Its config checks no longer listed went above; checks registered over the API stay.
+      this.addService(def, 'config', false);
+    }
+    for (const def of chkDefs) {
+      if (this.state.check(def.CheckID)?.source === 'api') this.store?.removeCheck(def.CheckID);
+      this.addCheck(def, 'config');
+    }
+    this.ae.triggerPartial();
+  }
+
+  /** The node's own record (its metadata) changed: the catalog learns it at the next sync. */
+  nodeChanged(): void {
+    this.state.nodeInSync = false;
+    this.ae.triggerPartial();
+  }
+
   startSync(): void {
     this.ae.start();
   }
@@ -407,6 +460,15 @@ export class LocalAgent {
     const n = p.services.length + p.checks.length;
     if (n > 0)
       this.log.info({ services: p.services.length, checks: p.checks.length }, 'restored local registrations');
+  }
+}
+
+/** Runs a definition's checks; a refusal names the definition, as the start-up load does. */
+function refusedAs<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw configError(`${what}: ${(err as Error).message}`);
   }
 }
 

@@ -2,9 +2,11 @@
 
 import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../../agent/agent.js';
-import { validateConfig } from '../../config/config.js';
+import { validateConfig, type AgentConfig } from '../../config/config.js';
 import { loadAgentConfig } from '../../config/load.js';
-import { createLogger } from '../../core/logger.js';
+import { ConsulError, ErrorCode } from '../../core/errors.js';
+import { RotatingLogFile } from '../../core/log-file.js';
+import { LogHub, streamOutput } from '../../core/logger.js';
 import { resolveAdvertiseNames } from '../../server/net.js';
 import type { Io } from '../common.js';
 import { readyFile } from '../ready-file.js';
@@ -21,11 +23,31 @@ export async function agentCommand(argv: string[], _io: Io): Promise<number> {
   if (!config.server) setFlagsFromString('--semi-space-growth-factor=1');
   await resolveAdvertiseNames(config);
   const warnings = validateConfig(config);
-  const logger = createLogger({ level: config.logLevel, json: config.logJson });
+  const logs = new LogHub(config.logLevel, logOutputs(config));
+  const logger = logs.logger;
   for (const w of warnings) logger.warn(w);
-  const agent = new Agent(config, logger.child({ component: 'agent' }));
+  // A reload reads the same files and flags again, through the same checks as at start.
+  const configSource = async (): Promise<AgentConfig> => {
+    const next = loadAgentConfig(argv);
+    await resolveAdvertiseNames(next);
+    validateConfig(next);
+    return next;
+  };
+  const agent = new Agent(config, logger.child({ component: 'agent' }), { logs, configSource });
+  // Consul's SIGHUP: reload the config (what cannot change is reported in the log). Handled from
+  // the start: SIGHUP's default action would end the process.
+  let started = false;
+  process.on('SIGHUP', () => {
+    if (!started) {
+      logger.warn({ signal: 'SIGHUP' }, 'caught signal while starting: nothing reloaded');
+      return;
+    }
+    logger.info({ signal: 'SIGHUP' }, 'caught signal, reloading configuration');
+    agent.reload().catch(() => undefined); // the agent logs why a reload was refused
+  });
   try {
     await agent.start();
+    started = true;
     ready.ready();
   } catch (err) {
     await agent.stop().catch(() => undefined);
@@ -50,4 +72,39 @@ export async function agentCommand(argv: string[], _io: Io): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** stdout, and the -log-file when one is set (opened now: an unusable path stops the agent here). */
+function logOutputs(c: AgentConfig): { json: boolean; write(line: string): void }[] {
+  const outs = [streamOutput(process.stdout, c.logJson)];
+  if (c.logFile === '') return outs;
+  const file = new RotatingLogFile({
+    path: c.logFile,
+    rotateBytes: c.logRotateBytes,
+    rotateDurationMs: c.logRotateDurationMs,
+    maxFiles: c.logRotateMaxFiles,
+  });
+  try {
+    file.open();
+  } catch (err) {
+    throw new ConsulError(
+      ErrorCode.Config,
+      `cannot open the log file ${file.path}: ${(err as Error).message}`,
+    );
+  }
+  let failed = false;
+  outs.push({
+    json: c.logJson,
+    write: (line) => {
+      try {
+        file.write(line);
+        failed = false;
+      } catch (err) {
+        // A full disk must not stop the agent; say so once on stderr until writes work again.
+        if (!failed) process.stderr.write(`log file ${file.path}: ${(err as Error).message}\n`);
+        failed = true;
+      }
+    },
+  });
+  return outs;
 }

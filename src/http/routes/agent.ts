@@ -1,9 +1,11 @@
 // /v1/agent/*: this agent and its gossip pool (members, join, leave, force-leave, self).
 
+import { availableParallelism } from 'node:os';
 import type { Context } from 'hono';
 import { ConsulError, ErrorCode } from '../../core/errors.js';
 import type { Member } from '../../gossip/types.js';
 import { VERSION } from '../../version.js';
+import type { AgentConfig } from '../../config/config.js';
 import type { HttpDeps } from '../app.js';
 import { pathParam, urlOf } from '../request.js';
 import { json } from '../respond.js';
@@ -123,10 +125,12 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
   const consul: Record<string, string> = {
     server: String(cfg.server),
     known_datacenters: String(a.knownDatacenters()),
+    acl: (cfg.acl as AgentConfig['acl'] | undefined)?.enabled === true ? 'enabled' : 'disabled',
   };
   if (raft) {
     const st = raft.status;
     consul['leader'] = String(st.role === 'leader');
+    consul['leader_addr'] = st.config.servers.find((s) => s.id === st.leader)?.address ?? '';
     consul['bootstrap'] = String(cfg.bootstrap);
   } else {
     consul['known_servers'] = String(
@@ -154,9 +158,12 @@ export function agentSelf(c: Context, d: HttpDeps): Response {
       ...(raft ? { raft: raftStats(raft.status, raft.lastContactMs) } : {}),
       serf_lan: serfStats(a.lan.members(), a.lan.stats()),
       ...(a.wanPool ? { serf_wan: serfStats(a.wanPool.members(), a.wanPool.gossip.stats()) } : {}),
+      // Consul's build section (no pre-release or revision stamped into this build).
+      build: { prerelease: '', revision: '', version: VERSION, version_metadata: '' },
       runtime: {
         os: process.platform,
         arch: process.arch,
+        cpu_count: String(availableParallelism()),
         version: process.version,
         uptime_seconds: String(Math.round((Date.now() - a.startedAt) / 1000)),
         ...memoryStats(),
@@ -197,6 +204,11 @@ function raftStats(st: RaftStatus, lastContactMs: number): Record<string, string
     commit_index: String(st.commit),
     applied_index: String(st.applied),
     last_log_index: String(st.lastIndex),
+    fsm_pending: String(Math.max(0, st.commit - st.applied)),
+    // Consul prints hashicorp/raft's Configuration with Go's %+v.
+    latest_configuration: `[${st.config.servers
+      .map((s) => `{Suffrage:${s.voter ? 'Voter' : 'Nonvoter'} ID:${s.id} Address:${s.address}}`)
+      .join(' ')}]`,
     num_peers: String(Math.max(0, st.config.servers.filter((s) => s.voter).length - 1)),
     last_contact: st.role === 'leader' ? '0' : `${Math.max(0, lastContactMs)}ms`,
     protocol_version: '3',

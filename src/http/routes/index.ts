@@ -4,6 +4,7 @@ import type { Route } from '../app.js';
 import * as acl from './acl.js';
 import * as agent from './agent.js';
 import * as local from './agent-local.js';
+import { agentMonitor, agentReload } from './agent-ops.js';
 import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
 import * as query from './prepared-query.js';
@@ -77,6 +78,8 @@ export const routes: Route[] = [
   { path: '/v1/agent/join/:address', methods: { PUT: guarded(agentWrite, agent.agentJoin) } },
   { path: '/v1/agent/leave', methods: { PUT: guarded(agentWrite, agent.agentLeave) } },
   { path: '/v1/agent/force-leave/:node', methods: { PUT: guarded(operatorWrite, agent.agentForceLeave) } },
+  { path: '/v1/agent/monitor', methods: { GET: guarded(agentRead, agentMonitor) } },
+  { path: '/v1/agent/reload', methods: { PUT: guarded(agentWrite, agentReload) } },
   { path: '/v1/agent/maintenance', methods: { PUT: guarded(inHandler, local.agentNodeMaintenance) } },
   { path: '/v1/agent/services', methods: { GET: guarded(inHandler, local.agentServices) } },
   { path: '/v1/agent/service/register', methods: { PUT: guarded(inHandler, local.agentServiceRegister) } },
