@@ -50,6 +50,8 @@ import { CoordinateSync } from '../coordinate/sync.js';
 import { TokenResolver, type ResolvedIdentity } from '../acl/resolver.js';
 import { loadPersistedTokens } from '../acl/agent-tokens.js';
 import type { QueryResult } from '../rpc/endpoints/types.js';
+import { AgentMetrics } from '../metrics/agent-metrics.js';
+import { observedCalls } from '../metrics/hooks.js';
 
 export interface AgentAddresses {
   http: string | null;
@@ -85,6 +87,8 @@ export class Agent {
   forwarder!: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
   /** Token secret → Authorizer (Contract D): from the local server's state, or a server's over RPC. */
   acl!: TokenResolver;
+  /** This agent's metrics (its own registry): /v1/agent/metrics. */
+  readonly metrics: AgentMetrics;
   /** This agent's own services and checks, their runners and anti-entropy (agent/local). */
   local!: LocalAgent;
   private router: ServerRouter | null = null;
@@ -106,6 +110,12 @@ export class Agent {
   constructor(config: AgentConfig, logger: Logger) {
     this.config = config;
     this.logger = logger;
+    this.metrics = new AgentMetrics({
+      prefix: config.telemetry.metricsPrefix,
+      disableHostname: config.telemetry.disableHostname,
+      nodeName: config.nodeName,
+      server: config.server,
+    });
   }
 
   async start(): Promise<AgentAddresses> {
@@ -136,8 +146,10 @@ export class Agent {
     let rpc: string | null = null;
     if (c.server) {
       this.server = new ServerAgent(c, log, this.nodeId);
+      this.server.hooks = this.metrics;
       rpc = await this.server.start();
-      this.forwarder = this.server.forwarder;
+      this.metrics.attachServer({ driver: this.server.driver, store: this.server.fsm.store });
+      this.forwarder = observedCalls(this.server.forwarder, this.metrics);
     }
     loadPersistedTokens(c);
     this.acl = this.tokenResolver();
@@ -169,6 +181,7 @@ export class Agent {
       rng: this.rng,
     });
     const serfPort = await this.lan.start();
+    this.metrics.attachGossip(this.lan);
     registerKeyringHandlers(this.lan);
     if (!c.dev) {
       this.snapshot = new LanSnapshot(
@@ -333,7 +346,10 @@ export class Agent {
       holdTimeoutMs: c.rpcHoldTimeoutMs,
     });
     const router = this.router;
-    this.forwarder = { call: (method, args, signal) => router.call(method, args, signal) };
+    this.forwarder = observedCalls(
+      { call: (method, args, signal) => router.call(method, args, signal) },
+      this.metrics,
+    );
   }
 
   /** Consul's sendCoordinate: this node's LAN coordinate to the catalog, rate-scaled by cluster size. */
@@ -431,6 +447,7 @@ export class Agent {
         this.forwarder.call(method, withToken(args, c.acl.tokens.default), signal),
       rng: this.rng,
       logger: this.logger.child({ component: 'agent.dns' }),
+      hooks: this.metrics,
     });
     let port: number;
     try {
@@ -549,6 +566,7 @@ export class Agent {
       await this.clientNet?.close();
       await this.wanPool?.stop();
       await this.lan?.stop();
+      this.metrics.stop();
       this.resolveStopped();
     })();
     return this.stopping;
