@@ -1,0 +1,141 @@
+// The pure parts of the metrics: Consul's JSON aggregates, names and labels, the Accept check, the
+// bound on label sets, and the telemetry block of the config.
+
+import { describe, expect, it } from 'vitest';
+import { defaultConfig, validateConfig, type AgentConfig } from '../../src/config/config.js';
+import { applyConfigObject } from '../../src/config/load.js';
+import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
+import {
+  aggAdd,
+  consulTimestamp,
+  gaugeName,
+  newAgg,
+  sampleJson,
+  totalJson,
+} from '../../src/metrics/consul-json.js';
+import { promName, routeLabel } from '../../src/metrics/defs.js';
+import { acceptsPrometheus } from '../../src/http/routes/metrics.js';
+
+describe("Consul's JSON aggregates", () => {
+  it('count, sum, min, max, mean, sample stddev and rate over the elapsed time', () => {
+    const a = newAgg({ method: 'GET' });
+    for (const v of [2, 4, 4, 4, 5, 5, 7, 9]) aggAdd(a, v);
+    const s = sampleJson('consul.x', a, 4);
+    expect(s).toMatchObject({ Name: 'consul.x', Count: 8, Sum: 40, Min: 2, Max: 9, Mean: 5, Rate: 10 });
+    // Sample (n - 1) standard deviation of the values above: sqrt(32 / 7).
+    expect(s.Stddev).toBeCloseTo(Math.sqrt(32 / 7), 10);
+    expect(s.Labels).toEqual({ method: 'GET' });
+  });
+
+  it('an empty aggregate is all zeros, one value has no spread', () => {
+    expect(sampleJson('x', newAgg({}), 1)).toMatchObject({
+      Count: 0,
+      Sum: 0,
+      Min: 0,
+      Max: 0,
+      Mean: 0,
+      Stddev: 0,
+    });
+    const a = newAgg({});
+    aggAdd(a, 3);
+    expect(sampleJson('x', a, 1)).toMatchObject({ Count: 1, Min: 3, Max: 3, Mean: 3, Stddev: 0 });
+  });
+
+  it('a pulled total counts as that many increments of one', () => {
+    expect(totalJson('x', {}, 12, 6)).toMatchObject({ Count: 12, Sum: 12, Min: 1, Max: 1, Mean: 1, Rate: 2 });
+    expect(totalJson('x', {}, 0, 6)).toMatchObject({ Count: 0, Sum: 0, Min: 0, Max: 0 });
+  });
+
+  it("Go's time format, and the host name after the prefix of gauges", () => {
+    expect(consulTimestamp(new Date(Date.UTC(2017, 7, 8, 2, 55, 10)))).toBe('2017-08-08 02:55:10 +0000 UTC');
+    expect(gaugeName('consul', 'consul.runtime.alloc_bytes', 'web-1.example.com')).toBe(
+      'consul.web-1_example_com.runtime.alloc_bytes',
+    );
+    expect(gaugeName('consul', 'consul.runtime.alloc_bytes', null)).toBe('consul.runtime.alloc_bytes');
+    expect(gaugeName('my.app', 'my.app.raft.peers', 'h')).toBe('my.app.h.raft.peers');
+  });
+});
+
+describe('names and labels', () => {
+  it("Prometheus names: dots and other characters become '_'", () => {
+    expect(promName('consul.raft.commitTime')).toBe('consul_raft_commitTime');
+    expect(promName('consul.rpc.request_error')).toBe('consul_rpc_request_error');
+    expect(promName('edge.memberlist.health.score')).toBe('edge_memberlist_health_score');
+  });
+
+  it('route patterns as path labels: placeholders become empty parts', () => {
+    expect(routeLabel('/v1/kv/*')).toBe('v1_kv_');
+    expect(routeLabel('/v1/catalog/service/:service')).toBe('v1_catalog_service_');
+    expect(routeLabel('/v1/agent/service/register')).toBe('v1_agent_service_register');
+    expect(routeLabel('/v1/acl/token/:id/clone')).toBe('v1_acl_token__clone');
+  });
+
+  it('Accept: the Prometheus text format only when text/plain version 0.0.4 is listed', () => {
+    expect(acceptsPrometheus('text/plain; version=0.0.4')).toBe(true);
+    expect(
+      acceptsPrometheus('application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5'),
+    ).toBe(true);
+    expect(acceptsPrometheus('text/plain')).toBe(false);
+    expect(acceptsPrometheus('application/json')).toBe(false);
+    expect(acceptsPrometheus('*/*')).toBe(false);
+    expect(acceptsPrometheus(undefined)).toBe(false);
+  });
+});
+
+describe('label sets are bounded', () => {
+  it('past 256 label sets, new ones are counted under "other"', async () => {
+    const m = new AgentMetrics({ prefix: 'consul', disableHostname: true, nodeName: 'n', server: true });
+    try {
+      for (let i = 0; i < 300; i++) m.rpc(`Made.Up${i}`, 1, null);
+      m.rpc('Made.Up0', 1, null);
+      const j = await m.json();
+      const calls = j.Samples.filter((s) => s.Name === 'consul.rpc.server.call');
+      expect(calls.length).toBe(257);
+      expect(calls.find((s) => s.Labels['method'] === 'Made.Up0')?.Count).toBe(2);
+      const other = calls.find((s) => s.Labels['method'] === 'other');
+      expect(other).toMatchObject({ Count: 44, Labels: { method: 'other', errortype: 'other' } });
+      expect(j.Counters.find((c) => c.Name === 'consul.rpc.request')?.Count).toBe(301);
+      const text = await m.prometheus();
+      expect(text).toContain('consul_rpc_server_call_count{method="other",errortype="other"} 44');
+    } finally {
+      m.stop();
+    }
+  });
+});
+
+describe('telemetry configuration', () => {
+  function configWith(obj: unknown): AgentConfig {
+    const c = defaultConfig();
+    c.nodeName = 'n1';
+    c.dataDir = '/tmp/unused';
+    applyConfigObject(c, obj, 'test');
+    validateConfig(c);
+    return c;
+  }
+
+  it("Consul's defaults, and the keys of the telemetry block", () => {
+    expect(configWith({}).telemetry).toEqual({
+      disableHostname: false,
+      prometheusRetentionMs: 0,
+      metricsPrefix: 'consul',
+    });
+    const c = configWith({
+      telemetry: { disable_hostname: true, prometheus_retention_time: '60s', metrics_prefix: 'edge.dc1' },
+    });
+    expect(c.telemetry).toEqual({
+      disableHostname: true,
+      prometheusRetentionMs: 60_000,
+      metricsPrefix: 'edge.dc1',
+    });
+  });
+
+  it('refuses a prefix that cannot make metric names, and unknown keys', () => {
+    expect(() => configWith({ telemetry: { metrics_prefix: '' } })).toThrow(/metrics_prefix/);
+    expect(() => configWith({ telemetry: { metrics_prefix: 'my-app' } })).toThrow(/metrics_prefix "my-app"/);
+    expect(() => configWith({ telemetry: { metrics_prefix: 'a..b' } })).toThrow(/metrics_prefix/);
+    expect(() => configWith({ telemetry: { statsd_address: '127.0.0.1:8125' } })).toThrow(
+      /telemetry: unknown key "statsd_address"/,
+    );
+    expect(() => configWith({ telemetry: { disable_hostname: 'yes' } })).toThrow(/disable_hostname/);
+  });
+});
