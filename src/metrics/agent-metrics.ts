@@ -4,7 +4,15 @@
 // sizes, the runtime). Both outputs come from here: Prometheus text and Consul's JSON.
 
 import { hostname } from 'node:os';
-import { Counter, Gauge, Registry, Summary } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Registry,
+  Summary,
+  type MetricObjectWithValues,
+  type MetricType,
+  type MetricValueWithName,
+} from 'prom-client';
 import { ConsulError } from '../core/errors.js';
 import type { GossipAgent } from '../gossip/driver.js';
 import type { MemberEventType } from '../gossip/types.js';
@@ -37,13 +45,16 @@ import {
 import type { MetricDef } from './defs.js';
 import type { DnsHooks, ServerHooks } from './hooks.js';
 import { RuntimeWatch } from './runtime.js';
+import { WindowQuantiles } from './window-quantiles.js';
 
 /** Distinct label sets kept per metric; past it new ones are counted under "other". */
 const MAX_SERIES = 256;
 const OTHER = 'other';
-/** Consul's Prometheus sink: these quantiles, over a 10 s window. */
+/** Consul's Prometheus sink: these quantiles, over about the last 10 s. */
 const PERCENTILES = [0.5, 0.9, 0.99];
-const SUMMARY_AGE_SECONDS = 10;
+const SUMMARY_WINDOW_MS = 10_000;
+/** Values kept per half-window and label set for the quantiles. */
+const SUMMARY_SAMPLE = 512;
 
 export interface MetricsOptions {
   /** telemetry.metrics_prefix ("consul"). */
@@ -86,30 +97,72 @@ class Series {
   }
 }
 
+/**
+ * A prom-client Summary whose values come from the Timer's own series: prom-client's summaries
+ * feed a t-digest per age bucket on every observation (several microseconds, on every HTTP request);
+ * here an observation is an array write and the quantiles are computed when scraped.
+ */
+class TimerSummary extends Summary<string> {
+  constructor(
+    private readonly meta: { name: string; help: string },
+    labelNames: readonly string[],
+    private readonly rows: () => MetricValueWithName<string>[],
+  ) {
+    super({ name: meta.name, help: meta.help, labelNames, registers: [] });
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    return {
+      name: this.meta.name,
+      help: this.meta.help,
+      // prom-client's registry writes `type` as it is into "# TYPE"; its typings say enum number.
+      type: 'summary' as unknown as MetricType,
+      values: this.rows(),
+      aggregator: 'sum',
+      collect: () => undefined,
+    };
+  }
+}
+
 class Timer {
   private readonly series: Series;
-  private readonly summary: Summary<string>;
+  private readonly windows = new Map<Agg, WindowQuantiles>();
   constructor(registry: Registry, prefix: string, def: MetricDef) {
     this.series = new Series(def);
-    this.summary = new Summary({
-      name: promName(fullName(prefix, def)),
-      help: def.help,
-      labelNames: def.labels ?? [],
-      percentiles: PERCENTILES,
-      maxAgeSeconds: SUMMARY_AGE_SECONDS,
-      ageBuckets: 2,
-      registers: [registry],
-    });
+    const name = promName(fullName(prefix, def));
+    registry.registerMetric(
+      new TimerSummary({ name, help: def.help }, def.labels ?? [], () => this.promRows(name)),
+    );
   }
 
   observe(v: number, labels: Labels = {}): void {
     const a = this.series.row(labels);
     aggAdd(a, v);
-    this.summary.observe(a.labels, v);
+    const now = Date.now();
+    let w = this.windows.get(a);
+    if (!w)
+      this.windows.set(a, (w = new WindowQuantiles(SUMMARY_WINDOW_MS, SUMMARY_SAMPLE, Math.random, now)));
+    w.observe(v, now);
   }
 
   json(name: string, elapsedSec: number): SampleJson[] {
     return [...this.series.rows.values()].map((a) => sampleJson(name, a, elapsedSec));
+  }
+
+  /** Quantiles over the window, then the running sum and count, per label set (Prometheus' layout). */
+  private promRows(name: string): MetricValueWithName<string>[] {
+    const now = Date.now();
+    const out: MetricValueWithName<string>[] = [];
+    // A timer without labels is listed before its first value too (count 0), as Prometheus clients do.
+    const rows =
+      this.series.rows.size === 0 && !this.series.def.labels ? [newAgg({})] : this.series.rows.values();
+    for (const a of rows) {
+      const qs = this.windows.get(a)?.quantiles(PERCENTILES, now) ?? PERCENTILES.map(() => NaN);
+      PERCENTILES.forEach((q, i) => out.push({ labels: { ...a.labels, quantile: q }, value: qs[i]! }));
+      out.push({ metricName: `${name}_sum`, labels: a.labels, value: a.sum });
+      out.push({ metricName: `${name}_count`, labels: a.labels, value: a.count });
+    }
+    return out;
   }
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../../src/metrics/consul-json.js';
 import { promName, routeLabel } from '../../src/metrics/defs.js';
 import { acceptsPrometheus } from '../../src/http/routes/metrics.js';
+import { WindowQuantiles } from '../../src/metrics/window-quantiles.js';
 
 describe("Consul's JSON aggregates", () => {
   it('count, sum, min, max, mean, sample stddev and rate over the elapsed time', () => {
@@ -53,6 +54,36 @@ describe("Consul's JSON aggregates", () => {
     );
     expect(gaugeName('consul', 'consul.runtime.alloc_bytes', null)).toBe('consul.runtime.alloc_bytes');
     expect(gaugeName('my.app', 'my.app.raft.peers', 'h')).toBe('my.app.h.raft.peers');
+  });
+});
+
+describe('quantiles over a sliding window', () => {
+  it('exact while every value fits the sample', () => {
+    const w = new WindowQuantiles(10_000, 512, () => 0.5, 0);
+    for (let v = 1; v <= 100; v++) w.observe(v, 10);
+    expect(w.quantiles([0.5, 0.9, 0.99, 1], 20)).toEqual([50, 90, 99, 100]);
+  });
+
+  it('forgets values older than the window; NaN when empty', () => {
+    const w = new WindowQuantiles(10_000, 512, () => 0.5, 0);
+    expect(w.quantiles([0.5], 0)).toEqual([NaN]);
+    for (let i = 0; i < 10; i++) w.observe(1000, 100);
+    w.observe(1, 6000); // a new half: the first one is still in the window
+    expect(w.quantiles([0.5, 0.99], 6000)).toEqual([1000, 1000]);
+    // 11 s after the first values: only the second half is left.
+    w.observe(2, 11_500);
+    expect(w.quantiles([0.5, 0.99], 11_500)).toEqual([1, 2]);
+    expect(w.quantiles([0.5], 30_000)).toEqual([NaN]);
+  });
+
+  it('a capped sample stands for all the values its half saw', () => {
+    let seed = 1;
+    const rand = (): number => ((seed = (seed * 48271) % 2147483647) - 1) / 2147483646;
+    const w = new WindowQuantiles(10_000, 64, rand, 0);
+    // First half: 10 000 values of 100; second half: 100 values of 1. The median is 100.
+    for (let i = 0; i < 10_000; i++) w.observe(100, 1000);
+    for (let i = 0; i < 100; i++) w.observe(1, 6000);
+    expect(w.quantiles([0.005, 0.5, 0.99], 6000)).toEqual([1, 100, 100]);
   });
 });
 
