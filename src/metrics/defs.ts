@@ -1,6 +1,6 @@
 // Every metric an agent exports, one table per kind. Names are Consul's (its telemetry reference)
 // without the "consul." prefix, which is telemetry.metrics_prefix; those Consul has no counterpart
-// for are marked "(ours)". Timers are in milliseconds, as go-metrics reports them.
+// for are marked "(not in Consul)". Timers are in milliseconds, as go-metrics reports them.
 
 export interface MetricDef {
   name: string;
@@ -49,11 +49,14 @@ export const COUNTERS = {
   clientRpcFailed: { name: 'client.rpc.failed', help: 'RPC calls of this client agent that failed.' },
   httpErrors: {
     name: 'api.http.errors',
-    help: '(ours) HTTP API responses with a 4xx/5xx status, by method, route and code.',
+    help: '(not in Consul) HTTP API responses with a 4xx/5xx status, by method, route and code.',
     labels: ['method', 'path', 'code'],
   },
-  dnsCacheHit: { name: 'dns.cache_hit', help: '(ours) DNS queries answered from the agent DNS cache.' },
-  dnsCacheMiss: { name: 'dns.cache_miss', help: '(ours) DNS queries that needed a catalog read.' },
+  dnsCacheHit: {
+    name: 'dns.cache_hit',
+    help: '(not in Consul) DNS queries answered from the agent DNS cache.',
+  },
+  dnsCacheMiss: { name: 'dns.cache_miss', help: '(not in Consul) DNS queries that needed a catalog read.' },
   serfJoin: { name: 'serf.member.join', help: 'LAN members that joined.' },
   serfUpdate: { name: 'serf.member.update', help: 'LAN member updates (tags, address).' },
   serfFailed: { name: 'serf.member.failed', help: 'LAN members marked failed.' },
@@ -66,16 +69,19 @@ export const COUNTERS = {
 export const PULLED_COUNTERS = {
   msgSent: { name: 'memberlist.msg.sent', help: 'LAN gossip packets sent.' },
   msgReceived: { name: 'memberlist.msg.received', help: 'LAN gossip packets received.' },
-  bytesSent: { name: 'memberlist.bytes.sent', help: '(ours) LAN gossip bytes sent (packets and streams).' },
-  bytesReceived: { name: 'memberlist.bytes.received', help: '(ours) LAN gossip bytes received.' },
+  bytesSent: {
+    name: 'memberlist.bytes.sent',
+    help: '(not in Consul) LAN gossip bytes sent (packets and streams).',
+  },
+  bytesReceived: { name: 'memberlist.bytes.received', help: '(not in Consul) LAN gossip bytes received.' },
   tcpConnect: { name: 'memberlist.tcp.connect', help: 'LAN gossip streams opened to other members.' },
   tcpAccept: { name: 'memberlist.tcp.accept', help: 'LAN gossip streams accepted from other members.' },
-  probes: { name: 'memberlist.probes', help: '(ours) LAN gossip probes sent.' },
-  probesFailed: { name: 'memberlist.probes.failed', help: '(ours) LAN gossip probes with no ack.' },
-  suspicions: { name: 'memberlist.suspicions', help: '(ours) LAN members this agent suspected.' },
+  probes: { name: 'memberlist.probes', help: '(not in Consul) LAN gossip probes sent.' },
+  probesFailed: { name: 'memberlist.probes.failed', help: '(not in Consul) LAN gossip probes with no ack.' },
+  suspicions: { name: 'memberlist.suspicions', help: '(not in Consul) LAN members this agent suspected.' },
   dropped: {
     name: 'memberlist.msg.dropped',
-    help: '(ours) LAN gossip input dropped, by reason.',
+    help: '(not in Consul) LAN gossip input dropped, by reason.',
     labels: ['reason'],
   },
 } satisfies Record<string, MetricDef>;
@@ -88,28 +94,28 @@ export const GAUGES = {
   appliedIndex: { name: 'raft.applied_index', help: 'Index of the last Raft entry applied to the FSM.' },
   lastIndex: { name: 'raft.last_index', help: 'Index of the last Raft entry in the log.' },
   fsmPending: { name: 'raft.fsm.pending', help: 'Committed Raft entries not applied to the FSM yet.' },
-  raftPeers: { name: 'raft.peers', help: '(ours) Voters in the Raft configuration.' },
+  raftPeers: { name: 'raft.peers', help: '(not in Consul) Voters in the Raft configuration.' },
   membersServers: { name: 'members.servers', help: 'Alive servers in the LAN pool.' },
   membersClients: { name: 'members.clients', help: 'Alive client agents in the LAN pool.' },
   stateNodes: { name: 'state.nodes', help: 'Nodes in the catalog.' },
   stateServices: { name: 'state.services', help: 'Distinct service names in the catalog.' },
   stateKvEntries: { name: 'state.kv_entries', help: 'Keys in the KV store.' },
-  stateSessions: { name: 'state.sessions', help: '(ours) Sessions in the state store.' },
+  stateSessions: { name: 'state.sessions', help: '(not in Consul) Sessions in the state store.' },
   allocBytes: { name: 'runtime.alloc_bytes', help: 'V8 heap in use (bytes).' },
-  heapTotalBytes: { name: 'runtime.heap_total_bytes', help: '(ours) V8 heap reserved (bytes).' },
+  heapTotalBytes: { name: 'runtime.heap_total_bytes', help: '(not in Consul) V8 heap reserved (bytes).' },
   sysBytes: { name: 'runtime.sys_bytes', help: 'Resident set size of the process (bytes).' },
   externalBytes: {
     name: 'runtime.external_bytes',
-    help: '(ours) Memory of buffers outside the V8 heap (bytes).',
+    help: '(not in Consul) Memory of buffers outside the V8 heap (bytes).',
   },
   loopDelay: {
     name: 'runtime.event_loop_delay_ms',
-    help: '(ours) Event loop delay over the last 10 s (ms), by statistic (mean, p99, max).',
+    help: '(not in Consul) Event loop delay over the last 10 s (ms), by statistic (mean, p99, max).',
     labels: ['stat'],
   },
   loopUtilization: {
     name: 'runtime.event_loop_utilization',
-    help: '(ours) Share of the last 10 s the event loop was busy (0..1).',
+    help: '(not in Consul) Share of the last 10 s the event loop was busy (0..1).',
   },
 } satisfies Record<string, MetricDef>;
 
