@@ -106,6 +106,7 @@ describe('/v1/agent/metrics on a server with a client joined', () => {
   beforeAll(async () => {
     d = await startDevAgent((c) => {
       c.ports.dns = 0;
+      c.ports.http = 0;
     });
     const cc = defaultConfig();
     applyDev(cc);
@@ -345,7 +346,8 @@ describe('/v1/agent/metrics on a server with a client joined', () => {
   });
 
   it('Prometheus text also for Accept: text/plain; version=0.0.4; another format is a 400', async () => {
-    const r = await d.app.request('/v1/agent/metrics', {
+    // Over the agent's own listener, with the Accept header a Prometheus server sends.
+    const r = await fetch(`http://${d.agent.httpAddr}/v1/agent/metrics`, {
       headers: {
         Accept: 'application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
       },
