@@ -97,6 +97,28 @@ class Series {
   }
 }
 
+type Rows = () => MetricValueWithName<string>[];
+interface Meta {
+  name: string;
+  help: string;
+}
+
+/** A metric's output as prom-client's registry reads it. */
+function exported(
+  meta: Meta,
+  type: 'summary' | 'counter',
+  rows: Rows,
+): MetricObjectWithValues<MetricValueWithName<string>> {
+  return {
+    ...meta,
+    // The registry writes `type` as it is into "# TYPE"; the typings say an enum number.
+    type: type as unknown as MetricType,
+    values: rows(),
+    aggregator: 'sum',
+    collect: () => undefined,
+  };
+}
+
 /**
  * A prom-client Summary whose values come from the Timer's own series: prom-client's summaries
  * feed a t-digest per age bucket on every observation (several microseconds, on every HTTP request);
@@ -104,23 +126,30 @@ class Series {
  */
 class TimerSummary extends Summary<string> {
   constructor(
-    private readonly meta: { name: string; help: string },
+    private readonly meta: Meta,
     labelNames: readonly string[],
-    private readonly rows: () => MetricValueWithName<string>[],
+    private readonly rows: Rows,
   ) {
     super({ name: meta.name, help: meta.help, labelNames, registers: [] });
   }
 
   override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
-    return {
-      name: this.meta.name,
-      help: this.meta.help,
-      // prom-client's registry writes `type` as it is into "# TYPE"; its typings say enum number.
-      type: 'summary' as unknown as MetricType,
-      values: this.rows(),
-      aggregator: 'sum',
-      collect: () => undefined,
-    };
+    return exported(this.meta, 'summary', this.rows);
+  }
+}
+
+/** A prom-client Counter whose values are the Count's own aggregates (one bookkeeping, not two). */
+class CountCounter extends Counter<string> {
+  constructor(
+    private readonly meta: Meta,
+    labelNames: readonly string[],
+    private readonly rows: Rows,
+  ) {
+    super({ name: meta.name, help: meta.help, labelNames, registers: [] });
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    return exported(this.meta, 'counter', this.rows);
   }
 }
 
@@ -168,21 +197,22 @@ class Timer {
 
 class Count {
   private readonly series: Series;
-  private readonly counter: Counter<string>;
   constructor(registry: Registry, prefix: string, def: MetricDef) {
     this.series = new Series(def);
-    this.counter = new Counter({
-      name: promName(fullName(prefix, def)),
-      help: def.help,
-      labelNames: def.labels ?? [],
-      registers: [registry],
-    });
+    const name = promName(fullName(prefix, def));
+    registry.registerMetric(
+      new CountCounter({ name, help: def.help }, def.labels ?? [], () => this.promRows()),
+    );
   }
 
   inc(labels: Labels = {}, n = 1): void {
-    const a = this.series.row(labels);
-    aggAdd(a, n);
-    this.counter.inc(a.labels, n);
+    aggAdd(this.series.row(labels), n);
+  }
+
+  /** The running totals; a counter without labels is listed at 0 before its first increment. */
+  private promRows(): MetricValueWithName<string>[] {
+    if (this.series.rows.size === 0 && !this.series.def.labels) return [{ labels: {}, value: 0 }];
+    return [...this.series.rows.values()].map((a) => ({ labels: a.labels, value: a.sum }));
   }
 
   json(name: string, elapsedSec: number): SampleJson[] {

@@ -28,6 +28,8 @@ export class RuntimeWatch {
   private readonly timer: NodeJS.Timeout;
   private elu = performance.eventLoopUtilization();
   private last: LoopStats | null = null;
+  private mem: NodeJS.MemoryUsage | null = null;
+  private memAt = 0;
 
   /** `onGc` gets each collection's pause in nanoseconds. */
   constructor(onGc: (pauseNs: number) => void) {
@@ -46,8 +48,13 @@ export class RuntimeWatch {
     return this.last ?? this.current();
   }
 
-  memory(): NodeJS.MemoryUsage {
-    return process.memoryUsage();
+  /** Memory use, read at most once per second (one scrape reads it for four gauges, twice). */
+  memory(now = Date.now()): NodeJS.MemoryUsage {
+    if (!this.mem || now - this.memAt >= 1000) {
+      this.mem = process.memoryUsage();
+      this.memAt = now;
+    }
+    return this.mem;
   }
 
   stop(): void {
