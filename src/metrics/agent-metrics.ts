@@ -248,6 +248,7 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
   private readonly routeLabels = new Map<string, string>();
   private gossip: GossipSource | null = null;
   private server: ServerSource | null = null;
+  private blockingNow = 0;
 
   constructor(o: MetricsOptions) {
     this.o = o;
@@ -310,6 +311,7 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
     this.server = s;
     const status = (): ReturnType<ServerSource['driver']['status']> => s.driver.status();
     this.gauge(GAUGES.isLeader, () => one(s.driver.isLeader() ? 1 : 0));
+    this.gauge(GAUGES.queriesBlocking, () => one(this.blockingNow));
     this.gauge(GAUGES.appliedIndex, () => one(status().applied));
     this.gauge(GAUGES.lastIndex, () => one(status().lastIndex));
     this.gauge(GAUGES.fsmPending, () => {
@@ -349,6 +351,12 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
     this.timers.rpcServerCall.observe(ms, { method, errortype });
     const own = RPC_TIMERS[method];
     if (own && !err) this.timers[own].observe(ms);
+  }
+
+  blockingQuery(delta: 1 | -1): void {
+    if (!this.o.server) return;
+    this.blockingNow += delta;
+    if (delta > 0) this.counts.rpcQuery.inc();
   }
 
   raftApply(): void {

@@ -45,6 +45,7 @@ export const COUNTERS = {
   raftStateFollower: { name: 'raft.state.follower', help: 'Times this server became a Raft follower.' },
   rpcRequest: { name: 'rpc.request', help: 'RPC endpoint calls served by this server.' },
   rpcRequestError: { name: 'rpc.request_error', help: 'RPC endpoint calls that failed on this server.' },
+  rpcQuery: { name: 'rpc.query', help: 'Blocking queries this server started serving.' },
   clientRpc: { name: 'client.rpc', help: 'RPC calls this client agent made to the servers.' },
   clientRpcFailed: { name: 'client.rpc.failed', help: 'RPC calls of this client agent that failed.' },
   httpErrors: {
@@ -90,6 +91,7 @@ export const PULLED_COUNTERS = {
 export const GAUGES = {
   members: { name: 'serf.lan.members', help: 'LAN members by status.', labels: ['status'] },
   healthScore: { name: 'memberlist.health.score', help: 'Gossip health (awareness) score; 0 is healthy.' },
+  queriesBlocking: { name: 'rpc.queries_blocking', help: 'Blocking queries this server is serving now.' },
   isLeader: { name: 'server.isLeader', help: '1 when this server is the Raft leader.' },
   appliedIndex: { name: 'raft.applied_index', help: 'Index of the last Raft entry applied to the FSM.' },
   lastIndex: { name: 'raft.last_index', help: 'Index of the last Raft entry in the log.' },

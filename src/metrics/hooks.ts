@@ -7,6 +7,8 @@ import type { StateMachine } from '../raft/driver.js';
 export interface RpcHooks {
   /** One endpoint call served by this agent: its method, how long it took, and whether it failed. */
   rpc(method: string, ms: number, err: unknown): void;
+  /** A blocking query (a read with a minimum index) started (+1) or ended (-1). */
+  blockingQuery(delta: 1 | -1): void;
 }
 
 export interface RaftHooks {
@@ -29,6 +31,7 @@ export type ServerHooks = RpcHooks & RaftHooks;
 
 export const noHooks: ServerHooks & DnsHooks = {
   rpc: () => undefined,
+  blockingQuery: () => undefined,
   raftApply: () => undefined,
   raftCommit: () => undefined,
   fsmApply: () => undefined,
@@ -37,7 +40,14 @@ export const noHooks: ServerHooks & DnsHooks = {
 };
 
 /** Runs an endpoint call and reports it to `hooks`, whatever its outcome. */
-export async function observeRpc<T>(hooks: RpcHooks, method: string, run: () => Promise<T>): Promise<T> {
+export async function observeRpc<T>(
+  hooks: RpcHooks,
+  method: string,
+  args: unknown,
+  run: () => Promise<T>,
+): Promise<T> {
+  const blocking = isBlockingQuery(args);
+  if (blocking) hooks.blockingQuery(1);
   const t0 = performance.now();
   try {
     const r = await run();
@@ -46,7 +56,15 @@ export async function observeRpc<T>(hooks: RpcHooks, method: string, run: () => 
   } catch (err) {
     hooks.rpc(method, performance.now() - t0, err);
     throw err;
+  } finally {
+    if (blocking) hooks.blockingQuery(-1);
   }
+}
+
+/** Whether an endpoint call's args make it a blocking query (QueryOptions with minIndex > 0). */
+export function isBlockingQuery(args: unknown): boolean {
+  const q = (args as { q?: { minIndex?: unknown } } | null | undefined)?.q;
+  return typeof q?.minIndex === 'number' && q.minIndex > 0;
 }
 
 /** An endpoint caller whose every call is reported to `hooks` (the agent's own calls). */
@@ -54,7 +72,7 @@ export function observedCalls<
   C extends { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> },
 >(inner: C, hooks: RpcHooks): { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> } {
   return {
-    call: (method, args, signal) => observeRpc(hooks, method, () => inner.call(method, args, signal)),
+    call: (method, args, signal) => observeRpc(hooks, method, args, () => inner.call(method, args, signal)),
   };
 }
 

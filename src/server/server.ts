@@ -490,9 +490,11 @@ export class ServerAgent {
   private handleRpc(method: string, args: unknown, signal: AbortSignal): Promise<unknown> {
     if (method === 'Forward') {
       const f = args as ForwardedCall;
-      return observeRpc(this.hooks, f.method, () => this.forwarder.call(f.method, f.args, signal, true));
+      return observeRpc(this.hooks, f.method, f.args, () =>
+        this.forwarder.call(f.method, f.args, signal, true),
+      );
     }
-    return observeRpc(this.hooks, method, () => this.forwarder.call(method, args, signal));
+    return observeRpc(this.hooks, method, args, () => this.forwarder.call(method, args, signal));
   }
 
   /** A server appeared or moved: the leader records its (new) address in the Raft configuration. */

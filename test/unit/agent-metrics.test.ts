@@ -243,6 +243,26 @@ describe('/v1/agent/metrics on a server with a client joined', () => {
     expect(value(prom, 'consul_client_rpc', 'COUNTER')).toBe(0);
   });
 
+  it('blocking queries: counted when they start, in flight until they return', async () => {
+    const first = await d.app.request('/v1/kv/metrics/k0');
+    const index = first.headers.get('X-Consul-Index');
+    expect(Number(index)).toBeGreaterThan(0);
+    const scrape = async (): Promise<Families> =>
+      families(await (await d.app.request('/v1/agent/metrics?format=prometheus')).text());
+    const before = await scrape();
+    const waiting = d.app.request(`/v1/kv/metrics/k0?index=${index}&wait=1s`);
+    await new Promise((r) => setTimeout(r, 100));
+    const during = await scrape();
+    expect((await waiting).status).toBe(200);
+    const after = await scrape();
+    const inFlight = (f: Families): number => value(f, 'consul_rpc_queries_blocking', 'GAUGE');
+    expect(inFlight(during)).toBe(inFlight(before) + 1);
+    expect(inFlight(after)).toBe(inFlight(before));
+    expect(value(during, 'consul_rpc_query', 'COUNTER')).toBe(
+      value(before, 'consul_rpc_query', 'COUNTER') + 1,
+    );
+  });
+
   it('HTTP: latency by method and route, errors by code', () => {
     const put = summary(prom, 'consul_api_http', { method: 'PUT', path: 'v1_kv_' });
     expect(put.count).toBe(5);
