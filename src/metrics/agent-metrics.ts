@@ -14,6 +14,7 @@ import {
   type MetricValueWithName,
 } from 'prom-client';
 import { ConsulError } from '../core/errors.js';
+import { endpoints } from '../rpc/endpoints/index.js';
 import type { GossipAgent } from '../gossip/driver.js';
 import type { MemberEventType } from '../gossip/types.js';
 import type { RaftDriver } from '../raft/driver.js';
@@ -50,6 +51,7 @@ import { WindowQuantiles } from './window-quantiles.js';
 /** Distinct label sets kept per metric; past it new ones are counted under "other". */
 const MAX_SERIES = 256;
 const OTHER = 'other';
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']);
 /** Consul's Prometheus sink: these quantiles, over about the last 10 s. */
 const PERCENTILES = [0.5, 0.9, 0.99];
 const SUMMARY_WINDOW_MS = 10_000;
@@ -332,7 +334,9 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
   // ------------------------------------------------------------ hooks (pushed as things happen)
 
   /** One HTTP API request, by the route pattern it matched. */
-  http(method: string, route: string, status: number, ms: number): void {
+  http(rawMethod: string, route: string, status: number, ms: number): void {
+    // Any word is a method to the route table (it answers 405): only HTTP's own are labels.
+    const method = HTTP_METHODS.has(rawMethod) ? rawMethod : OTHER.toUpperCase();
     let path = this.routeLabels.get(route);
     if (path === undefined) this.routeLabels.set(route, (path = routeLabel(route)));
     this.timers.http.observe(ms, { method, path });
@@ -347,6 +351,8 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
     }
     this.counts.rpcRequest.inc();
     if (err) this.counts.rpcRequestError.inc();
+    // A method name comes from the caller (over the network too): only the endpoint table's are labels.
+    if (!Object.hasOwn(endpoints, method)) method = 'unknown';
     const errortype = err ? (err instanceof ConsulError ? err.code : 'internal') : '';
     this.timers.rpcServerCall.observe(ms, { method, errortype });
     const own = RPC_TIMERS[method];

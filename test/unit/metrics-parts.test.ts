@@ -117,17 +117,38 @@ describe('label sets are bounded', () => {
   it('past 256 label sets, new ones are counted under "other"', async () => {
     const m = new AgentMetrics({ prefix: 'consul', disableHostname: true, nodeName: 'n', server: true });
     try {
-      for (let i = 0; i < 300; i++) m.rpc(`Made.Up${i}`, 1, null);
-      m.rpc('Made.Up0', 1, null);
+      for (let i = 0; i < 300; i++) m.http('GET', `/v1/r${i}/:id`, 200, 1);
+      m.http('GET', '/v1/r0/:id', 200, 1);
+      const j = await m.json();
+      const calls = j.Samples.filter((s) => s.Name === 'consul.api.http');
+      expect(calls.length).toBe(257);
+      expect(calls.find((s) => s.Labels['path'] === 'v1_r0_')?.Count).toBe(2);
+      const other = calls.find((s) => s.Labels['path'] === 'other');
+      expect(other).toMatchObject({ Count: 44, Labels: { method: 'other', path: 'other' } });
+      const text = await m.prometheus();
+      expect(text).toContain('consul_api_http_count{method="other",path="other"} 44');
+    } finally {
+      m.stop();
+    }
+  });
+
+  it('labels only what the agent knows: endpoint methods, HTTP methods', async () => {
+    const m = new AgentMetrics({ prefix: 'consul', disableHostname: true, nodeName: 'n', server: true });
+    try {
+      m.rpc('KVS.Apply', 2, null);
+      for (let i = 0; i < 5; i++) m.rpc(`Made.Up${i}`, 1, new Error('no such method'));
+      m.http('BREW', '/v1/kv/*', 405, 1);
       const j = await m.json();
       const calls = j.Samples.filter((s) => s.Name === 'consul.rpc.server.call');
-      expect(calls.length).toBe(257);
-      expect(calls.find((s) => s.Labels['method'] === 'Made.Up0')?.Count).toBe(2);
-      const other = calls.find((s) => s.Labels['method'] === 'other');
-      expect(other).toMatchObject({ Count: 44, Labels: { method: 'other', errortype: 'other' } });
-      expect(j.Counters.find((c) => c.Name === 'consul.rpc.request')?.Count).toBe(301);
-      const text = await m.prometheus();
-      expect(text).toContain('consul_rpc_server_call_count{method="other",errortype="other"} 44');
+      expect(calls.map((s) => [s.Labels['method'], s.Labels['errortype'], s.Count])).toEqual([
+        ['KVS.Apply', '', 1],
+        ['unknown', 'internal', 5],
+      ]);
+      expect(j.Counters.find((c) => c.Name === 'consul.rpc.request_error')?.Count).toBe(5);
+      expect(j.Samples.find((s) => s.Name === 'consul.api.http')?.Labels).toEqual({
+        method: 'OTHER',
+        path: 'v1_kv_',
+      });
     } finally {
       m.stop();
     }
