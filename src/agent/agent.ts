@@ -270,6 +270,7 @@ export class Agent {
     });
     const port = await pool.start();
     this.wanPool = pool;
+    this.metrics.attachGossip(pool.gossip, 'wan');
     server.attachWan(pool);
     // The WAN probes' coordinates order the datacenters (nearest first) and answer
     // /v1/coordinate/datacenters.

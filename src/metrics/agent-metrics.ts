@@ -232,6 +232,7 @@ interface Pulled {
 }
 
 /** What the metrics read of the LAN pool. */
+export type Network = 'lan' | 'wan';
 export type GossipSource = Pick<GossipAgent, 'stats' | 'members' | 'healthScore' | 'drainProbeTimes' | 'on'>;
 /** What the metrics read of a server: its Raft driver and its state store. */
 export interface ServerSource {
@@ -248,7 +249,8 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
   private readonly pulled: Pulled[] = [];
   private readonly runtime: RuntimeWatch;
   private readonly routeLabels = new Map<string, string>();
-  private gossip: GossipSource | null = null;
+  private readonly pools: { network: Network; pool: GossipSource }[] = [];
+  private lan: GossipSource | null = null;
   private server: ServerSource | null = null;
   private blockingNow = 0;
 
@@ -276,14 +278,29 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
       ];
     });
     this.gauge(GAUGES.loopUtilization, () => one(this.runtime.loopStats().utilization));
+    this.gossipMetrics();
   }
 
   // ------------------------------------------------------------ sources (pulled at scrape time)
 
-  /** The LAN pool: its counters, members by status, health score, probe times, member events. */
-  attachGossip(lan: GossipSource): void {
-    this.gossip = lan;
-    const stat = (k: string) => (): Row[] => one(lan.stats()[k] ?? 0);
+  /**
+   * A gossip pool: its counters, health score and probe times, labelled network="lan" or "wan"
+   * (a server's WAN pool); for the LAN pool also members by status and member events.
+   */
+  attachGossip(pool: GossipSource, network: Network = 'lan'): void {
+    this.pools.push({ network, pool });
+    if (network !== 'lan') return;
+    this.lan = pool;
+    pool.on('member', (event: MemberEventType) => this.memberEvent(event));
+  }
+
+  /** The gossip metrics, read from whichever pools are attached when scraped. */
+  private gossipMetrics(): void {
+    const perPool = (rows: (p: GossipSource) => Row[]) => (): Row[] =>
+      this.pools.flatMap(({ network, pool }) =>
+        rows(pool).map((r) => ({ labels: { network, ...r.labels }, value: r.value })),
+      );
+    const stat = (k: string) => perPool((p) => one(p.stats()[k] ?? 0));
     const P = PULLED_COUNTERS;
     this.pulledCounter(P.msgSent, stat('packets.out'));
     this.pulledCounter(P.msgReceived, stat('packets.in'));
@@ -294,18 +311,24 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
     this.pulledCounter(P.probes, stat('probes'));
     this.pulledCounter(P.probesFailed, stat('probes.failed'));
     this.pulledCounter(P.suspicions, stat('suspicions'));
-    this.pulledCounter(P.dropped, () =>
-      Object.entries(lan.stats())
-        .filter(([k]) => k.startsWith('dropped.'))
-        .map(([k, v]) => ({ labels: { reason: k.slice('dropped.'.length) }, value: v })),
+    this.pulledCounter(
+      P.dropped,
+      perPool((p) =>
+        Object.entries(p.stats())
+          .filter(([k]) => k.startsWith('dropped.'))
+          .map(([k, v]) => ({ labels: { reason: k.slice('dropped.'.length) }, value: v })),
+      ),
+    );
+    this.gauge(
+      GAUGES.healthScore,
+      perPool((p) => one(p.healthScore())),
     );
     this.gauge(GAUGES.members, () => {
+      if (!this.lan) return [];
       const by: Record<string, number> = { alive: 0, suspect: 0, failed: 0, left: 0 };
-      for (const m of lan.members()) by[m.status] = (by[m.status] ?? 0) + 1;
+      for (const m of this.lan.members()) by[m.status] = (by[m.status] ?? 0) + 1;
       return Object.entries(by).map(([status, value]) => ({ labels: { status }, value }));
     });
-    this.gauge(GAUGES.healthScore, () => one(lan.healthScore()));
-    lan.on('member', (event: MemberEventType) => this.memberEvent(event));
   }
 
   /** A server's Raft and state store (client agents have neither: these metrics are absent there). */
@@ -326,7 +349,7 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
     this.gauge(GAUGES.stateKvEntries, () => one(s.store.kvCount()));
     this.gauge(GAUGES.stateSessions, () => one(s.store.sessionList().value.length));
     const alive = (): { tags: Record<string, string> }[] =>
-      this.gossip?.members().filter((m) => m.status === 'alive') ?? [];
+      this.lan?.members().filter((m) => m.status === 'alive') ?? [];
     this.gauge(GAUGES.membersServers, () => one(alive().filter((m) => m.tags['role'] === 'consul').length));
     this.gauge(GAUGES.membersClients, () => one(alive().filter((m) => m.tags['role'] !== 'consul').length));
   }
@@ -458,7 +481,9 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
 
   /** Values sampled at scrape time: the probes done since the last one, the leader's last contact. */
   private refresh(): void {
-    for (const ms of this.gossip?.drainProbeTimes() ?? []) this.timers.probeNode.observe(ms);
+    for (const { network, pool } of this.pools) {
+      for (const ms of pool.drainProbeTimes()) this.timers.probeNode.observe(ms, { network });
+    }
     const d = this.server?.driver;
     if (d && !d.isLeader() && d.status().leader !== '')
       this.timers.raftLastContact.observe(d.lastContactMs());

@@ -34,7 +34,11 @@ export const TIMERS = {
     labels: ['method', 'path'],
   },
   dnsQuery: { name: 'dns.domain_query', help: 'Time to answer a DNS query (ms).', labels: ['node'] },
-  probeNode: { name: 'memberlist.probeNode', help: 'Time of a successful LAN gossip probe (ms).' },
+  probeNode: {
+    name: 'memberlist.probeNode',
+    help: 'Time of a successful gossip probe (ms), by pool.',
+    labels: ['network'],
+  },
   gcPause: { name: 'runtime.gc_pause_ns', help: 'Duration of each garbage collection pause (ns).' },
 } satisfies Record<string, MetricDef>;
 
@@ -66,31 +70,58 @@ export const COUNTERS = {
   gcPauseTotal: { name: 'runtime.total_gc_pause_ns', help: 'Total garbage collection pause (ns).' },
 } satisfies Record<string, MetricDef>;
 
-/** Counters read from a running total at scrape time (the gossip layer's own counters). */
+const NET = ['network'] as const;
+
+/** Counters read from a running total at scrape time (the gossip pools' own counters), by pool. */
 export const PULLED_COUNTERS = {
-  msgSent: { name: 'memberlist.msg.sent', help: 'LAN gossip packets sent.' },
-  msgReceived: { name: 'memberlist.msg.received', help: 'LAN gossip packets received.' },
+  msgSent: { name: 'memberlist.msg.sent', help: 'Gossip packets sent.', labels: NET },
+  msgReceived: { name: 'memberlist.msg.received', help: 'Gossip packets received.', labels: NET },
   bytesSent: {
     name: 'memberlist.bytes.sent',
-    help: '(not in Consul) LAN gossip bytes sent (packets and streams).',
+    help: '(not in Consul) Gossip bytes sent (packets and streams).',
+    labels: NET,
   },
-  bytesReceived: { name: 'memberlist.bytes.received', help: '(not in Consul) LAN gossip bytes received.' },
-  tcpConnect: { name: 'memberlist.tcp.connect', help: 'LAN gossip streams opened to other members.' },
-  tcpAccept: { name: 'memberlist.tcp.accept', help: 'LAN gossip streams accepted from other members.' },
-  probes: { name: 'memberlist.probes', help: '(not in Consul) LAN gossip probes sent.' },
-  probesFailed: { name: 'memberlist.probes.failed', help: '(not in Consul) LAN gossip probes with no ack.' },
-  suspicions: { name: 'memberlist.suspicions', help: '(not in Consul) LAN members this agent suspected.' },
+  bytesReceived: {
+    name: 'memberlist.bytes.received',
+    help: '(not in Consul) Gossip bytes received.',
+    labels: NET,
+  },
+  tcpConnect: {
+    name: 'memberlist.tcp.connect',
+    help: 'Gossip streams opened to other members.',
+    labels: NET,
+  },
+  tcpAccept: {
+    name: 'memberlist.tcp.accept',
+    help: 'Gossip streams accepted from other members.',
+    labels: NET,
+  },
+  probes: { name: 'memberlist.probes', help: '(not in Consul) Gossip probes sent.', labels: NET },
+  probesFailed: {
+    name: 'memberlist.probes.failed',
+    help: '(not in Consul) Gossip probes with no ack.',
+    labels: NET,
+  },
+  suspicions: {
+    name: 'memberlist.suspicions',
+    help: '(not in Consul) Members this agent suspected.',
+    labels: NET,
+  },
   dropped: {
     name: 'memberlist.msg.dropped',
-    help: '(not in Consul) LAN gossip input dropped, by reason.',
-    labels: ['reason'],
+    help: '(not in Consul) Gossip input dropped, by reason.',
+    labels: ['network', 'reason'],
   },
 } satisfies Record<string, MetricDef>;
 
 /** Gauges read at scrape time. */
 export const GAUGES = {
   members: { name: 'serf.lan.members', help: 'LAN members by status.', labels: ['status'] },
-  healthScore: { name: 'memberlist.health.score', help: 'Gossip health (awareness) score; 0 is healthy.' },
+  healthScore: {
+    name: 'memberlist.health.score',
+    help: 'Gossip health (awareness) score by pool; 0 is healthy.',
+    labels: NET,
+  },
   queriesBlocking: { name: 'rpc.queries_blocking', help: 'Blocking queries this server is serving now.' },
   isLeader: { name: 'server.isLeader', help: '1 when this server is the Raft leader.' },
   appliedIndex: { name: 'raft.applied_index', help: 'Index of the last Raft entry applied to the FSM.' },

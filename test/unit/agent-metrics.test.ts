@@ -95,6 +95,8 @@ async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void
   }
 }
 
+const LAN = { network: 'lan' };
+
 describe('/v1/agent/metrics on a server with a client joined', () => {
   let d: DevAgent;
   let client: Agent;
@@ -213,19 +215,22 @@ describe('/v1/agent/metrics on a server with a client joined', () => {
     expect(value(prom, 'consul_members_servers', 'GAUGE')).toBe(1);
     expect(value(prom, 'consul_members_clients', 'GAUGE')).toBe(1);
     expect(value(prom, 'consul_serf_member_join', 'COUNTER')).toBeGreaterThanOrEqual(1);
-    expect(value(prom, 'consul_memberlist_health_score', 'GAUGE')).toBe(0);
-    const probe = summary(prom, 'consul_memberlist_probeNode');
+    expect(value(prom, 'consul_memberlist_health_score', 'GAUGE', LAN)).toBe(0);
+    const probe = summary(prom, 'consul_memberlist_probeNode', LAN);
     expect(probe.count).toBeGreaterThanOrEqual(2);
     expect(probe.sum).toBeGreaterThan(0);
     expect(probe.q['0.5']).toBeLessThan(1000); // loopback: well under the probe timeout
-    const sent = value(prom, 'consul_memberlist_msg_sent', 'COUNTER');
+    const sent = value(prom, 'consul_memberlist_msg_sent', 'COUNTER', LAN);
     expect(sent).toBeGreaterThanOrEqual(2);
-    expect(value(prom, 'consul_memberlist_msg_received', 'COUNTER')).toBeGreaterThanOrEqual(2);
-    expect(value(prom, 'consul_memberlist_bytes_sent', 'COUNTER')).toBeGreaterThan(sent);
-    expect(value(prom, 'consul_memberlist_bytes_received', 'COUNTER')).toBeGreaterThan(0);
+    expect(value(prom, 'consul_memberlist_msg_received', 'COUNTER', LAN)).toBeGreaterThanOrEqual(2);
+    expect(value(prom, 'consul_memberlist_bytes_sent', 'COUNTER', LAN)).toBeGreaterThan(sent);
+    expect(value(prom, 'consul_memberlist_bytes_received', 'COUNTER', LAN)).toBeGreaterThan(0);
     // The client's join was a push/pull stream to the server.
-    expect(value(prom, 'consul_memberlist_tcp_accept', 'COUNTER')).toBeGreaterThanOrEqual(1);
-    expect(value(prom, 'consul_memberlist_probes', 'COUNTER')).toBeGreaterThanOrEqual(probe.count);
+    expect(value(prom, 'consul_memberlist_tcp_accept', 'COUNTER', LAN)).toBeGreaterThanOrEqual(1);
+    expect(value(prom, 'consul_memberlist_probes', 'COUNTER', LAN)).toBeGreaterThanOrEqual(probe.count);
+    // The server's WAN pool has only itself: no one to send to.
+    expect(value(prom, 'consul_memberlist_msg_sent', 'COUNTER', { network: 'wan' })).toBe(0);
+    expect(value(prom, 'consul_memberlist_health_score', 'GAUGE', { network: 'wan' })).toBe(0);
   });
 
   it('RPC: requests, errors, per-method latency', () => {
@@ -360,6 +365,9 @@ describe('/v1/agent/metrics on a server with a client joined', () => {
     expect(value(clientProm, 'consul_client_rpc', 'COUNTER')).toBeGreaterThanOrEqual(1);
     expect(value(clientProm, 'consul_rpc_request', 'COUNTER')).toBe(0);
     expect(value(clientProm, 'consul_serf_lan_members', 'GAUGE', { status: 'alive' })).toBe(2);
+    // A client has a LAN pool only.
+    const sent = family(clientProm, 'consul_memberlist_msg_sent', 'COUNTER').metrics as PromSample[];
+    expect(sent.map((m) => m.labels?.['network'])).toEqual(['lan']);
     for (const name of ['consul_raft_applied_index', 'consul_state_kv_entries', 'consul_server_isLeader']) {
       expect(clientProm.has(name), name).toBe(false);
     }
