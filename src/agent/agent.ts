@@ -53,6 +53,8 @@ import { loadPersistedTokens } from '../acl/agent-tokens.js';
 import type { LogHub } from '../core/logger.js';
 import { unreloadableChanges } from './reload.js';
 import type { QueryResult } from '../rpc/endpoints/types.js';
+import { AgentMetrics } from '../metrics/agent-metrics.js';
+import { observedCalls } from '../metrics/hooks.js';
 
 export interface AgentAddresses {
   http: string | null;
@@ -96,6 +98,8 @@ export class Agent {
   forwarder!: { call(method: string, args: unknown, signal: AbortSignal): Promise<unknown> };
   /** Token secret → Authorizer (Contract D): from the local server's state, or a server's over RPC. */
   acl!: TokenResolver;
+  /** This agent's metrics (its own registry): /v1/agent/metrics. */
+  readonly metrics: AgentMetrics;
   /** This agent's own services and checks, their runners and anti-entropy (agent/local). */
   local!: LocalAgent;
   private router: ServerRouter | null = null;
@@ -124,6 +128,12 @@ export class Agent {
     this.logger = logger;
     this.logs = opts.logs ?? null;
     this.configSource = opts.configSource ?? null;
+    this.metrics = new AgentMetrics({
+      prefix: config.telemetry.metricsPrefix,
+      disableHostname: config.telemetry.disableHostname,
+      nodeName: config.nodeName,
+      server: config.server,
+    });
   }
 
   async start(): Promise<AgentAddresses> {
@@ -151,8 +161,10 @@ export class Agent {
     let rpc: string | null = null;
     if (c.server) {
       this.server = new ServerAgent(c, log, this.nodeId);
+      this.server.hooks = this.metrics;
       rpc = await this.server.start();
-      this.forwarder = this.server.forwarder;
+      this.metrics.attachServer({ driver: this.server.driver, store: this.server.fsm.store });
+      this.forwarder = observedCalls(this.server.forwarder, this.metrics);
     }
     loadPersistedTokens(c);
     this.acl = this.tokenResolver();
@@ -184,6 +196,7 @@ export class Agent {
       rng: this.rng,
     });
     const serfPort = await this.lan.start();
+    this.metrics.attachGossip(this.lan);
     registerKeyringHandlers(this.lan);
     if (!c.dev) {
       this.snapshot = new LanSnapshot(
@@ -274,6 +287,7 @@ export class Agent {
     });
     const port = await pool.start();
     this.wanPool = pool;
+    this.metrics.attachGossip(pool.gossip, 'wan');
     server.attachWan(pool);
     // The WAN probes' coordinates order the datacenters (nearest first) and answer
     // /v1/coordinate/datacenters.
@@ -350,7 +364,10 @@ export class Agent {
       holdTimeoutMs: c.rpcHoldTimeoutMs,
     });
     const router = this.router;
-    this.forwarder = { call: (method, args, signal) => router.call(method, args, signal) };
+    this.forwarder = observedCalls(
+      { call: (method, args, signal) => router.call(method, args, signal) },
+      this.metrics,
+    );
   }
 
   /**
@@ -474,6 +491,7 @@ export class Agent {
         this.forwarder.call(method, withToken(args, c.acl.tokens.default), signal),
       rng: this.rng,
       logger: this.logger.child({ component: 'agent.dns' }),
+      hooks: this.metrics,
     });
     let port: number;
     try {
@@ -666,6 +684,7 @@ export class Agent {
       await this.clientNet?.close();
       await this.wanPool?.stop();
       await this.lan?.stop();
+      this.metrics.stop();
       this.resolveStopped();
     })();
     return this.stopping;

@@ -114,6 +114,19 @@ export interface DockerSyncConfig {
   resyncIntervalMs: number;
 }
 
+/**
+ * Consul's telemetry block, as far as /v1/agent/metrics goes (no statsd/dogstatsd sinks). Prometheus
+ * text is always served here; Consul serves it only with prometheus_retention_time > 0, which is
+ * accepted and kept for compatibility (series never expire here).
+ */
+export interface TelemetryConfig {
+  /** false (Consul's default): the JSON gauge names carry the host name after the prefix. */
+  disableHostname: boolean;
+  prometheusRetentionMs: number;
+  /** The first part of every metric name ("consul"). */
+  metricsPrefix: string;
+}
+
 /** Consul's acl block (tokens, roles and auth methods beyond these are not supported). */
 export interface AclConfig {
   enabled: boolean;
@@ -225,6 +238,7 @@ export interface AgentConfig {
   acl: AclConfig;
   /** Agent TLS (Consul's tls block and the older top-level keys): HTTPS and the server RPC port. */
   tls: TlsConfig;
+  telemetry: TelemetryConfig;
 }
 
 // Consul's defaults (agent/config/default.go), with ours noted where they differ.
@@ -332,6 +346,7 @@ export function defaultConfig(): AgentConfig {
       tokens: { initialManagement: '', agent: '', default: '' },
     },
     tls: defaultTlsConfig(),
+    telemetry: { disableHostname: false, prometheusRetentionMs: 0, metricsPrefix: 'consul' },
   };
 }
 
@@ -394,6 +409,16 @@ function validateDns(d: DnsConfig): void {
   if (d.aRecordLimit < 0) throw configError('dns_config.a_record_limit cannot be negative');
   if (d.recursorTimeoutMs <= 0) throw configError('dns_config.recursor_timeout must be positive');
 }
+function validateTelemetry(t: TelemetryConfig): void {
+  // Dots separate the name's parts; each part must make a valid Prometheus name once joined by "_".
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)*$/.test(t.metricsPrefix))
+    throw configError(
+      `telemetry.metrics_prefix "${t.metricsPrefix}" must be letters, digits and "_" in dot-separated parts`,
+    );
+  if (t.prometheusRetentionMs < 0)
+    throw configError('telemetry.prometheus_retention_time cannot be negative');
+}
+
 /** Consul's form of ui_config.content_path: one slash at each end; never / or the API's /v1/. */
 function normalContentPath(p: string): string {
   const n = `/${p.trim().replace(/^\/+|\/+$/g, '')}/`;
@@ -474,6 +499,7 @@ export function validateConfig(c: AgentConfig): string[] {
   if (c.coordinates.sync.intervalMinMs < 100)
     throw configError('sync_coordinate_interval_min must be at least 100ms');
   validateDns(c.dns);
+  validateTelemetry(c.telemetry);
   c.uiContentPath = normalContentPath(c.uiContentPath);
   if (c.dockerSync.enabled) {
     try {

@@ -277,6 +277,11 @@ const FILE_KEYS: Record<string, Setter> = {
       min_ttl: (c, v, w) => (c.dns.soa.minTtl = asInt(v, w)),
     }),
   }),
+  telemetry: objectOf({
+    disable_hostname: (c, v, w) => (c.telemetry.disableHostname = asBool(v, w)),
+    prometheus_retention_time: (c, v, w) => (c.telemetry.prometheusRetentionMs = asDuration(v, w)),
+    metrics_prefix: (c, v, w) => (c.telemetry.metricsPrefix = asString(v, w)),
+  }),
   // Not a Consul key: -docker-sync (Registrator's job, in the agent).
   docker_sync: objectOf({
     enabled: (c, v, w) => (c.dockerSync.enabled = asBool(v, w)),

@@ -12,7 +12,8 @@ import { DnsCache, type Fetch } from './cache.js';
 import { DnsHandler } from './handler.js';
 import { labelsOf } from './wire.js';
 import { Recursor, parseUpstream, type Upstream } from './recursor.js';
-import { DnsServer } from './server.js';
+import { DnsServer, type PacketHandler } from './server.js';
+import type { DnsHooks } from '../metrics/hooks.js';
 
 export interface AgentDnsDeps {
   config: AgentConfig;
@@ -20,6 +21,8 @@ export interface AgentDnsDeps {
   call(method: string, args: unknown, signal: AbortSignal): Promise<unknown>;
   rng: Rng;
   logger: Logger;
+  /** Where each answered query is reported (the agent's metrics). */
+  hooks?: DnsHooks;
 }
 
 /**
@@ -125,7 +128,7 @@ export class AgentDns {
     this.server = new DnsServer({
       address: c.clientAddr,
       port: c.ports.dns,
-      handler: this.handler,
+      handler: deps.hooks ? timedHandler(this.handler, deps.hooks) : this.handler,
       logger: log,
     });
   }
@@ -139,4 +142,22 @@ export class AgentDns {
     this.cache.stop();
     await this.server.stop();
   }
+}
+
+/**
+ * The handler with each answer timed. A synchronous answer came from the prepared-answer cache (or
+ * is an immediate error reply); one that had to wait read the catalog.
+ */
+export function timedHandler(h: PacketHandler, hooks: DnsHooks): PacketHandler {
+  return {
+    handle: (packet, tcp) => {
+      const t0 = performance.now();
+      const r = h.handle(packet, tcp);
+      if (!(r instanceof Promise)) {
+        hooks.dnsQuery(performance.now() - t0, true);
+        return r;
+      }
+      return r.finally(() => hooks.dnsQuery(performance.now() - t0, false));
+    },
+  };
 }

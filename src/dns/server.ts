@@ -24,7 +24,7 @@ export interface DnsServerOptions {
   address: string;
   /** 0: any free port (the same one for UDP and TCP). */
   port: number;
-  handler: DnsHandler;
+  handler: PacketHandler;
   logger: Logger;
   /** Open TCP connections in all (256). */
   maxTcpConnections?: number;
@@ -33,6 +33,9 @@ export interface DnsServerOptions {
   tcpIdleMs?: number;
   maxInflightPerConnection?: number;
 }
+
+/** What the listeners need of the packet handler (handler.ts; agent-dns.ts may wrap it). */
+export type PacketHandler = Pick<DnsHandler, 'handle'>;
 
 /** A lookup for sockets that only ever see IP literals; anything else is refused, not resolved. */
 function literalLookup(family: 4 | 6): NonNullable<dgram.SocketOptions['lookup']> {

@@ -51,6 +51,8 @@ import type {
 const CONFLICT_WARN_INTERVAL_MS = 10_000;
 /** Bound on probes we run for others at once (ping-req), so a flood cannot grow memory. */
 const MAX_PENDING_RELAYS = 1024;
+/** Probe times kept for the metrics between two scrapes (older ones are dropped first). */
+const MAX_PROBE_TIMES = 256;
 /** A stream the driver never answered is forgotten after this long. */
 const STREAM_EXPIRY_MS = 5 * 60_000;
 /** serf's QueryTimeoutMult: a query waits gossipInterval * this * ceil(log10(n + 1)) for responses. */
@@ -217,6 +219,8 @@ export class GossipCore {
   private probe: Probe | null = null;
   /** The probe that just ended: its remaining acks and nacks (other paths) are expected, not unknown. */
   private lastProbeSeq = -1;
+  /** How long each recent successful probe took (ms), oldest first; the agent's metrics drain it. */
+  readonly probeTimes: number[] = [];
   private probeList: string[] = [];
   private probeIndex = 0;
   private nextProbeAt: number;
@@ -809,6 +813,12 @@ export class GossipCore {
     );
   }
 
+  /** memberlist's probeNode timer: the newest successful probes, until the metrics take them. */
+  private recordProbeTime(ms: number): void {
+    if (this.probeTimes.length >= MAX_PROBE_TIMES) this.probeTimes.shift();
+    this.probeTimes.push(ms);
+  }
+
   private probeSucceeded(now: number): void {
     void now;
     if (this.probe) this.lastProbeSeq = this.probe.seq;
@@ -822,6 +832,7 @@ export class GossipCore {
       // Like memberlist, only an ack to the direct ping within its timeout is an RTT sample: a
       // late one, or one relayed by another member, measures something else.
       if (coord && !p.indirect) this.observeRtt(p.target, coord, now - p.sentAt);
+      this.recordProbeTime(now - p.sentAt);
       this.probeSucceeded(now);
       return;
     }

@@ -40,6 +40,8 @@ export interface GossipCoreApi {
   coordinate?(): Coordinate;
   coordinateOf?(name: string): Coordinate | null;
   readonly counters: Record<string, number>;
+  /** Recent successful probes' durations in ms (optional so that test fakes need not have them). */
+  readonly probeTimes?: number[];
   drain(): Output[];
 }
 
@@ -329,6 +331,11 @@ export class GossipAgent extends EventEmitter<GossipAgentEvents> {
     for (const [k, v] of Object.entries(this.transport?.counters ?? {})) out[`transport.${k}`] = v;
     for (const [k, v] of Object.entries(this.driverCounters)) out[`driver.${k}`] = v;
     return out;
+  }
+
+  /** The durations (ms) of the probes that succeeded since the last call, oldest first. */
+  drainProbeTimes(): number[] {
+    return this.core?.probeTimes?.splice(0) ?? [];
   }
 
   /** Closes the sockets and the timer; pending queries resolve with what they have. */

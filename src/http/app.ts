@@ -11,6 +11,7 @@ import { routes } from './routes/index.js';
 import { urlOf } from './request.js';
 import { text } from './respond.js';
 import { mountUi } from './ui.js';
+import { routeTiming } from './route-timing.js';
 
 /** What the HTTP layer needs from the agent (agent/agent.ts). */
 export type HttpAgent = Pick<
@@ -36,6 +37,7 @@ export type HttpAgent = Pick<
   | 'acl'
   | 'logs'
   | 'reload'
+  | 'metrics'
 >;
 
 export interface HttpDeps {
@@ -56,6 +58,10 @@ export function createApp(deps: HttpDeps): Hono {
   // (Partial agents in tests may carry no acl block: ACLs off.)
   const acl = deps.agent.config.acl as AgentConfig['acl'] | undefined;
   const defaultPolicy = acl?.enabled === true ? acl.defaultPolicy : 'allow';
+  // consul.api.http (partial agents in tests may carry no metrics: nothing is timed).
+  const metrics = deps.agent.metrics as HttpAgent['metrics'] | undefined;
+  const timing = metrics ? routeTiming(metrics) : null;
+  if (timing) app.use('*', timing.middleware);
   app.use('*', async (c, next) => {
     await next();
     c.res.headers.set('X-Consul-Default-ACL-Policy', defaultPolicy);
@@ -64,6 +70,7 @@ export function createApp(deps: HttpDeps): Hono {
   for (const r of routes) {
     const allowed = Object.keys(r.methods).join(', ');
     app.all(r.path, (c) => {
+      timing?.matched(c, r.path);
       const h = r.methods[c.req.method as Method];
       if (!h) return text(405, `method ${c.req.method} not allowed`, { Allow: allowed });
       return h(c, deps);

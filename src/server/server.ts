@@ -36,6 +36,7 @@ import { CoordinateUpdates } from '../coordinate/updates.js';
 import { sortNear } from '../coordinate/near.js';
 import { StoreResolver } from '../acl/resolver.js';
 import { ensureAclBuiltins, type AclContext } from '../rpc/endpoints/acl.js';
+import { noHooks, observeRpc, timedStateMachine, type ServerHooks } from '../metrics/hooks.js';
 
 /** How often the leader checks that every TTL session has a timer (the minimum TTL is 10 s). */
 const SESSION_SWEEP_MS = 5000;
@@ -98,6 +99,8 @@ export class ServerAgent {
   private userEvents: EndpointContext['userEvents'];
   private readonly rng = cryptoRng();
   private stopping = false;
+  /** Where Raft and RPC report to the agent's metrics (set by the agent before start). */
+  hooks: ServerHooks = noHooks;
   /** Token secrets resolved against this server's state (Contract D). */
   readonly aclResolver: StoreResolver;
   private readonly aclContext: AclContext;
@@ -173,7 +176,7 @@ export class ServerAgent {
     this.driver = new RaftDriver({
       id: this.nodeId,
       storage,
-      fsm: this.fsm,
+      fsm: timedStateMachine(this.fsm, () => this.hooks),
       transport: {
         send: (m) => {
           const addr = this.addressOf(m.to);
@@ -224,6 +227,7 @@ export class ServerAgent {
     });
     let wasLeader = false;
     this.driver.on('leader', (s) => {
+      this.hooks.raftRole(s.role);
       if (s.role === 'leader') this.tombstones.start();
       else this.tombstones.stop();
       if ((s.role === 'leader') !== wasLeader) {
@@ -337,7 +341,13 @@ export class ServerAgent {
 
   /** Proposes a command on this server (which must be the leader). */
   apply(cmd: FsmCommand): Promise<unknown> {
-    return this.driver.propose(encodeCommand(cmd));
+    const hooks = this.hooks;
+    const t0 = performance.now();
+    hooks.raftApply();
+    return this.driver.propose(encodeCommand(cmd)).then((r) => {
+      hooks.raftCommit(performance.now() - t0);
+      return r;
+    });
   }
 
   /**
@@ -480,9 +490,11 @@ export class ServerAgent {
   private handleRpc(method: string, args: unknown, signal: AbortSignal): Promise<unknown> {
     if (method === 'Forward') {
       const f = args as ForwardedCall;
-      return this.forwarder.call(f.method, f.args, signal, true);
+      return observeRpc(this.hooks, f.method, f.args, () =>
+        this.forwarder.call(f.method, f.args, signal, true),
+      );
     }
-    return this.forwarder.call(method, args, signal);
+    return observeRpc(this.hooks, method, args, () => this.forwarder.call(method, args, signal));
   }
 
   /** A server appeared or moved: the leader records its (new) address in the Raft configuration. */

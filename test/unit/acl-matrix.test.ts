@@ -199,6 +199,7 @@ const ROWS: Row[] = [
   { route: '/v1/agent/self', method: 'GET', path: '/v1/agent/self', expect: READ },
   // A dev agent has no log stream to follow (503) nor config files to read again (400): past the
   // ACL check either way.
+  { route: '/v1/agent/metrics', method: 'GET', path: '/v1/agent/metrics', expect: READ },
   { route: '/v1/agent/monitor', method: 'GET', path: '/v1/agent/monitor', expect: READ },
   { route: '/v1/agent/reload', method: 'PUT', path: '/v1/agent/reload', expect: WRITE },
   { route: '/v1/agent/members', method: 'GET', path: '/v1/agent/members', expect: LIST },

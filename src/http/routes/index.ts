@@ -12,6 +12,7 @@ import * as catalog from './catalog.js';
 import * as internal from './internal.js';
 import * as coordinate from './coordinate.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
+import { agentMetrics } from './metrics.js';
 import * as session from './session.js';
 import * as status from './status.js';
 import { txnPut } from './txn.js';
@@ -75,6 +76,7 @@ export const routes: Route[] = [
   },
   { path: '/v1/agent/self', methods: { GET: guarded(agentRead, agent.agentSelf) } },
   { path: '/v1/agent/members', methods: { GET: guarded(inHandler, agent.agentMembers) } },
+  { path: '/v1/agent/metrics', methods: { GET: agentMetrics } },
   { path: '/v1/agent/join/:address', methods: { PUT: guarded(agentWrite, agent.agentJoin) } },
   { path: '/v1/agent/leave', methods: { PUT: guarded(agentWrite, agent.agentLeave) } },
   { path: '/v1/agent/force-leave/:node', methods: { PUT: guarded(operatorWrite, agent.agentForceLeave) } },
