@@ -128,11 +128,30 @@ interface RawResponse {
   body: Buffer;
 }
 
+/** A fetch response's body, read chunk by chunk so that `onBody` hears of each. */
+async function readCounting(
+  r: Response,
+  onBody: (received: number, total?: number) => void,
+): Promise<Buffer> {
+  const total = Number(r.headers.get('content-length') ?? NaN);
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  if (r.body) {
+    for await (const c of r.body) {
+      chunks.push(c);
+      received += c.byteLength;
+      onBody(received, Number.isFinite(total) ? total : undefined);
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
 /** One request over node:https (fetch cannot take a CA or a client certificate per request). */
 function httpsFetch(
   url: URL,
   init: { method: string; headers: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal },
   tls: RequestOptions,
+  onBody?: (received: number, total?: number) => void,
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, {
@@ -144,7 +163,13 @@ function httpsFetch(
     req.on('error', reject);
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      const total = Number(res.headers['content-length'] ?? NaN);
+      let received = 0;
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        received += c.length;
+        onBody?.(received, Number.isFinite(total) ? total : undefined);
+      });
       res.on('error', reject);
       res.on('end', () => {
         const headers = new Headers();
@@ -175,6 +200,8 @@ export class ConsulClient {
       query?: Record<string, string | number | boolean | undefined>;
       body?: string | Uint8Array;
       signal?: AbortSignal;
+      /** Hears of the response body as it arrives: bytes so far, of Content-Length when sent. */
+      onBody?: (received: number, total?: number) => void;
     } = {},
   ): Promise<ApiResponse> {
     const url = new URL(this.base + path);
@@ -199,6 +226,7 @@ export class ConsulClient {
             ...(signal ? { signal } : {}),
           },
           this.tls,
+          opts.onBody,
         );
       } else {
         const r = await fetch(url, {
@@ -207,7 +235,8 @@ export class ConsulClient {
           ...(opts.body !== undefined ? { body: opts.body } : {}),
           ...(signal ? { signal } : {}),
         });
-        res = { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+        const body = opts.onBody ? await readCounting(r, opts.onBody) : Buffer.from(await r.arrayBuffer());
+        res = { status: r.status, headers: r.headers, body };
       }
     } catch (err) {
       // fetch wraps the reason in `cause`; node:https's error is the reason (a TLS one says why).

@@ -280,6 +280,14 @@ export class ServerAgent {
 
     // Everything that handles RPC exists and Raft has its state back; only now may peers reach us.
     await this.driver.start();
+    // From now on (not for the snapshot Raft started from): a snapshot restored on the leader gets
+    // TTL timers for its sessions at full length, as on taking office, and the ACL built-ins the
+    // restored state may lack are made again once the apply that restored it is over.
+    this.fsm.store.onRestored = () => {
+      if (!this.driver.isLeader() || this.stopping) return;
+      this.sessionTimers.resetAll(this.ttlSessions());
+      setImmediate(() => this.aclLeadership(this.driver.isLeader()));
+    };
     const rpcPort = await this.network.listen(c.bindAddr, c.ports.server);
     this.rpcAddr = `${advertiseAddress(c)}:${rpcPort}`;
 
@@ -446,6 +454,7 @@ export class ServerAgent {
         hasState: () => this.driver.hasState(),
         leaderAddress: () => this.leaderAddress(),
         peerAddresses: () => this.peerAddresses(),
+        term: () => this.driver.term(),
       },
       sessions: {
         lockDelayed: (key) => this.lockDelays.delayed(key),

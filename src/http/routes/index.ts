@@ -12,6 +12,7 @@ import * as internal from './internal.js';
 import * as coordinate from './coordinate.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
 import * as session from './session.js';
+import { snapshotRestore, snapshotSave } from './snapshot.js';
 import * as status from './status.js';
 import { txnPut } from './txn.js';
 
@@ -49,6 +50,7 @@ export const routes: Route[] = [
   { path: '/v1/status/peers', methods: { GET: status.statusPeers } },
   { path: '/v1/operator/raft/configuration', methods: { GET: status.raftConfiguration } },
   { path: '/v1/operator/raft/peer', methods: { DELETE: status.raftRemovePeer } },
+  { path: '/v1/snapshot', methods: { GET: snapshotSave, PUT: snapshotRestore } },
   {
     path: '/v1/operator/keyring',
     methods: {

@@ -493,3 +493,12 @@ export const queryExecuteAcl: AclSpec<{ idOrName?: unknown }> = {
 export const eventFireAcl: AclSpec<{ name: string }> = {
   check: (authz, a) => need(authz, 'event', a.name, 'write'),
 };
+
+// ---------------------------------------------------------------- snapshots
+
+/** Consul's Snapshot endpoint: saving or restoring the whole state takes a management token (acl:write). */
+export const snapshotAcl: AclSpec<unknown> = {
+  check: (authz) => {
+    if (!authz.allowedGlobal('acl', 'write')) throw permissionDenied(authz, 'acl', 'write');
+  },
+};
