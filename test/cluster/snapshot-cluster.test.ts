@@ -136,6 +136,29 @@ describe('snapshot save and restore between clusters', () => {
     }
     expect((want['/v1/kv/?recurse'] as unknown[]).length).toBe(52);
 
+    // The leader brings the catalog back in line with its own gossip pool: its servers registered
+    // under their own node IDs (the snapshot's server-1 was another cluster's), the source's client
+    // agent, no member here, reaped.
+    for (const s of target.servers) {
+      const self = await s.client.json<{ Config: { NodeID: string } }>('GET', '/v1/agent/self');
+      await eventually(
+        async () => {
+          const r = await dstLeader.client.request('GET', `/v1/catalog/node/${s.name}`);
+          const node =
+            r.status === 200 ? (JSON.parse(r.body.toString()) as { Node: { ID: string } } | null) : null;
+          return node?.Node.ID === self.Config.NodeID;
+        },
+        15_000,
+        `${s.name} registered as itself`,
+      );
+    }
+    await eventually(
+      async () =>
+        (await dstLeader.client.request('GET', '/v1/catalog/node/client-1')).body.toString() === 'null',
+      15_000,
+      "the source's client agent reaped",
+    );
+
     // Writes after the restore get indexes past everything the snapshot held.
     await dstLeader.client.kvPut('after', 'restore');
     const after = await dstLeader.client.kvGet('after');
