@@ -2,6 +2,7 @@
 // and exit codes, a damaged file refused with one line on stderr, no progress in a pipe and
 // progress on a terminal.
 
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +140,30 @@ describe('consulate snapshot', () => {
     expect(await run(io, 'snapshot', 'save', join(dir, 'never.snap'))).toBe(1);
     expect(io.stderr).toMatch(/^Error saving snapshot: error connecting to http:\/\/127\.0\.0\.1:1: /);
     expect(existsSync(join(dir, 'never.snap'))).toBe(false);
+  });
+});
+
+describe('consulate snapshot on a terminal', () => {
+  it('shows the bytes saved and restored on stderr, and still prints its line on stdout', async () => {
+    // Values that do not compress, so the archive takes several chunks to send.
+    const c = clientOf(source);
+    for (let i = 0; i < 8; i++) await c.kvPut(`blob/${i}`, randomBytes(32 * 1024));
+    const file = join(dir, 'tty.snap');
+    const saving = Object.assign(ioFor(source), { errIsTTY: true });
+    expect(await run(saving, 'snapshot', 'save', file)).toBe(0);
+    expect(saving.stdout).toMatch(/^Saved and verified snapshot to index \d+\n$/);
+    expect(saving.stderr).toMatch(/^\rSaving snapshot: \d+(\.\d)? (B|KiB)/);
+    expect(saving.stderr.endsWith('\n')).toBe(true);
+
+    const size = readFileSync(file).byteLength;
+    expect(size).toBeGreaterThan(200 * 1024);
+    const restoring = Object.assign(ioFor(target), { errIsTTY: true });
+    expect(await run(restoring, 'snapshot', 'restore', file)).toBe(0);
+    expect(restoring.stdout).toBe('Restored snapshot\n');
+    const drawn = restoring.stderr.split('\r').filter((l) => l !== '');
+    expect(drawn[0]).toMatch(/^Restoring snapshot: 64\.0 KiB \/ \d+\.\d KiB \(\d+%\)/);
+    expect(drawn.at(-1)).toMatch(/^Restoring snapshot: (\d+\.\d) KiB \/ \1 KiB \(100%\)\n$/);
+    expect((await clientOf(target).kvList('blob/')).length).toBe(8);
   });
 });
 

@@ -105,10 +105,8 @@ async function restore(argv: string[], io: Io): Promise<number> {
     return failed(io, 'Error verifying snapshot file', err);
   }
   const bar = progress(io, 'Restoring snapshot');
-  bar.update(0, archive.byteLength);
   try {
-    await client.ok('PUT', '/v1/snapshot', { body: archive });
-    bar.update(archive.byteLength, archive.byteLength);
+    await client.ok('PUT', '/v1/snapshot', { body: archive, onSent: (n, total) => bar.update(n, total) });
     bar.done();
   } catch (err) {
     bar.done();
