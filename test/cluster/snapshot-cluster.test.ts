@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConsulClient } from '../../src/client/client.js';
+import { verifySnapshot } from '../../src/snapshot/state.js';
 import { TestCluster, eventually, type ServerProc } from './harness.js';
 
 const run = promisify(execFile);
@@ -158,6 +159,14 @@ describe('snapshot save and restore between clusters', () => {
       15_000,
       "the source's client agent reaped",
     );
+
+    // A follower serves a snapshot of its own state with ?stale, and forwards to the leader without.
+    for (const stale of [true, false]) {
+      const r = await follower.client.request('GET', '/v1/snapshot', { query: { stale } });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-consul-effective-consistency')).toBe(stale ? 'stale' : 'leader');
+      expect(verifySnapshot(r.body).data.kv.keys).toHaveLength(52);
+    }
 
     // Writes after the restore get indexes past everything the snapshot held.
     await dstLeader.client.kvPut('after', 'restore');
