@@ -2,9 +2,11 @@
 // metadata), state.bin (the state itself) and SHA256SUMS (sha256sum's format over the other two).
 // Reading verifies all of it (gzip, tar, both checksums, the metadata's fields and the declared
 // size) and throws a 400 saying what is wrong; what decodes state.bin is the caller's business.
+// (De)compression runs in libuv's thread pool: a large snapshot must not stall a leader's heartbeats.
 
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
 import { badRequest } from '../core/errors.js';
 import { readTar, writeTar } from './tar.js';
 
@@ -32,9 +34,12 @@ export const SNAPSHOT_VERSION = 1;
 /** Largest archive or state accepted: the RPC frame a restore travels in is 512 MiB. */
 export const SNAPSHOT_MAX_BYTES = 500 * 1024 * 1024;
 
+const gzip = promisify(gzipCb);
+const gunzip = promisify(gunzipCb);
+
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-export function writeArchive(s: Snapshot, now = new Date()): Uint8Array {
+export async function writeArchive(s: Snapshot, now = new Date()): Promise<Uint8Array> {
   const meta = new TextEncoder().encode(JSON.stringify(s.meta) + '\n');
   const sums = `${sha256(meta)}  meta.json\n${sha256(s.state)}  state.bin\n`;
   const tar = writeTar(
@@ -45,14 +50,14 @@ export function writeArchive(s: Snapshot, now = new Date()): Uint8Array {
     ],
     now,
   );
-  return gzipSync(tar);
+  return gzip(tar);
 }
 
 /** The files, checked; throws a BadRequest naming the first problem found. */
-export function readArchive(archive: Uint8Array): Snapshot {
+export async function readArchive(archive: Uint8Array): Promise<Snapshot> {
   let tar: Uint8Array;
   try {
-    tar = gunzipSync(archive, { maxOutputLength: SNAPSHOT_MAX_BYTES + 1024 * 1024 });
+    tar = await gunzip(archive, { maxOutputLength: SNAPSHOT_MAX_BYTES + 1024 * 1024 });
   } catch (err) {
     throw badRequest(`failed to decompress snapshot: ${(err as Error).message}`);
   }

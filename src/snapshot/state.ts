@@ -34,7 +34,7 @@ export function takeSnapshot(store: StateStore, raft: RaftView, now = new Date()
   return { meta, state };
 }
 
-export function snapshotArchive(store: StateStore, raft: RaftView, now = new Date()): Uint8Array {
+export function snapshotArchive(store: StateStore, raft: RaftView, now = new Date()): Promise<Uint8Array> {
   return writeArchive(takeSnapshot(store, raft, now), now);
 }
 
@@ -42,8 +42,8 @@ export function snapshotArchive(store: StateStore, raft: RaftView, now = new Dat
  * The archive verified through and through: its files and checksums, then its state decoded and
  * loaded into a store of its own. Throws a BadRequest saying what is wrong.
  */
-export function verifySnapshot(archive: Uint8Array): Snapshot & { data: StoreData } {
-  const snap = readArchive(archive);
+export async function verifySnapshot(archive: Uint8Array): Promise<Snapshot & { data: StoreData }> {
+  const snap = await readArchive(archive);
   let data: StoreData;
   try {
     data = decodeState(snap.state);

@@ -165,7 +165,7 @@ describe('snapshot save and restore between clusters', () => {
       const r = await follower.client.request('GET', '/v1/snapshot', { query: { stale } });
       expect(r.status).toBe(200);
       expect(r.headers.get('x-consul-effective-consistency')).toBe(stale ? 'stale' : 'leader');
-      expect(verifySnapshot(r.body).data.kv.keys).toHaveLength(52);
+      expect((await verifySnapshot(r.body)).data.kv.keys).toHaveLength(52);
     }
 
     // Writes after the restore get indexes past everything the snapshot held.

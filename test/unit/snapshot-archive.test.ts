@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readArchive, writeArchive, type SnapshotMeta } from '../../src/snapshot/archive.js';
 import { byteSize, snapshotArchive, stateStats, verifySnapshot } from '../../src/snapshot/state.js';
 import { readTar, writeTar } from '../../src/snapshot/tar.js';
@@ -83,10 +83,10 @@ const raftView = {
 };
 
 describe('the archive', () => {
-  it('round-trips the metadata and the state, with SHA256SUMS in sha256sum format', () => {
+  it('round-trips the metadata and the state, with SHA256SUMS in sha256sum format', async () => {
     const fsm = populated();
-    const archive = snapshotArchive(fsm.store, raftView, new Date(1_700_000_000_123));
-    const snap = readArchive(archive);
+    const archive = await snapshotArchive(fsm.store, raftView, new Date(1_700_000_000_123));
+    const snap = await readArchive(archive);
     expect(snap.meta).toEqual({
       Version: 1,
       ID: `3-${fsm.store.lastIndex}-1700000000123`,
@@ -104,10 +104,10 @@ describe('the archive', () => {
     );
   });
 
-  it("is a tar the system's tar lists and extracts, and the system's tar writes one we read", () => {
+  it("is a tar the system's tar lists and extracts, and the system's tar writes one we read", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'snapshot-tar-'));
     const state = populated().snapshot();
-    const archive = writeArchive({ meta: metaFor(state), state });
+    const archive = await writeArchive({ meta: metaFor(state), state });
     writeFileSync(join(dir, 'ours.tgz'), archive);
     const listing = execFileSync('tar', ['-tzf', join(dir, 'ours.tgz')], { encoding: 'utf8' });
     expect(listing.trim().split('\n')).toEqual(['meta.json', 'state.bin', 'SHA256SUMS']);
@@ -117,13 +117,13 @@ describe('the archive', () => {
 
     // The same three files, archived by tar itself (in another order), read back and verified.
     execFileSync('tar', ['-czf', join(dir, 'theirs.tgz'), '-C', dir, 'SHA256SUMS', 'state.bin', 'meta.json']);
-    const theirs = verifySnapshot(readFileSync(join(dir, 'theirs.tgz')));
+    const theirs = await verifySnapshot(readFileSync(join(dir, 'theirs.tgz')));
     expect(theirs.meta.Index).toBe(7);
     expect(theirs.data.kv.keys).toEqual(['app/a', 'app/b']);
   });
 
-  it('counts each kind of record for inspect, and sizes as Consul prints them', () => {
-    const snap = verifySnapshot(snapshotArchive(populated().store, raftView));
+  it('counts each kind of record for inspect, and sizes as Consul prints them', async () => {
+    const snap = await verifySnapshot(await snapshotArchive(populated().store, raftView));
     const stats = Object.fromEntries(stateStats(snap.data).map((s) => [s.Name, s.Count]));
     // n1, web1, c1 (one node, one service, one check); two live keys; the deleted one's tombstone.
     expect(stats).toEqual({ Register: 3, KVS: 2, Tombstone: 1 });
@@ -141,7 +141,10 @@ describe('the archive', () => {
 
 describe('a damaged archive is refused, saying why', () => {
   const state = populated().snapshot();
-  const good = writeArchive({ meta: metaFor(state), state });
+  let good: Uint8Array = new Uint8Array(0);
+  beforeAll(async () => {
+    good = await writeArchive({ meta: metaFor(state), state });
+  });
 
   const cases: [string, () => Uint8Array, RegExp][] = [
     ['not gzip at all', () => bytes('{"this": "is json"}'), /^failed to decompress snapshot: /],
@@ -290,10 +293,10 @@ describe('a damaged archive is refused, saying why', () => {
     ],
   ];
 
-  it.each(cases)('%s', (_what, make, message) => {
+  it.each(cases)('%s', async (_what, make, message) => {
     let err: unknown;
     try {
-      verifySnapshot(make());
+      await verifySnapshot(make());
     } catch (e) {
       err = e;
     }
@@ -301,8 +304,8 @@ describe('a damaged archive is refused, saying why', () => {
     expect((err as Error).message).toMatch(message);
   });
 
-  it('accepts the undamaged one', () => {
-    expect(verifySnapshot(good).meta.Size).toBe(state.byteLength);
+  it('accepts the undamaged one', async () => {
+    expect((await verifySnapshot(good)).meta.Size).toBe(state.byteLength);
   });
 });
 

@@ -50,12 +50,12 @@ describe('consulate snapshot', () => {
     // Quiet in a pipe: nothing on stderr, and no temporary file left behind.
     expect(io.stderr).toBe('');
     expect(existsSync(`${file}.tmp`)).toBe(false);
-    expect(readArchive(readFileSync(file)).meta.Index).toBe(index);
+    expect((await readArchive(readFileSync(file))).meta.Index).toBe(index);
   });
 
   it('inspect prints the metadata and what the snapshot holds, as a table or as JSON', async () => {
     const file = join(dir, 'backup.snap');
-    const meta = readArchive(readFileSync(file)).meta;
+    const meta = (await readArchive(readFileSync(file))).meta;
     const io = captureIo();
     expect(await run(io, 'snapshot', 'inspect', file)).toBe(0);
     const lines = io.stdout.split('\n');

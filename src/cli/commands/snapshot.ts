@@ -74,7 +74,7 @@ async function save(argv: string[], io: Io): Promise<number> {
     return failed(io, 'Error writing snapshot file', err);
   }
   try {
-    verifySnapshot(await readFile(tmp));
+    await verifySnapshot(await readFile(tmp));
   } catch (err) {
     await rm(tmp, { force: true });
     return failed(io, 'Error verifying snapshot file', err);
@@ -100,7 +100,7 @@ async function restore(argv: string[], io: Io): Promise<number> {
   }
   // Checked here too, so a damaged file is refused before it travels (the leader checks again).
   try {
-    verifySnapshot(archive);
+    await verifySnapshot(archive);
   } catch (err) {
     return failed(io, 'Error verifying snapshot file', err);
   }
@@ -135,7 +135,7 @@ async function inspect(argv: string[], io: Io): Promise<number> {
   }
   let info: InspectOutput;
   try {
-    const snap = verifySnapshot(archive);
+    const snap = await verifySnapshot(archive);
     const stats = stateStats(snap.data);
     const { ID, Size, Index, Term, Version } = snap.meta;
     info = {
