@@ -65,8 +65,8 @@ export class Fsm implements StateMachine {
   }
 
   /**
-   * `raftIndex` is the log's; the store's runs ahead of it by the offset a restored snapshot introduced
-   * (StateStore.indexOffset), so every index a client sees only moves forward.
+   * `raftIndex` is the log's; the store's runs ahead of it by the offset a restored snapshot
+   * introduced (StateStore.indexOffset), so every index a client sees only moves forward.
    */
   apply(raftIndex: number, data: Uint8Array): unknown {
     const index = raftIndex + this.store.indexOffset;
@@ -103,7 +103,7 @@ export class Fsm implements StateMachine {
     return encodeState(this.store.dump());
   }
 
-  /** Replaces all state with the snapshot's (taken at Raft index `raftIndex`) and wakes every watcher. */
+  /** Replaces all state with a Raft snapshot's (taken at `raftIndex`) and wakes every watcher. */
   restore(data: Uint8Array, raftIndex = 0): void {
     const d = decodeState(data);
     const index = raftIndex + (d?.indexOffset ?? 0);

@@ -95,7 +95,7 @@ export class StateStore {
    * snapshot's instead). The FSM adds it to every Raft index it applies.
    */
   indexOffset = 0;
-  /** Hears of every restore, once it is complete (the leader re-arms its session timers). */
+  /** Hears of every restore once it is complete (the leader re-arms its timers, reconciles). */
   onRestored: (() => void) | null = null;
 
   private readonly ctx: StoreContext;

@@ -1,6 +1,7 @@
 // Consul's Snapshot endpoint: save the state as an archive (from the leader, or any server with
-// ?stale; a query endpoint, since compressing it is awaited off the event loop), and restore one. A restore is verified in full on the leader before anything changes,
-// then travels through Raft as one command, so every server replaces its state at the same index.
+// ?stale; a query endpoint, since compressing it is awaited off the event loop), and restore one.
+// A restore is verified in full on the leader before anything changes, then travels through Raft
+// as one command, so every server replaces its state at the same index.
 
 import { badRequest } from '../../core/errors.js';
 import { snapshotArchive, verifySnapshot } from '../../snapshot/state.js';
