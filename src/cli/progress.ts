@@ -6,7 +6,7 @@ import { processIo, type Io } from './common.js';
 export interface Progress {
   /** `done` units so far, of `total` when known (bytes for transfers). */
   update(done: number, total?: number): void;
-  /** Draws the last state and ends the line (nothing when quiet). */
+  /** Draws the last state and ends the line (nothing when quiet or when nothing was drawn). */
   done(): void;
 }
 
@@ -37,6 +37,7 @@ export function progress(io: ProgressIo, label: string, now: () => number = Date
   let last = -Infinity;
   let state: { done: number; total?: number } = { done: 0 };
   let width = 0;
+  let started = false;
   const draw = (): void => {
     const { done, total } = state;
     let text = `${label}: ${humanBytes(done)}`;
@@ -48,6 +49,7 @@ export function progress(io: ProgressIo, label: string, now: () => number = Date
   };
   return {
     update(done, total) {
+      started = true;
       state = total === undefined ? { done } : { done, total };
       const t = now();
       if (t - last < REDRAW_MS) return;
@@ -55,6 +57,8 @@ export function progress(io: ProgressIo, label: string, now: () => number = Date
       draw();
     },
     done() {
+      if (!started) return;
+      started = false;
       draw();
       io.err('\n');
     },

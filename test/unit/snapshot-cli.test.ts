@@ -185,6 +185,12 @@ describe('progress', () => {
     ]);
   });
 
+  it('ends no line it never started', () => {
+    let err = '';
+    progress({ err: (s) => (err += s), errIsTTY: true }, 'Saving snapshot').done();
+    expect(err).toBe('');
+  });
+
   it('says nothing when stderr is not a terminal', () => {
     let err = '';
     const bar = progress({ err: (s) => (err += s) }, 'Saving snapshot');

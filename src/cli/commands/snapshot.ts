@@ -65,6 +65,7 @@ async function save(argv: string[], io: Io): Promise<number> {
     archive = r.body;
     index = r.index;
   } catch (err) {
+    bar.done();
     return failed(io, 'Error saving snapshot', err);
   }
   const tmp = `${file}.tmp`;
