@@ -239,3 +239,28 @@ describe('restoring into a fresh agent', () => {
     expect(b.agent.server!.sessionTimers.has(ttlSession)).toBe(true);
   });
 });
+
+describe('restoring a snapshot without ACLs into an agent with ACLs on', () => {
+  it('makes the built-ins again, and the cluster can be bootstrapped anew', async () => {
+    const plain = await startDevAgent();
+    try {
+      await ok(plain, 'PUT', '/v1/kv/plain', '', 'p');
+      const snap = await ok(plain, 'GET', '/v1/snapshot', '');
+      // b holds a's state now (the restore above): a's management token is the one that works.
+      expect((await call(b, 'PUT', '/v1/snapshot', rootA, snap.body)).status).toBe(200);
+      const store = b.agent.server!.fsm.store;
+      const deadline = Date.now() + 10_000;
+      while (!store.aclToken(ANONYMOUS_TOKEN_ID)) {
+        if (Date.now() > deadline) throw new Error('the leader did not make the anonymous token again');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect((await call(b, 'GET', '/v1/kv/plain', rootA)).status).toBe(403);
+      const boot = await call(b, 'PUT', '/v1/acl/bootstrap');
+      expect(boot.status, boot.text).toBe(200);
+      const root = boot.json<{ SecretID: string }>().SecretID;
+      expect((await ok(b, 'GET', '/v1/kv/plain?raw', root)).text).toBe('p');
+    } finally {
+      await plain.stop();
+    }
+  });
+});
