@@ -3,7 +3,8 @@
 // prepared query, ACL token and policy, compared entry by entry through the HTTP API; a damaged
 // archive is a 400 and changes nothing; only a management token may save or restore; and after a
 // restore, indexes carry on past the snapshot's, blocked queries wake, the restored tokens are the
-// ones that work, and the restored TTL sessions have timers on the leader.
+// ones that work, and the restored TTL sessions have timers on the leader. A snapshot without ACL
+// state restored into an agent with ACLs on gets the built-ins back and can be bootstrapped anew.
 
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
