@@ -27,6 +27,7 @@ Commands:
     reload      Makes the local agent reload its config files (services, checks, watches, log level, tokens)
     rtt         Estimates the network round trip time between two nodes (-wan for servers of any DC)
     services    Registers and deregisters services with the local agent (services register | deregister)
+    snapshot    Saves, restores and inspects snapshots of the servers' state (snapshot save | restore | inspect)
     tls         Creates a private CA and agent certificates (tls ca create | tls cert create -server|-client|-cli)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
     version     Prints the version
@@ -59,6 +60,7 @@ const commands: Record<string, () => Promise<Command>> = {
   reload: async () => (await import('./commands/agent-ops.js')).reloadCommand,
   rtt: async () => (await import('./commands/rtt.js')).rttCommand,
   services: async () => (await import('./commands/services.js')).servicesCommand,
+  snapshot: async () => (await import('./commands/snapshot.js')).snapshotCommand,
   tls: async () => (await import('./commands/tls.js')).tlsCommand,
   watch: async () => (await import('./commands/watch.js')).watchCommand,
   version: async () => (_argv, io) => {

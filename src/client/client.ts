@@ -129,11 +129,54 @@ interface RawResponse {
   body: Buffer;
 }
 
+/** A fetch response's body, read chunk by chunk so that `onBody` hears of each. */
+async function readCounting(
+  r: Response,
+  onBody: (received: number, total?: number) => void,
+): Promise<Buffer> {
+  const total = Number(r.headers.get('content-length') ?? NaN);
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  if (r.body) {
+    for await (const c of r.body) {
+      chunks.push(c);
+      received += c.byteLength;
+      onBody(received, Number.isFinite(total) ? total : undefined);
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
+/** How a large request body is handed over when its sending is followed (`onSent`). */
+const SEND_CHUNK = 64 * 1024;
+
+/** A body as a stream of chunks, each reported to `onSent` as the connection takes it. */
+function sendingStream(
+  body: Uint8Array,
+  onSent: (sent: number, total: number) => void,
+): ReadableStream<Uint8Array> {
+  let off = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(ctl) {
+      if (off >= body.byteLength) {
+        ctl.close();
+        return;
+      }
+      const end = Math.min(off + SEND_CHUNK, body.byteLength);
+      ctl.enqueue(body.subarray(off, end));
+      off = end;
+      onSent(off, body.byteLength);
+    },
+  });
+}
+
 /** One request over node:https (fetch cannot take a CA or a client certificate per request). */
 function httpsFetch(
   url: URL,
   init: { method: string; headers: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal },
   tls: RequestOptions,
+  onBody?: (received: number, total?: number) => void,
+  onSent?: (sent: number, total: number) => void,
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, {
@@ -145,7 +188,13 @@ function httpsFetch(
     req.on('error', reject);
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      const total = Number(res.headers['content-length'] ?? NaN);
+      let received = 0;
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        received += c.length;
+        onBody?.(received, Number.isFinite(total) ? total : undefined);
+      });
       res.on('error', reject);
       res.on('end', () => {
         const headers = new Headers();
@@ -156,7 +205,26 @@ function httpsFetch(
         resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
       });
     });
-    req.end(init.body);
+    const body = init.body;
+    if (!onSent || !(body instanceof Uint8Array)) {
+      req.end(body);
+      return;
+    }
+    let off = 0;
+    const writeMore = (): void => {
+      while (off < body.byteLength) {
+        const end = Math.min(off + SEND_CHUNK, body.byteLength);
+        const more = req.write(body.subarray(off, end));
+        off = end;
+        onSent(off, body.byteLength);
+        if (!more) {
+          req.once('drain', writeMore);
+          return;
+        }
+      }
+      req.end();
+    };
+    writeMore();
   });
 }
 
@@ -176,6 +244,10 @@ export class ConsulClient {
       query?: Record<string, string | number | boolean | undefined>;
       body?: string | Uint8Array;
       signal?: AbortSignal;
+      /** Hears of the response body as it arrives: bytes so far, of Content-Length when sent. */
+      onBody?: (received: number, total?: number) => void;
+      /** Hears of a Uint8Array body as it is sent: bytes so far, of its length. */
+      onSent?: (sent: number, total: number) => void;
     } = {},
   ): Promise<ApiResponse> {
     const url = new URL(this.base + path);
@@ -187,6 +259,8 @@ export class ConsulClient {
     }
     const headers: Record<string, string> = {};
     if (this.o.token) headers['X-Consul-Token'] = this.o.token;
+    const followed = opts.onSent !== undefined && opts.body instanceof Uint8Array;
+    if (followed) headers['Content-Length'] = String((opts.body as Uint8Array).byteLength);
     const signal = opts.signal ?? (this.o.timeoutMs ? AbortSignal.timeout(this.o.timeoutMs) : undefined);
     let res: RawResponse;
     try {
@@ -200,15 +274,22 @@ export class ConsulClient {
             ...(signal ? { signal } : {}),
           },
           this.tls,
+          opts.onBody,
+          opts.onSent,
         );
       } else {
+        const sent =
+          followed && opts.onSent ? sendingStream(opts.body as Uint8Array, opts.onSent) : opts.body;
         const r = await fetch(url, {
           method,
           headers,
-          ...(opts.body !== undefined ? { body: opts.body } : {}),
+          ...(sent !== undefined ? { body: sent } : {}),
+          // A streamed body must say so (Node's fetch sends it as it is pulled).
+          ...(followed ? { duplex: 'half' as const } : {}),
           ...(signal ? { signal } : {}),
         });
-        res = { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+        const body = opts.onBody ? await readCounting(r, opts.onBody) : Buffer.from(await r.arrayBuffer());
+        res = { status: r.status, headers: r.headers, body };
       }
     } catch (err) {
       // fetch wraps the reason in `cause`; node:https's error is the reason (a TLS one says why).

@@ -92,3 +92,22 @@ export function reapedNodes(store: StateStore, knownNames: Iterable<string>, sel
   }
   return out;
 }
+
+/**
+ * Catalog nodes named after a live member of this datacenter but holding another node ID. After a
+ * snapshot of another cluster is restored, its nodes may carry the names of this cluster's agents;
+ * gossip keeps live members' names unique, so those entries are stale, and the leader deregisters
+ * them before reconciling (the catalog's reserved-name rule would otherwise keep the members out).
+ */
+export function staleNamesakes(store: StateStore, members: ReconcileMember[], dc: string): string[] {
+  const out: string[] = [];
+  for (const m of members) {
+    if (m.status !== 'alive' && m.status !== 'suspect') continue;
+    if (m.tags['dc'] !== undefined && m.tags['dc'] !== dc) continue;
+    const id = m.tags['id'] ?? '';
+    const node = store.nodeInfo(m.name).value?.Node;
+    if (id !== '' && node && node.ID !== '' && node.ID.toLowerCase() !== id.toLowerCase())
+      out.push(node.Node);
+  }
+  return out;
+}

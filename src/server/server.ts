@@ -24,6 +24,7 @@ import { encodeCommand, type FsmCommand } from '../state/commands.js';
 import { Fsm } from '../state/fsm.js';
 import { Forwarder, type ForwardedCall } from './forward.js';
 import { LeaderLoop } from './leader-loop.js';
+import { staleNamesakes } from './reconcile.js';
 import { LockDelays } from './lock-delay.js';
 import { Peers } from './peers.js';
 import { SessionTimers } from './session-timers.js';
@@ -284,6 +285,18 @@ export class ServerAgent {
 
     // Everything that handles RPC exists and Raft has its state back; only now may peers reach us.
     await this.driver.start();
+    // From now on (not for the snapshot Raft started from): a snapshot restored on the leader gets
+    // TTL timers for its sessions at full length, as on taking office; once the apply that restored
+    // it is over, the ACL built-ins it may lack are made again and the catalog is brought back in
+    // line with this cluster's gossip pool (its members, not the snapshot's).
+    this.fsm.store.onRestored = () => {
+      if (!this.driver.isLeader() || this.stopping) return;
+      this.sessionTimers.resetAll(this.ttlSessions());
+      setImmediate(() => {
+        this.aclLeadership(this.driver.isLeader());
+        void this.reconcileAfterRestore();
+      });
+    };
     const rpcPort = await this.network.listen(c.bindAddr, c.ports.server);
     this.rpcAddr = `${advertiseAddress(c)}:${rpcPort}`;
 
@@ -406,6 +419,24 @@ export class ServerAgent {
     return out;
   }
 
+  /** After a restore: the snapshot's namesakes of this pool's members go, then a full reconcile. */
+  private async reconcileAfterRestore(): Promise<void> {
+    const members = this.lan
+      .members()
+      .map((m) => ({ name: m.name, addr: m.addr, status: m.status, tags: m.tags }));
+    for (const node of staleNamesakes(this.fsm.store, members, this.config.datacenter)) {
+      if (!this.driver.isLeader() || this.stopping) return;
+      this.logger.info(
+        { node },
+        "deregistering the restored snapshot's node named after a member of this pool",
+      );
+      await this.apply({ type: 'deregister', req: { Node: node } }).catch((err: unknown) => {
+        this.logger.warn({ node, err: (err as Error).message }, 'could not deregister a stale node');
+      });
+    }
+    this.leaderLoop.requestFull();
+  }
+
   /** A TTL ran out: the leader destroys the session through Raft, retrying while it leads. */
   private expireSession(id: string): void {
     if (!this.driver?.isLeader() || this.stopping || !this.fsm.store.session(id)) return;
@@ -456,6 +487,7 @@ export class ServerAgent {
         hasState: () => this.driver.hasState(),
         leaderAddress: () => this.leaderAddress(),
         peerAddresses: () => this.peerAddresses(),
+        term: () => this.driver.term(),
       },
       sessions: {
         lockDelayed: (key) => this.lockDelays.delayed(key),

@@ -3,7 +3,8 @@
 // selects the handler in fsm.ts's table.
 //
 // Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy,
-// coordinateBatchUpdate, preparedQuerySet, preparedQueryDelete, aclTokenDelete, aclPolicyDelete → true;
+// coordinateBatchUpdate, preparedQuerySet, preparedQueryDelete, aclTokenDelete, aclPolicyDelete,
+// snapshotRestore → true;
 // aclBootstrap, aclTokenSet → the stored token; aclPolicySet → the stored policy; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean;
 // txn → TxnResult; sessionCreate → the ID; a malformed command → an Error (never thrown).
 
@@ -48,7 +49,12 @@ export type FsmCommand =
   | { type: 'aclTokenSet'; token: AclTokenInput }
   | { type: 'aclTokenDelete'; accessorId: string }
   | { type: 'aclPolicySet'; policy: AclPolicyInput }
-  | { type: 'aclPolicyDelete'; id: string };
+  | { type: 'aclPolicyDelete'; id: string }
+  /**
+   * A snapshot archive's state, already verified by the leader, replacing every table (Consul's
+   * Snapshot.Restore, which goes through Raft so that every server takes it).
+   */
+  | { type: 'snapshotRestore'; state: Uint8Array };
 
 export type Command = FsmCommand;
 export type FsmCommandType = FsmCommand['type'];
@@ -134,6 +140,7 @@ const shapes: Record<FsmCommandType, Shape> = {
   aclTokenDelete: (c) => need(isStr(c['accessorId']), 'accessorId must be a string'),
   aclPolicySet: (c) => malformedPolicy(c['policy']),
   aclPolicyDelete: (c) => need(isStr(c['id']), 'id must be a string'),
+  snapshotRestore: (c) => need(c['state'] instanceof Uint8Array, 'state must be bytes'),
 };
 
 function malformedToken(v: unknown): string | undefined {

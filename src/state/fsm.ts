@@ -39,11 +39,23 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   aclTokenDelete: (s, i, c) => s.aclTokenDelete(i, c.accessorId),
   aclPolicySet: (s, i, c) => s.aclPolicySet(i, c.policy),
   aclPolicyDelete: (s, i, c) => s.aclPolicyDelete(i, c.id),
+  snapshotRestore: (s, i, c) => (s.restoreAt(i, decodeState(c.state)), true),
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */
 const snapshotOptions = { useRecords: false, mapsAsObjects: true, copyBuffers: true };
 const snapshotPackr = new Packr(snapshotOptions);
+
+/** The state as snapshot bytes (what Raft snapshots hold and a snapshot archive's state.bin is). */
+export function encodeState(d: StoreData): Uint8Array {
+  // A packer of its own each time: a reused one would keep its snapshot-sized buffer forever.
+  return new Packr(snapshotOptions).pack(d);
+}
+
+/** Throws on bytes that are not msgpack; the shape is checked by StateStore.load. */
+export function decodeState(data: Uint8Array): StoreData {
+  return snapshotPackr.unpack(plainBytes(data)) as StoreData;
+}
 
 export class Fsm implements StateMachine {
   readonly store: StateStore;
@@ -52,21 +64,26 @@ export class Fsm implements StateMachine {
     this.store = new StateStore(datacenter);
   }
 
-  apply(index: number, data: Uint8Array): unknown {
+  /**
+   * `raftIndex` is the log's; the store's runs ahead of it by the offset a restored snapshot
+   * introduced (StateStore.indexOffset), so every index a client sees only moves forward.
+   */
+  apply(raftIndex: number, data: Uint8Array): unknown {
+    const index = raftIndex + this.store.indexOffset;
     let cmd: unknown;
     try {
       cmd = decodeCommand(data);
     } catch (err) {
-      this.applyNoop(index);
+      this.applyNoop(raftIndex);
       return new ConsulError(
         ErrorCode.Corrupt,
-        `fsm: undecodable command at index ${index}: ${(err as Error).message}`,
+        `fsm: undecodable command at index ${raftIndex}: ${(err as Error).message}`,
       );
     }
     const why = checkCommand(cmd);
     if (why !== undefined) {
-      this.applyNoop(index);
-      return new ConsulError(ErrorCode.BadRequest, `fsm: ${why} (index ${index})`);
+      this.applyNoop(raftIndex);
+      return new ConsulError(ErrorCode.BadRequest, `fsm: ${why} (index ${raftIndex})`);
     }
     const c = cmd as FsmCommand;
     const handler = commandTable[c.type] as Handler<FsmCommandType>;
@@ -78,19 +95,19 @@ export class Fsm implements StateMachine {
   }
 
   /** An index applied without a command (a no-op or configuration entry). */
-  applyNoop(index: number): void {
-    this.store.write(index, () => undefined);
+  applyNoop(raftIndex: number): void {
+    this.store.write(raftIndex + this.store.indexOffset, () => undefined);
   }
 
   snapshot(): Uint8Array {
-    // A packer of its own each time: a reused one would keep its snapshot-sized buffer forever.
-    return new Packr(snapshotOptions).pack(this.store.dump());
+    return encodeState(this.store.dump());
   }
 
-  /** Replaces all state with the snapshot's and wakes every watcher. */
-  restore(data: Uint8Array, index = 0): void {
-    const d = snapshotPackr.unpack(plainBytes(data)) as StoreData;
-    if (index > d.lastIndex) d.lastIndex = index;
+  /** Replaces all state with a Raft snapshot's (taken at `raftIndex`) and wakes every watcher. */
+  restore(data: Uint8Array, raftIndex = 0): void {
+    const d = decodeState(data);
+    const index = raftIndex + (d?.indexOffset ?? 0);
+    if (d && index > d.lastIndex) d.lastIndex = index;
     this.store.load(d);
   }
 }

@@ -65,6 +65,8 @@ export interface StoreData {
   preparedQueries?: PreparedQuery[];
   /** Absent in snapshots taken before ACLs existed (they load as none). */
   acl?: AclDump;
+  /** StateStore.indexOffset (absent: 0). */
+  indexOffset?: number;
 }
 
 /**
@@ -87,6 +89,14 @@ export class StateStore {
   readonly watchers = new Watchers();
   /** Bumped by every restore, so a blocking query can tell a restore from a write. */
   restoreGeneration = 0;
+  /**
+   * How far this store's indexes run ahead of Raft's: a restored snapshot may carry indexes above
+   * the log's, and indexes must never move backwards (hashicorp/raft jumps its log index past the
+   * snapshot's instead). The FSM adds it to every Raft index it applies.
+   */
+  indexOffset = 0;
+  /** Hears of every restore once it is complete (the leader re-arms its timers, reconciles). */
+  onRestored: (() => void) | null = null;
 
   private readonly ctx: StoreContext;
   private readonly kv: KvTable;
@@ -638,7 +648,19 @@ export class StateStore {
       coordinates: this.coordinates.dump(),
       preparedQueries: this.queries.dump(),
       acl: this.acl.dump(),
+      indexOffset: this.indexOffset,
     };
+  }
+
+  /**
+   * A restore applied as a write at store index `index` (a snapshot restored through Raft): the
+   * state becomes the snapshot's, and if the snapshot's indexes run past `index`, the offset grows
+   * so that the next write comes after all of them.
+   */
+  restoreAt(index: number, d: StoreData): void {
+    const jump = Math.max(0, (Number.isSafeInteger(d?.lastIndex) ? d.lastIndex : 0) - index);
+    const offset = this.indexOffset + jump;
+    this.load({ ...d, lastIndex: index + jump, indexOffset: offset });
   }
 
   /** Replaces every table and wakes every watcher (they read state that no longer exists). */
@@ -657,7 +679,8 @@ export class StateStore {
       (d.sessions === undefined || Array.isArray(d.sessions)) &&
       (d.coordinates === undefined || Array.isArray(d.coordinates?.entries)) &&
       (d.preparedQueries === undefined || Array.isArray(d.preparedQueries)) &&
-      (d.acl === undefined || (Array.isArray(d.acl?.tokens) && Array.isArray(d.acl.policies)));
+      (d.acl === undefined || (Array.isArray(d.acl?.tokens) && Array.isArray(d.acl.policies))) &&
+      (d.indexOffset === undefined || (Number.isSafeInteger(d.indexOffset) && d.indexOffset >= 0));
     if (!ok) throw new ConsulError(ErrorCode.Corrupt, 'snapshot: not a version 1 state store snapshot');
     const tables = emptyTables();
     for (const t of TABLES) tables[t] = d.tables[t] ?? 0;
@@ -669,7 +692,13 @@ export class StateStore {
     this.acl.load(d.acl);
     Object.assign(this.ctx.tables, tables);
     this.lastIndex = d.lastIndex;
+    this.indexOffset = d.indexOffset ?? 0;
     this.restoreGeneration++;
     this.watchers.notifyAll();
+    try {
+      this.onRestored?.();
+    } catch {
+      // The listener is the server's bookkeeping; the restore itself stands on every replica.
+    }
   }
 }

@@ -145,6 +145,11 @@ const ROWS: Row[] = [
   { route: '/v1/health/checks/:service', method: 'GET', path: '/v1/health/checks/web', expect: LIST },
   { route: '/v1/health/state/:state', method: 'GET', path: '/v1/health/state/any', expect: LIST },
 
+  // ---------------------------------------------------------------- snapshots (management only)
+  { route: '/v1/snapshot', method: 'GET', path: '/v1/snapshot', expect: WRITE },
+  // Not an archive: refused (400) once the token may restore, before anything changes.
+  { route: '/v1/snapshot', method: 'PUT', path: '/v1/snapshot', body: 'not an archive', expect: WRITE },
+
   // ---------------------------------------------------------------- coordinates, status, operator
   { route: '/v1/coordinate/datacenters', method: 'GET', path: '/v1/coordinate/datacenters', expect: OPEN },
   { route: '/v1/coordinate/nodes', method: 'GET', path: '/v1/coordinate/nodes', expect: LIST },

@@ -5,6 +5,7 @@ import {
   FAILED_OUTPUT,
   planMember,
   reapedNodes,
+  staleNamesakes,
   type ReconcileMember,
 } from '../../src/server/reconcile.js';
 import { encodeCommand, type FsmCommand } from '../../src/state/commands.js';
@@ -86,6 +87,37 @@ describe('reconciling gossip membership into the catalog', () => {
     apply({ type: 'register', req: { Node: 'external', Address: '192.0.2.1' } });
     expect(reapedNodes(fsm.store, ['S1'], 's1')).toEqual(['c1']);
     expect(reapedNodes(fsm.store, ['c1'], 's1')).toEqual([]);
+  });
+});
+
+describe('after a snapshot of another cluster is restored', () => {
+  it("finds the catalog's nodes named after live members but holding another node ID", () => {
+    const { fsm, apply } = store();
+    // The snapshot's s1 and c1 (another cluster's agents of the same names), and a catalog-only node.
+    apply(
+      planMember(
+        { ...server('alive'), tags: { ...server('alive').tags, id: '0a0a0a0a-2222-3333-4444-555555555555' } },
+        fsm.store,
+        'dc1',
+      ),
+    );
+    apply(planMember(client('alive'), fsm.store, 'dc1'));
+    apply({ type: 'register', req: { Node: 'ext', Address: '10.9.9.9' } });
+    expect(staleNamesakes(fsm.store, [server('alive'), client('alive')], 'dc1')).toEqual(['s1']);
+    // A failed member proves nothing, nor does one of another datacenter.
+    expect(staleNamesakes(fsm.store, [server('failed')], 'dc1')).toEqual([]);
+    expect(
+      staleNamesakes(
+        fsm.store,
+        [{ ...server('alive'), tags: { ...server('alive').tags, dc: 'dc2' } }],
+        'dc1',
+      ),
+    ).toEqual([]);
+    // Once the stale node is gone, the member registers as itself.
+    apply({ type: 'deregister', req: { Node: 's1' } });
+    apply(planMember(server('alive'), fsm.store, 'dc1'));
+    expect(fsm.store.nodeInfo('s1').value?.Node.ID).toBe(server('alive').tags['id']);
+    expect(staleNamesakes(fsm.store, [server('alive'), client('alive')], 'dc1')).toEqual([]);
   });
 });
 

@@ -46,6 +46,7 @@ const ALL_TYPES: FsmCommandType[] = [
   'aclTokenDelete',
   'aclPolicySet',
   'aclPolicyDelete',
+  'snapshotRestore',
 ];
 
 describe('commands', () => {
@@ -89,6 +90,7 @@ describe('commands', () => {
     [{ type: 'txn', ops: [{ KV: { Verb: 'set' } }] }, 'operation 0: Key must be a string'],
     [{ type: 'register', req: 'x' }, 'req must be an object'],
     [{ type: 'tombstoneReap', upTo: -1 }, 'upTo must be a non-negative integer'],
+    [{ type: 'snapshotRestore', state: 'not bytes' }, 'state must be bytes'],
   ])('checkCommand(%j) → %s', (cmd, why) => {
     expect(checkCommand(cmd)).toContain(why);
   });

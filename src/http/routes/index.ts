@@ -14,6 +14,7 @@ import * as coordinate from './coordinate.js';
 import { kvDelete, kvGet, kvPut } from './kv.js';
 import { agentMetrics } from './metrics.js';
 import * as session from './session.js';
+import { snapshotRestore, snapshotSave } from './snapshot.js';
 import * as status from './status.js';
 import { txnPut } from './txn.js';
 import {
@@ -65,6 +66,7 @@ export const routes: Route[] = [
   { path: '/v1/status/peers', methods: { GET: status.statusPeers } },
   { path: '/v1/operator/raft/configuration', methods: { GET: status.raftConfiguration } },
   { path: '/v1/operator/raft/peer', methods: { DELETE: status.raftRemovePeer } },
+  { path: '/v1/snapshot', methods: { GET: snapshotSave, PUT: snapshotRestore } },
   {
     path: '/v1/operator/keyring',
     methods: {

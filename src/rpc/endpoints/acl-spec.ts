@@ -532,3 +532,12 @@ function needOperator(authz: Authorizer, access: 'read' | 'write'): void {
 
 export const operatorReadAcl: AclSpec<unknown> = { check: (authz) => needOperator(authz, 'read') };
 export const operatorWriteAcl: AclSpec<unknown> = { check: (authz) => needOperator(authz, 'write') };
+
+// ---------------------------------------------------------------- snapshots
+
+/** Consul's Snapshot endpoint: saving or restoring the whole state takes a management token (acl:write). */
+export const snapshotAcl: AclSpec<unknown> = {
+  check: (authz) => {
+    if (!authz.allowedGlobal('acl', 'write')) throw permissionDenied(authz, 'acl', 'write');
+  },
+};

@@ -13,6 +13,7 @@ import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import { preparedQueryEndpoints, type NearSorter } from './prepared-query.js';
 import { aclEndpoints, type AclContext } from './acl.js';
+import { snapshotEndpoints } from './snapshot.js';
 import type { QueryMeta, QueryOptions } from './types.js';
 import { blockingTimeout } from '../../state/blocking.js';
 import { cryptoRng } from '../../core/rng.js';
@@ -71,6 +72,8 @@ export interface EndpointContext {
     leaderAddress(): string;
     /** RPC addresses of the voters. */
     peerAddresses(): string[];
+    /** The current Raft term (absent in fakes: 0), which a snapshot's metadata records. */
+    term?(): number;
   };
   /** The leader's session bookkeeping, kept outside the FSM (server/lock-delay, session-timers). */
   sessions: {
@@ -411,6 +414,7 @@ export const endpoints = {
 
   ...preparedQueryEndpoints,
   ...aclEndpoints,
+  ...snapshotEndpoints,
 } satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof endpoints;
