@@ -7,6 +7,8 @@ import type { ErrorCode } from '../core/errors.js';
 import { ConsulError } from '../core/errors.js';
 
 export class UsageError extends Error {}
+/** A failure whose message is already the whole line Consul prints (no "Error: " before it). */
+export class CommandError extends Error {}
 
 export interface Io {
   out: (s: string) => void;
@@ -158,7 +160,7 @@ export function readTokenFile(path: string): string {
 }
 
 export function errorExit(err: unknown, io: Io): number {
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof CommandError) {
     io.err(`${err.message}\n`);
     return 1;
   }

@@ -21,7 +21,8 @@ Commands:
     lock        Runs a command while holding a lock (-n=1, -name, -timeout, -shell)
     maint       Puts the node or a service in maintenance mode, or lists what is (-enable, -disable, -reason, -service)
     members     Lists the members of the gossip pool
-    operator    Raft peer operations (operator raft list-peers | remove-peer)
+    operator    Raft and autopilot operations (operator raft list-peers | remove-peer | transfer-leader;
+                operator autopilot get-config | set-config | state)
     rtt         Estimates the network round trip time between two nodes (-wan for servers of any DC)
     services    Registers and deregisters services with the local agent (services register | deregister)
     tls         Creates a private CA and agent certificates (tls ca create | tls cert create -server|-client|-cli)

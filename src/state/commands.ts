@@ -4,6 +4,7 @@
 //
 // Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy,
 // coordinateBatchUpdate, preparedQuerySet, preparedQueryDelete, aclTokenDelete, aclPolicyDelete → true;
+// autopilotSetConfig → boolean (false: the CAS failed);
 // aclBootstrap, aclTokenSet → the stored token; aclPolicySet → the stored policy; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean;
 // txn → TxnResult; sessionCreate → the ID; a malformed command → an Error (never thrown).
 
@@ -15,6 +16,7 @@ import type { SessionInput } from './sessions.js';
 import type { CoordinateEntry } from './coordinates.js';
 import { isValidCoordinate } from '../coordinate/vivaldi.js';
 import type { DeregisterRequest, RegisterRequest } from './types.js';
+import { malformedAutopilotConfig, type AutopilotConfig } from './autopilot.js';
 
 export type FsmCommand =
   | { type: 'kvSet'; key: string; value: Uint8Array | null; flags: number }
@@ -48,7 +50,9 @@ export type FsmCommand =
   | { type: 'aclTokenSet'; token: AclTokenInput }
   | { type: 'aclTokenDelete'; accessorId: string }
   | { type: 'aclPolicySet'; policy: AclPolicyInput }
-  | { type: 'aclPolicyDelete'; id: string };
+  | { type: 'aclPolicyDelete'; id: string }
+  /** Consul's AutopilotRequestType; `cas` null: unconditional. */
+  | { type: 'autopilotSetConfig'; config: AutopilotConfig; cas: number | null };
 
 export type Command = FsmCommand;
 export type FsmCommandType = FsmCommand['type'];
@@ -134,6 +138,9 @@ const shapes: Record<FsmCommandType, Shape> = {
   aclTokenDelete: (c) => need(isStr(c['accessorId']), 'accessorId must be a string'),
   aclPolicySet: (c) => malformedPolicy(c['policy']),
   aclPolicyDelete: (c) => need(isStr(c['id']), 'id must be a string'),
+  autopilotSetConfig: (c) =>
+    malformedAutopilotConfig(c['config']) ??
+    need(c['cas'] === null || isNat(c['cas']), 'cas must be null or a non-negative integer'),
 };
 
 function malformedToken(v: unknown): string | undefined {

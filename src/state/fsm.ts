@@ -39,6 +39,7 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   aclTokenDelete: (s, i, c) => s.aclTokenDelete(i, c.accessorId),
   aclPolicySet: (s, i, c) => s.aclPolicySet(i, c.policy),
   aclPolicyDelete: (s, i, c) => s.aclPolicyDelete(i, c.id),
+  autopilotSetConfig: (s, i, c) => s.autopilotSet(i, c.config, c.cas),
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */

@@ -41,7 +41,7 @@ const anonDenied = (perm: string, name: string): string =>
   'The anonymous token is used implicitly when a request does not specify a token.';
 
 describe('which RPC endpoints enforce ACLs through their spec', () => {
-  it('is exactly the KV, transaction, catalog, health, UI, session, prepared query and event endpoints so far', () => {
+  it('is exactly the KV, transaction, catalog, health, UI, session, prepared query, event and autopilot endpoints so far', () => {
     const covered = Object.entries(endpoints)
       .filter(([, ep]) => 'acl' in ep && ep.acl !== undefined)
       .map(([name]) => name)
@@ -66,6 +66,11 @@ describe('which RPC endpoints enforce ACLs through their spec', () => {
       'KVS.Get',
       'KVS.List',
       'KVS.ListKeys',
+      'Operator.AutopilotGetConfiguration',
+      'Operator.AutopilotSetConfiguration',
+      'Operator.AutopilotState',
+      'Operator.RaftTransferLeader',
+      'Operator.ServerHealth',
       'PreparedQuery.Apply',
       'PreparedQuery.Execute',
       'PreparedQuery.Explain',

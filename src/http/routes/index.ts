@@ -3,6 +3,7 @@
 import type { Route } from '../app.js';
 import * as acl from './acl.js';
 import * as agent from './agent.js';
+import * as autopilot from './autopilot.js';
 import * as local from './agent-local.js';
 import { eventFire, eventList } from './event.js';
 import * as keyring from './keyring.js';
@@ -49,6 +50,13 @@ export const routes: Route[] = [
   { path: '/v1/status/peers', methods: { GET: status.statusPeers } },
   { path: '/v1/operator/raft/configuration', methods: { GET: status.raftConfiguration } },
   { path: '/v1/operator/raft/peer', methods: { DELETE: status.raftRemovePeer } },
+  { path: '/v1/operator/raft/transfer-leader', methods: { POST: autopilot.raftTransferLeader } },
+  {
+    path: '/v1/operator/autopilot/configuration',
+    methods: { GET: autopilot.autopilotGetConfiguration, PUT: autopilot.autopilotSetConfiguration },
+  },
+  { path: '/v1/operator/autopilot/health', methods: { GET: autopilot.autopilotHealth } },
+  { path: '/v1/operator/autopilot/state', methods: { GET: autopilot.autopilotState } },
   {
     path: '/v1/operator/keyring',
     methods: {

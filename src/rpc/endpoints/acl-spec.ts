@@ -493,3 +493,17 @@ export const queryExecuteAcl: AclSpec<{ idOrName?: unknown }> = {
 export const eventFireAcl: AclSpec<{ name: string }> = {
   check: (authz, a) => need(authz, 'event', a.name, 'write'),
 };
+
+// ---------------------------------------------------------------- operator (autopilot, Raft)
+
+/** operator:read / operator:write, as Consul's operator endpoints ask. */
+export const operatorReadAcl: AclSpec<unknown> = {
+  check: (authz) => {
+    if (!authz.allowedGlobal('operator', 'read')) throw permissionDenied(authz, 'operator', 'read');
+  },
+};
+export const operatorWriteAcl: AclSpec<unknown> = {
+  check: (authz) => {
+    if (!authz.allowedGlobal('operator', 'write')) throw permissionDenied(authz, 'operator', 'write');
+  },
+};
