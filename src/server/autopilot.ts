@@ -62,6 +62,12 @@ export interface HealthRules {
   LastContactThresholdMs: number;
   MaxTrailingLogs: number;
   ServerStabilizationTimeMs: number;
+  /**
+   * Added to the threshold: the leader measures contact as the age of the newest message a follower
+   * acknowledged, and messages go out once per heartbeat interval, so an up-to-date follower's
+   * contact is up to one interval old (Consul's followers time their own last contact instead).
+   */
+  contactGraceMs?: number;
 }
 
 /** Consul's rules: alive in gossip, heard from recently, in the leader's term, not far behind. */
@@ -72,7 +78,8 @@ export function isHealthy(
   leaderIndex: number,
 ): boolean {
   if (s.serfStatus !== 'alive') return false;
-  if (!s.leader && (s.lastContactMs < 0 || s.lastContactMs > rules.LastContactThresholdMs)) return false;
+  const limit = rules.LastContactThresholdMs + (rules.contactGraceMs ?? 0);
+  if (!s.leader && (s.lastContactMs < 0 || s.lastContactMs > limit)) return false;
   if (s.lastTerm !== term) return false;
   return leaderIndex - s.lastIndex <= rules.MaxTrailingLogs;
 }

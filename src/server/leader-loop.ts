@@ -43,6 +43,8 @@ export interface LeaderLoopDeps {
   seedAutopilot(): Promise<void>;
   /** How often autopilot's pass runs while leading. */
   autopilotIntervalMs: number;
+  /** Raft's heartbeat interval: how old a healthy follower's last contact may be beyond the threshold. */
+  contactGraceMs: number;
   intervalMs: number;
   logger: Logger;
 }
@@ -99,7 +101,8 @@ export class LeaderLoop {
   /** Every server's health as this leader judges it now (the health and state endpoints). */
   health(): ServerHealth[] {
     const o = this.d.observeServers();
-    return this.tracker.observe(o.servers, this.d.autopilot(), o.term, o.lastIndex, this.d.now());
+    const rules = { ...this.d.autopilot(), contactGraceMs: this.d.contactGraceMs };
+    return this.tracker.observe(o.servers, rules, o.term, o.lastIndex, this.d.now());
   }
 
   private kick(): void {
@@ -123,6 +126,8 @@ export class LeaderLoop {
       if (this.autopilotDue) {
         this.autopilotDue = false;
         await this.promoteStableServers();
+        // A promotion may be what lets a dead voter go (min_quorum counts voters).
+        await this.cleanupDeadServers();
         continue;
       }
       const next = this.pending.entries().next();

@@ -225,6 +225,7 @@ export class ServerAgent {
         await this.apply({ type: 'autopilotSetConfig', config: autopilotFromAgent(c.autopilot), cas: 0 });
       },
       autopilotIntervalMs: 1000,
+      contactGraceMs: raftTimings(c).heartbeatIntervalMs,
       intervalMs: c.reconcileIntervalMs,
       logger: log.child({ component: 'agent.leader' }),
     });
