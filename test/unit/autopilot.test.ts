@@ -53,7 +53,9 @@ describe('health rules', () => {
     expect(isHealthy(obs('1', { lastContactMs: -1 }), rules, 5, 100)).toBe(false);
     // One heartbeat interval of grace: the leader's measure includes the wait for the next message.
     expect(isHealthy(obs('1', { lastContactMs: 700 }), { ...rules, contactGraceMs: 500 }, 5, 100)).toBe(true);
-    expect(isHealthy(obs('1', { lastContactMs: 701 }), { ...rules, contactGraceMs: 500 }, 5, 100)).toBe(false);
+    expect(isHealthy(obs('1', { lastContactMs: 701 }), { ...rules, contactGraceMs: 500 }, 5, 100)).toBe(
+      false,
+    );
     expect(isHealthy(obs('1', { leader: true, lastContactMs: -1 }), rules, 5, 100)).toBe(true);
     expect(isHealthy(obs('1', { lastTerm: 4 }), rules, 5, 100)).toBe(false);
     expect(isHealthy(obs('1', { lastIndex: 100 - 251 }), rules, 5, 100)).toBe(false);
