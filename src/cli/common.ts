@@ -15,6 +15,8 @@ export interface Io {
   err: (s: string) => void;
   stdin: () => Promise<Buffer>;
   env: NodeJS.ProcessEnv;
+  /** Whether stderr is a terminal (progress lines are drawn only then; absent: no). */
+  stderrIsTty?: () => boolean;
 }
 
 export const processIo: Io = {
@@ -26,6 +28,7 @@ export const processIo: Io = {
     return Buffer.concat(chunks);
   },
   env: process.env,
+  stderrIsTty: () => process.stderr.isTTY === true,
 };
 
 /** One table from error codes to exit codes: 1 for anything the user can fix, 2 for internal faults. */

@@ -1,4 +1,4 @@
-// consulate kv get|put|delete: Consul's kv commands over the HTTP API.
+// consulate kv get|put|delete|export|import: Consul's kv commands over the HTTP API.
 
 import { readFile } from 'node:fs/promises';
 import { ApiError, decodeValue } from '../../client/client.js';
@@ -13,9 +13,13 @@ export async function kvCommand(argv: string[], io: Io): Promise<number> {
       return kvPut(rest, io);
     case 'delete':
       return kvDelete(rest, io);
+    case 'export':
+      return (await import('./kv-transfer.js')).kvExport(rest, io);
+    case 'import':
+      return (await import('./kv-transfer.js')).kvImport(rest, io);
     default:
       throw new UsageError(
-        `Usage: consulate kv <get|put|delete> [options] KEY${sub ? ` (unknown subcommand "${sub}")` : ''}`,
+        `Usage: consulate kv <get|put|delete|export|import> [options] [KEY]${sub ? ` (unknown subcommand "${sub}")` : ''}`,
       );
   }
 }
