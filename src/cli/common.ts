@@ -163,16 +163,26 @@ export function readTokenFile(path: string): string {
 }
 
 export function errorExit(err: unknown, io: Io): number {
-  if (err instanceof UsageError || err instanceof CommandError) {
+  // A usage error may carry the command's usage after its first line; any other failure is one line.
+  if (err instanceof UsageError) {
     io.err(`${err.message}\n`);
     return 1;
   }
+  if (err instanceof CommandError) {
+    io.err(`${oneLine(err.message)}\n`);
+    return 1;
+  }
   if (err instanceof ConsulError) {
-    io.err(`Error: ${err.message}\n`);
+    io.err(`Error: ${oneLine(err.message)}\n`);
     return exitCodeOf[err.code];
   }
-  io.err(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+  io.err(`Error: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
   return 1;
+}
+
+/** An error is one line on stderr, even when an agent's message spans several (multi-errors). */
+export function oneLine(message: string): string {
+  return message.trim().replace(/\s*\n\s*/g, ' ');
 }
 
 /** Left-aligned columns separated by two spaces, as Consul's tables are. */

@@ -119,6 +119,27 @@ describe('kv export | import', () => {
   });
 });
 
+describe('kv put -acquire | -release', () => {
+  it('takes and gives up a session lock, as Consul prints it', async () => {
+    const { ID: session } = await client.json<{ ID: string }>('PUT', '/v1/session/create', {
+      body: JSON.stringify({ Name: 'cli', TTL: '' }),
+    });
+    expect(await cli('kv', 'put', '-acquire', `-session=${session}`, 'locks/a', 'held')).toBe(0);
+    expect(io.stdout).toBe('Success! Lock acquired on: locks/a\n');
+    expect((await client.kvGet('locks/a'))?.Session).toBe(session);
+    const { ID: other } = await client.json<{ ID: string }>('PUT', '/v1/session/create', {
+      body: JSON.stringify({ Name: 'other', TTL: '' }),
+    });
+    expect(await cli('kv', 'put', '-acquire', `-session=${other}`, 'locks/a')).toBe(1);
+    expect(io.stderr).toBe('Error! Did not acquire lock\n');
+    expect(await cli('kv', 'put', '-release', `-session=${session}`, 'locks/a')).toBe(0);
+    expect(io.stdout).toBe('Success! Lock released on: locks/a\n');
+    expect((await client.kvGet('locks/a'))?.Session).toBeUndefined();
+    expect(await cli('kv', 'put', '-acquire', 'locks/a')).toBe(1);
+    expect(io.stderr).toBe('Error! Missing -session (required with -acquire)\n');
+  });
+});
+
 describe('members, join, leave, force-leave', () => {
   it('members: the aligned table and exit 2 when -status matches nothing', async () => {
     expect(await cli('members')).toBe(0);
@@ -173,6 +194,12 @@ describe('keygen, keyring, event', () => {
       await enc.stop();
     }
     expect(await cli('keyring')).toBe(1);
+    oneErrorLine();
+  });
+
+  it("puts an agent's multi-line error on one stderr line", async () => {
+    expect(await cli('keyring', '-list')).toBe(1); // this agent's gossip is not encrypted
+    expect(io.stderr).toMatch(/^Error: Unexpected response code: 500 .*Keyring is empty/);
     oneErrorLine();
   });
 
