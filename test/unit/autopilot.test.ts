@@ -14,7 +14,11 @@ import {
 import { encodeCommand } from '../../src/state/commands.js';
 import { Fsm } from '../../src/state/fsm.js';
 import type { AutopilotConfig } from '../../src/state/autopilot.js';
-import { formatAutopilotState, type AutopilotStateJson } from '../../src/cli/commands/operator.js';
+import {
+  formatAutopilotState,
+  formatPeers,
+  type AutopilotStateJson,
+} from '../../src/cli/commands/operator.js';
 import { startDevAgent, type DevAgent } from '../support/dev-agent.js';
 import { captureIo, type CapturedIo } from '../support/capture-io.js';
 
@@ -194,6 +198,31 @@ describe('formatAutopilotState', () => {
         '      Last Index:      42',
         '',
       ].join('\n'),
+    );
+  });
+});
+
+describe('formatPeers', () => {
+  it("adds Consul's Commit Index and Trails Leader By columns, or _ without health", () => {
+    const servers = [
+      { ID: 'id-1', Node: 'n1', Address: '10.0.0.1:8300', Leader: true, Voter: true, ProtocolVersion: '3' },
+      { ID: 'id-2', Node: 'n2', Address: '10.0.0.2:8300', Leader: false, Voter: true, ProtocolVersion: '3' },
+      { ID: 'id-3', Node: 'n3', Address: '10.0.0.3:8300', Leader: false, Voter: false, ProtocolVersion: '3' },
+    ];
+    const idx = new Map([
+      ['id-1', 50],
+      ['id-2', 49],
+      ['id-3', 40],
+    ]);
+    expect(formatPeers(servers, idx).split('\n')).toEqual([
+      'Node  ID    Address        State     Voter  RaftProtocol  Commit Index  Trails Leader By',
+      'n1    id-1  10.0.0.1:8300  leader    true   3             50            _',
+      'n2    id-2  10.0.0.2:8300  follower  true   3             49            1 Commit',
+      'n3    id-3  10.0.0.3:8300  follower  false  3             40            10 Commits',
+      '',
+    ]);
+    expect(formatPeers(servers, null).split('\n')[2]).toBe(
+      'n2    id-2  10.0.0.2:8300  follower  true   3             _             _',
     );
   });
 });

@@ -14,7 +14,7 @@ import {
   type Parsed,
 } from '../common.js';
 
-interface RaftServer {
+export interface RaftServer {
   ID: string;
   Node: string;
   Address: string;
@@ -39,19 +39,10 @@ async function raftCommand(sub: string | undefined, rest: string[], io: Io): Pro
     case 'list-peers': {
       const p = noArgs(parseArgs(rest, {}));
       const client = clientFrom(p, io);
-      const cfg = await client.json<{ Servers: RaftServer[] }>('GET', '/v1/operator/raft/configuration');
-      const rows = [['Node', 'ID', 'Address', 'State', 'Voter', 'RaftProtocol']];
-      for (const s of cfg.Servers) {
-        rows.push([
-          s.Node,
-          s.ID,
-          s.Address,
-          s.Leader ? 'leader' : 'follower',
-          String(s.Voter),
-          s.ProtocolVersion || '3',
-        ]);
-      }
-      io.out(table(rows));
+      const cfg = await client
+        .json<{ Servers: RaftServer[] }>('GET', '/v1/operator/raft/configuration')
+        .catch(wrap('Error getting peers: Failed to retrieve raft configuration'));
+      io.out(formatPeers(cfg.Servers, await healthIndexes(client)));
       return 0;
     }
     case 'remove-peer': {
@@ -83,6 +74,50 @@ async function raftCommand(sub: string | undefined, rest: string[], io: Io): Pro
     default:
       throw new UsageError(RAFT_USAGE);
   }
+}
+
+/**
+ * Each server's last index from autopilot's health (429 still carries it). Consul's list-peers
+ * fails without it; here the two columns show "_" instead, so the command still works on a
+ * cluster without a leader (-stale), which is when it is needed most.
+ */
+async function healthIndexes(client: ReturnType<typeof clientFrom>): Promise<Map<string, number> | null> {
+  try {
+    const r = await client.request('GET', '/v1/operator/autopilot/health');
+    if (r.status !== 200 && r.status !== 429) return null;
+    const h = JSON.parse(r.body.toString('utf8')) as { Servers: { ID: string; LastIndex: number }[] };
+    return new Map(h.Servers.map((s) => [s.ID, s.LastIndex]));
+  } catch {
+    return null;
+  }
+}
+
+/** Consul's list-peers table, with its Commit Index and Trails Leader By columns. */
+export function formatPeers(servers: RaftServer[], lastIndex: Map<string, number> | null): string {
+  const leader = servers.find((s) => s.Leader);
+  const leaderIndex = (leader && lastIndex?.get(leader.ID)) ?? 0;
+  const rows = [
+    ['Node', 'ID', 'Address', 'State', 'Voter', 'RaftProtocol', 'Commit Index', 'Trails Leader By'],
+  ];
+  for (const s of servers) {
+    const index = lastIndex?.get(s.ID);
+    let trails = '_';
+    if (index !== undefined && !s.Leader) {
+      const behind = Math.max(0, leaderIndex - index);
+      trails = `${behind} ${behind <= 1 ? 'Commit' : 'Commits'}`;
+    }
+    rows.push([
+      s.Node,
+      s.ID,
+      s.Address,
+      s.Leader ? 'leader' : 'follower',
+      String(s.Voter),
+      s.ProtocolVersion || '<=1',
+      index === undefined ? '_' : String(index),
+      trails,
+    ]);
+  }
+  return table(rows);
 }
 
 function noArgs(p: Parsed): Parsed {
