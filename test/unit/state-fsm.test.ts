@@ -46,6 +46,7 @@ const ALL_TYPES: FsmCommandType[] = [
   'aclTokenDelete',
   'aclPolicySet',
   'aclPolicyDelete',
+  'autopilotSetConfig',
 ];
 
 describe('commands', () => {
