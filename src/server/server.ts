@@ -196,6 +196,14 @@ export class ServerAgent {
       reap: (upTo) => this.apply({ type: 'tombstoneReap', upTo }),
       now: () => Date.now(),
     });
+    // With verify_server_hostname a member that gossips as a server is only let into Raft once
+    // its certificate proved it one; an unreachable one is added as before.
+    const proveServer = async (address: string): Promise<void> => {
+      if (!tls?.m.verifyServerHostname) return;
+      await this.network.connect(address).catch((err: unknown) => {
+        if (err instanceof ConsulError && err.code === ErrorCode.PermissionDenied) throw err;
+      });
+    };
     this.leaderLoop = new LeaderLoop({
       isLeader: () => this.driver.isLeader(),
       members: () => this.lan.members(),
@@ -204,16 +212,14 @@ export class ServerAgent {
       raftServers: () => this.driver.configuration().config.servers,
       raftHasState: () => this.driver.hasState(),
       addVoter: async (id, address) => {
-        // With verify_server_hostname a member that gossips as a server is only let into Raft once
-        // its certificate proved it one; an unreachable one is added as before.
-        if (tls?.m.verifyServerHostname) {
-          await this.network.connect(address).catch((err: unknown) => {
-            if (err instanceof ConsulError && err.code === ErrorCode.PermissionDenied) throw err;
-          });
-        }
+        await proveServer(address);
         await this.driver.changeConfig({ type: 'addVoter', id, address });
       },
-      addNonvoter: (id, address) => this.driver.changeConfig({ type: 'addNonvoter', id, address }),
+      addNonvoter: async (id, address) => {
+        // A non-voter receives the whole log: it is checked exactly as a voter is.
+        await proveServer(address);
+        await this.driver.changeConfig({ type: 'addNonvoter', id, address });
+      },
       observeServers: () => this.observeServers(),
       now: () => Date.now(),
       removeServer: (id) => this.driver.changeConfig({ type: 'removeServer', id, address: '' }),
