@@ -212,8 +212,8 @@ export class WanPool {
     return this.gossip?.members() ?? [];
   }
 
-  forceLeave(name: string): boolean {
-    return this.gossip.forceLeave(name);
+  forceLeave(name: string, prune = false): boolean {
+    return this.gossip.forceLeave(name, prune);
   }
 
   leave(): Promise<void> {

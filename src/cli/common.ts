@@ -7,12 +7,16 @@ import type { ErrorCode } from '../core/errors.js';
 import { ConsulError } from '../core/errors.js';
 
 export class UsageError extends Error {}
+/** A failure whose message is already the whole line Consul prints (no "Error: " before it). */
+export class CommandError extends Error {}
 
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
   stdin: () => Promise<Buffer>;
   env: NodeJS.ProcessEnv;
+  /** Whether stderr is a terminal (progress lines are drawn only then; absent: no). */
+  stderrIsTty?: () => boolean;
 }
 
 export const processIo: Io = {
@@ -24,6 +28,7 @@ export const processIo: Io = {
     return Buffer.concat(chunks);
   },
   env: process.env,
+  stderrIsTty: () => process.stderr.isTTY === true,
 };
 
 /** One table from error codes to exit codes: 1 for anything the user can fix, 2 for internal faults. */
@@ -158,16 +163,26 @@ export function readTokenFile(path: string): string {
 }
 
 export function errorExit(err: unknown, io: Io): number {
+  // A usage error may carry the command's usage after its first line; any other failure is one line.
   if (err instanceof UsageError) {
     io.err(`${err.message}\n`);
     return 1;
   }
+  if (err instanceof CommandError) {
+    io.err(`${oneLine(err.message)}\n`);
+    return 1;
+  }
   if (err instanceof ConsulError) {
-    io.err(`Error: ${err.message}\n`);
+    io.err(`Error: ${oneLine(err.message)}\n`);
     return exitCodeOf[err.code];
   }
-  io.err(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+  io.err(`Error: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
   return 1;
+}
+
+/** An error is one line on stderr, even when an agent's message spans several (multi-errors). */
+export function oneLine(message: string): string {
+  return message.trim().replace(/\s*\n\s*/g, ' ');
 }
 
 /** Left-aligned columns separated by two spaces, as Consul's tables are. */

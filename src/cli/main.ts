@@ -1,7 +1,6 @@
 // The consulate command: dispatches subcommands (Consul's command/ tree).
 
 import { errorExit, processIo, UsageError, type Io } from './common.js';
-import { VERSION } from '../version.js';
 
 const USAGE = `Usage: consulate <command> [args]
 
@@ -17,20 +16,22 @@ Commands:
     join        Tells the local agent to join a gossip pool through an address
     keygen      Generates a new gossip encryption key
     keyring     Lists, installs, uses and removes gossip keys on every member
-    kv          Get, put and delete keys
+    kv          Get, put, delete, export and import keys (kv get | put | delete | export | import)
     leave       Makes the local agent leave the pool gracefully and shut down
     lock        Runs a command while holding a lock (-n=1, -name, -timeout, -shell)
     maint       Puts the node or a service in maintenance mode, or lists what is (-enable, -disable, -reason, -service)
     members     Lists the members of the gossip pool
     monitor     Streams the local agent's log (-log-level info, -log-json)
-    operator    Raft peer operations (operator raft list-peers | remove-peer)
+    operator    Raft and autopilot operations (operator raft list-peers | remove-peer | transfer-leader;
+                operator autopilot get-config | set-config | state)
     reload      Makes the local agent reload its config files (services, checks, watches, log level, tokens)
     rtt         Estimates the network round trip time between two nodes (-wan for servers of any DC)
     services    Registers and deregisters services with the local agent (services register | deregister)
     snapshot    Saves, restores and inspects snapshots of the servers' state (snapshot save | restore | inspect)
     tls         Creates a private CA and agent certificates (tls ca create | tls cert create -server|-client|-cli)
     local-cluster  Runs the cluster in dc-configs/ as local processes (npm start)
-    version     Prints the version
+    validate    Checks config files and directories as an agent would load them (-quiet)
+    version     Prints the version (-format=json)
     watch       Watches a key, prefix, service, nodes, checks or events and runs a handler on changes
 `;
 
@@ -63,10 +64,8 @@ const commands: Record<string, () => Promise<Command>> = {
   snapshot: async () => (await import('./commands/snapshot.js')).snapshotCommand,
   tls: async () => (await import('./commands/tls.js')).tlsCommand,
   watch: async () => (await import('./commands/watch.js')).watchCommand,
-  version: async () => (_argv, io) => {
-    io.out(`Consulate v${VERSION}\nProtocol 2 spoken by default (Consul-compatible HTTP API)\n`);
-    return Promise.resolve(0);
-  },
+  validate: async () => (await import('./commands/validate.js')).validateCommand,
+  version: async () => (await import('./commands/version.js')).versionCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

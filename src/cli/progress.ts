@@ -1,66 +1,71 @@
-// Progress for long commands: one line on stderr, redrawn in place, only when stderr is a terminal;
-// in a pipe or a file it says nothing, so scripts see only the command's own output.
+// Progress for long CLI work (kv export/import, snapshot save/restore, waiting for a cluster): a
+// line redrawn in place on stderr when stderr is a terminal, and nothing at all otherwise, so a
+// pipe or a log only ever holds the command's real output.
 
-import { processIo, type Io } from './common.js';
+import type { Io } from './common.js';
 
 export interface Progress {
-  /** `done` units so far, of `total` when known (bytes for transfers). */
-  update(done: number, total?: number): void;
-  /** Draws the last state and ends the line (nothing when quiet or when nothing was drawn). */
+  /** `done` of `total` (unknown total: a count), with an optional note after the counts. */
+  update(done: number, total?: number, note?: string): void;
+  /** Clears the line (the command prints its own result). */
   done(): void;
 }
 
-/** An Io may say whether its stderr is a terminal; the process's own asks the real stderr. */
-export type ProgressIo = Pick<Io, 'err'> & { errIsTTY?: boolean };
-
-/** Redraws at most this often: a fast transfer must not spend its time drawing. */
-const REDRAW_MS = 100;
-
-export function isTerminal(io: ProgressIo): boolean {
-  return io.errIsTTY ?? (io.err === processIo.err && process.stderr.isTTY === true);
+export interface ProgressOptions {
+  /** Counts are bytes: shown as KiB/MiB/GiB. */
+  bytes?: boolean;
+  /** Least time between two redraws (updates in between are skipped). */
+  intervalMs?: number;
+  now?: () => number;
 }
 
-/** Bytes as people read them (1 decimal, binary units). */
-export function humanBytes(n: number): string {
+const quiet: Progress = { update: () => undefined, done: () => undefined };
+
+/** 1536 -> "1.5 KiB". */
+export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
     v /= 1024;
-    u++;
+    i++;
   }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-export function progress(io: ProgressIo, label: string, now: () => number = Date.now): Progress {
-  if (!isTerminal(io)) return { update: () => undefined, done: () => undefined };
-  let last = -Infinity;
-  let state: { done: number; total?: number } = { done: 0 };
-  let width = 0;
-  let started = false;
-  const draw = (): void => {
-    const { done, total } = state;
-    let text = `${label}: ${humanBytes(done)}`;
-    if (total !== undefined && total > 0)
-      text += ` / ${humanBytes(total)} (${Math.min(100, Math.floor((done / total) * 100))}%)`;
-    // Pad over what the previous, longer line left behind.
-    io.err(`\r${text.padEnd(width)}`);
-    width = text.length;
-  };
+/** The text of one progress line (without the carriage return). */
+export function progressText(
+  label: string,
+  done: number,
+  total?: number,
+  note?: string,
+  bytes = false,
+): string {
+  const f = (n: number): string => (bytes ? formatBytes(n) : String(n));
+  let s = `${label}: ${f(done)}`;
+  if (total !== undefined && total > 0)
+    s += ` / ${f(total)} (${Math.min(100, Math.floor((done / total) * 100))}%)`;
+  if (note) s += ` ${note}`;
+  return s;
+}
+
+export function progress(io: Io, label: string, o: ProgressOptions = {}): Progress {
+  if (io.stderrIsTty?.() !== true) return quiet;
+  const now = o.now ?? Date.now;
+  const interval = o.intervalMs ?? 100;
+  let lastDraw = -Infinity;
+  let drawn = false;
   return {
-    update(done, total) {
-      started = true;
-      state = total === undefined ? { done } : { done, total };
+    update(done, total, note) {
       const t = now();
-      if (t - last < REDRAW_MS) return;
-      last = t;
-      draw();
+      if (t - lastDraw < interval) return;
+      lastDraw = t;
+      drawn = true;
+      io.err(`\r${progressText(label, done, total, note, o.bytes)}\x1b[K`);
     },
     done() {
-      if (!started) return;
-      started = false;
-      draw();
-      io.err('\n');
+      if (drawn) io.err('\r\x1b[K');
+      drawn = false;
     },
   };
 }

@@ -46,6 +46,16 @@ export interface Autopilot {
    * replacement has joined (see README).
    */
   minQuorum: number;
+  /** A server that has not heard from the leader for longer is unhealthy (Consul: 200ms). */
+  lastContactThresholdMs: number;
+  /** A server more entries than this behind the leader is unhealthy (Consul: 250). */
+  maxTrailingLogs: number;
+  /** How long a new server must be healthy before it is promoted to voter (Consul: 10s). */
+  serverStabilizationTimeMs: number;
+  /** Enterprise settings in Consul: stored and shown, not acted on. */
+  redundancyZoneTag: string;
+  disableUpgradeMigration: boolean;
+  upgradeVersionTag: string;
 }
 
 /** Consul's dns_config block, with -domain, alt_domain and recursors. */
@@ -290,7 +300,16 @@ export function defaultConfig(): AgentConfig {
     reconnectTimeoutMs: lanTimings.reconnectTimeoutMs,
     reconnectTimeoutWanMs: wanTimings.reconnectTimeoutMs,
     reconcileIntervalMs: 60_000,
-    autopilot: { cleanupDeadServers: true, minQuorum: 0 },
+    autopilot: {
+      cleanupDeadServers: true,
+      minQuorum: 0,
+      lastContactThresholdMs: 200,
+      maxTrailingLogs: 250,
+      serverStabilizationTimeMs: 10_000,
+      redundancyZoneTag: '',
+      disableUpgradeMigration: false,
+      upgradeVersionTag: '',
+    },
     kvMaxValueSize: 512 * 1024,
     txnMaxReqLen: 512 * 1024,
     watches: [],

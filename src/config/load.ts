@@ -347,6 +347,12 @@ const FILE_KEYS: Record<string, Setter> = {
   autopilot: objectOf({
     cleanup_dead_servers: (c, v, w) => (c.autopilot.cleanupDeadServers = asBool(v, w)),
     min_quorum: (c, v, w) => (c.autopilot.minQuorum = asInt(v, w)),
+    last_contact_threshold: (c, v, w) => (c.autopilot.lastContactThresholdMs = asDuration(v, w)),
+    max_trailing_logs: (c, v, w) => (c.autopilot.maxTrailingLogs = asInt(v, w)),
+    server_stabilization_time: (c, v, w) => (c.autopilot.serverStabilizationTimeMs = asDuration(v, w)),
+    redundancy_zone_tag: (c, v, w) => (c.autopilot.redundancyZoneTag = asString(v, w)),
+    disable_upgrade_migration: (c, v, w) => (c.autopilot.disableUpgradeMigration = asBool(v, w)),
+    upgrade_version_tag: (c, v, w) => (c.autopilot.upgradeVersionTag = asString(v, w)),
   }),
 };
 

@@ -471,17 +471,23 @@ export class GossipCore {
     this.emitMember('leave', this.self);
   }
 
-  /** A failed member -> left, broadcast. False if unknown, this node, or not failed. */
-  forceLeave(name: string, now: number): boolean {
+  /**
+   * A failed member -> left, broadcast. False if unknown, this node, or not failed. `prune`
+   * (Consul's force-leave -prune): this node also forgets it at once instead of after the
+   * tombstone timeout (a member already left may be pruned too).
+   */
+  forceLeave(name: string, now: number, prune = false): boolean {
     const st = this.states.get(name);
     if (!st || name === this.name) return false;
-    if (st.m.status === 'left') return true;
-    if (st.m.status !== 'failed') return false;
-    this.memberClock.increment();
-    this.deadNode(
-      { type: 'dead', node: name, incarnation: st.m.incarnation, from: this.name, left: true },
-      now,
-    );
+    if (st.m.status !== 'left') {
+      if (st.m.status !== 'failed') return false;
+      this.memberClock.increment();
+      this.deadNode(
+        { type: 'dead', node: name, incarnation: st.m.incarnation, from: this.name, left: true },
+        now,
+      );
+    }
+    if (prune) this.forget(name);
     return true;
   }
 
@@ -1412,12 +1418,19 @@ export class GossipCore {
         (m.status === 'failed' && now >= m.since + this.t.reconnectTimeoutMs) ||
         (m.status === 'left' && now >= m.since + this.t.tombstoneTimeoutMs);
       if (!expired) continue;
-      this.states.delete(name);
-      this.doubtedAddrs = null;
-      this.peerCoords.delete(name);
-      this.vivaldi.forget(name);
-      this.emitMember('reap', m);
+      this.forget(name);
     }
+  }
+
+  /** Drops a member from the list (reaped, or pruned by force-leave). */
+  private forget(name: string): void {
+    const st = this.states.get(name);
+    if (!st) return;
+    this.states.delete(name);
+    this.doubtedAddrs = null;
+    this.peerCoords.delete(name);
+    this.vivaldi.forget(name);
+    this.emitMember('reap', st.m);
   }
 
   private expireBookkeeping(now: number): void {

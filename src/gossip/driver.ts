@@ -27,7 +27,7 @@ export interface GossipCoreApi {
   handleStream(from: string, data: Uint8Array, now: number): Uint8Array | null;
   streamReply(id: number, reply: Uint8Array | null, now: number): boolean;
   leave(now: number): void;
-  forceLeave(name: string, now: number): boolean;
+  forceLeave(name: string, now: number, prune?: boolean): boolean;
   setTags(tags: Record<string, string>, now: number): void;
   fireEvent(name: string, payload: Uint8Array, id: string, now: number): UserEvent;
   query(name: string, payload: Uint8Array, now: number): number;
@@ -242,8 +242,8 @@ export class GossipAgent extends EventEmitter<GossipAgentEvents> {
   }
 
   /** Marks a failed member as left (Consul's force-leave); false when no such member. */
-  forceLeave(name: string): boolean {
-    return this.call((c, t) => c.forceLeave(name, t));
+  forceLeave(name: string, prune = false): boolean {
+    return this.call((c, t) => c.forceLeave(name, t, prune));
   }
 
   /**

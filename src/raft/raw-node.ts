@@ -102,7 +102,8 @@ export interface Status {
   lastIndex: number;
   firstIndex: number;
   config: Configuration;
-  progress: Record<ServerId, { match: number; next: number; state: string }>;
+  /** `lastContactMs`: since the newest message this follower acknowledged was sent (-1: none this term). */
+  progress: Record<ServerId, { match: number; next: number; state: string; lastContactMs: number }>;
 }
 
 const emptyConfig: Configuration = { servers: [] };
@@ -419,7 +420,10 @@ export class RawNode {
 
   status(): Status {
     const progress: Status['progress'] = {};
-    for (const [id, pr] of this.prs) progress[id] = { match: pr.match, next: pr.next, state: pr.state };
+    for (const [id, pr] of this.prs) {
+      const lastContactMs = pr.ackSentAt === -Infinity ? -1 : Math.max(0, this.now - pr.ackSentAt);
+      progress[id] = { match: pr.match, next: pr.next, state: pr.state, lastContactMs };
+    }
     return {
       id: this.id,
       term: this.term,

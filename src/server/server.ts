@@ -25,6 +25,9 @@ import { Fsm } from '../state/fsm.js';
 import { Forwarder, type ForwardedCall } from './forward.js';
 import { LeaderLoop } from './leader-loop.js';
 import { staleNamesakes } from './reconcile.js';
+import { autopilotFromAgent, type ServerObservation } from './autopilot.js';
+import type { AutopilotConfig } from '../state/autopilot.js';
+import { VERSION } from '../version.js';
 import { LockDelays } from './lock-delay.js';
 import { Peers } from './peers.js';
 import { SessionTimers } from './session-timers.js';
@@ -197,6 +200,14 @@ export class ServerAgent {
       reap: (upTo) => this.apply({ type: 'tombstoneReap', upTo }),
       now: () => Date.now(),
     });
+    // With verify_server_hostname a member that gossips as a server is only let into Raft once
+    // its certificate proved it one; an unreachable one is added as before.
+    const proveServer = async (address: string): Promise<void> => {
+      if (!tls?.m.verifyServerHostname) return;
+      await this.network.connect(address).catch((err: unknown) => {
+        if (err instanceof ConsulError && err.code === ErrorCode.PermissionDenied) throw err;
+      });
+    };
     this.leaderLoop = new LeaderLoop({
       isLeader: () => this.driver.isLeader(),
       members: () => this.lan.members(),
@@ -205,19 +216,26 @@ export class ServerAgent {
       raftServers: () => this.driver.configuration().config.servers,
       raftHasState: () => this.driver.hasState(),
       addVoter: async (id, address) => {
-        // With verify_server_hostname a member that gossips as a server is only let into Raft once
-        // its certificate proved it one; an unreachable one is added as before.
-        if (tls?.m.verifyServerHostname) {
-          await this.network.connect(address).catch((err: unknown) => {
-            if (err instanceof ConsulError && err.code === ErrorCode.PermissionDenied) throw err;
-          });
-        }
+        await proveServer(address);
         await this.driver.changeConfig({ type: 'addVoter', id, address });
       },
+      addNonvoter: async (id, address) => {
+        // A non-voter receives the whole log: it is checked exactly as a voter is.
+        await proveServer(address);
+        await this.driver.changeConfig({ type: 'addNonvoter', id, address });
+      },
+      observeServers: () => this.observeServers(),
+      now: () => Date.now(),
       removeServer: (id) => this.driver.changeConfig({ type: 'removeServer', id, address: '' }),
       self: { id: this.nodeId, name: c.nodeName },
       dc: c.datacenter,
-      autopilot: c.autopilot,
+      autopilot: () => this.autopilotConfig(),
+      seedAutopilot: async () => {
+        if (this.fsm.store.autopilotConfig()) return;
+        await this.apply({ type: 'autopilotSetConfig', config: autopilotFromAgent(c.autopilot), cas: 0 });
+      },
+      autopilotIntervalMs: 1000,
+      contactGraceMs: raftTimings(c).heartbeatIntervalMs,
       intervalMs: c.reconcileIntervalMs,
       logger: log.child({ component: 'agent.leader' }),
     });
@@ -447,6 +465,81 @@ export class ServerAgent {
     });
   }
 
+  /** Autopilot's configuration in force: Raft's, or this agent's block until one is stored. */
+  autopilotConfig(): AutopilotConfig {
+    return this.fsm.store.autopilotConfig() ?? autopilotFromAgent(this.config.autopilot);
+  }
+
+  /** The leader's view of every server in the Raft configuration (autopilot's input). */
+  private observeServers(): { servers: ServerObservation[]; term: number; lastIndex: number } {
+    const st = this.driver.status();
+    const members = new Map<string, Member>();
+    for (const m of this.lan.members()) {
+      const p = serverPeer(m, this.config.datacenter);
+      if (p) members.set(p.id, m);
+    }
+    const servers = st.config.servers.map((s): ServerObservation => {
+      const self = s.id === this.nodeId;
+      const m = members.get(s.id);
+      const pr = st.progress[s.id];
+      const contact = self ? 0 : (pr?.lastContactMs ?? -1);
+      const name = m?.name ?? (self ? this.config.nodeName : (this.peers.get(s.id)?.name ?? ''));
+      return {
+        id: s.id,
+        name,
+        address: s.address,
+        voter: s.voter,
+        leader: s.id === st.leader,
+        // Serf has no "suspect": a suspected member is still alive to it.
+        serfStatus: m ? (m.status === 'suspect' ? 'alive' : m.status) : self ? 'alive' : 'none',
+        version: ((m?.tags['build'] ?? (self ? VERSION : '')).split(':')[0] as string) || '',
+        lastContactMs: contact,
+        // A follower that acknowledged this leader is in its term.
+        lastTerm: self || contact >= 0 ? st.term : 0,
+        lastIndex: self ? st.lastIndex : (pr?.match ?? 0),
+        meta: { ...(this.fsm.store.nodeInfo(name).value?.Node.Meta ?? {}) },
+      };
+    });
+    return { servers, term: st.term, lastIndex: st.lastIndex };
+  }
+
+  /** The leader's health view; NotLeader elsewhere (the endpoints run on the leader). */
+  autopilotHealth(): { servers: ReturnType<LeaderLoop['health']>; leaderId: string } {
+    if (!this.driver.isLeader()) throw new ConsulError(ErrorCode.NotLeader, 'not the leader');
+    return { servers: this.leaderLoop.health(), leaderId: this.nodeId };
+  }
+
+  /**
+   * Hands leadership to `id` (or the most up-to-date voter) and resolves once this server has
+   * stepped down, with the new leader's ID; rejects when that did not happen within a few
+   * election timeouts.
+   */
+  transferLeadership(id: string | undefined): Promise<string> {
+    if (!this.driver.isLeader())
+      return Promise.reject(new ConsulError(ErrorCode.NotLeader, 'not the leader'));
+    if (id !== undefined && !this.driver.configuration().config.servers.some((s) => s.id === id))
+      return Promise.reject(
+        new ConsulError(ErrorCode.BadRequest, `cannot find peer ${id} in the Raft configuration`),
+      );
+    if (id === this.nodeId) return Promise.resolve(id);
+    this.driver.transferLeadership(id);
+    const timeoutMs = 4 * raftTimings(this.config).electionTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const poll = setInterval(() => {
+        const leader = this.driver.leaderId();
+        if (!this.driver.isLeader() && leader !== '' && leader !== this.nodeId) {
+          clearInterval(poll);
+          resolve(leader);
+        } else if (Date.now() - started > timeoutMs) {
+          clearInterval(poll);
+          reject(new ConsulError(ErrorCode.Timeout, 'leadership transfer timed out'));
+        }
+      }, 20);
+      poll.unref();
+    });
+  }
+
   addressOf(id: string): string | undefined {
     return (
       this.peers?.get(id)?.addr ??
@@ -488,6 +581,11 @@ export class ServerAgent {
         leaderAddress: () => this.leaderAddress(),
         peerAddresses: () => this.peerAddresses(),
         term: () => this.driver.term(),
+        transferLeadership: (id) => this.transferLeadership(id),
+      },
+      autopilot: {
+        config: () => this.autopilotConfig(),
+        health: () => this.autopilotHealth(),
       },
       sessions: {
         lockDelayed: (key) => this.lockDelays.delayed(key),

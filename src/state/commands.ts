@@ -5,6 +5,7 @@
 // Results: kvSet, kvDelete, kvDeleteTree, register, deregister, tombstoneReap, sessionDestroy,
 // coordinateBatchUpdate, preparedQuerySet, preparedQueryDelete, aclTokenDelete, aclPolicyDelete,
 // snapshotRestore → true;
+// autopilotSetConfig → boolean (false: the CAS failed);
 // aclBootstrap, aclTokenSet → the stored token; aclPolicySet → the stored policy; kvCas, kvDeleteCas, kvLock, kvUnlock → boolean;
 // txn → TxnResult; sessionCreate → the ID; a malformed command → an Error (never thrown).
 
@@ -16,6 +17,7 @@ import type { SessionInput } from './sessions.js';
 import type { CoordinateEntry } from './coordinates.js';
 import { isValidCoordinate } from '../coordinate/vivaldi.js';
 import type { DeregisterRequest, RegisterRequest } from './types.js';
+import { malformedAutopilotConfig, type AutopilotConfig } from './autopilot.js';
 
 export type FsmCommand =
   | { type: 'kvSet'; key: string; value: Uint8Array | null; flags: number }
@@ -54,7 +56,9 @@ export type FsmCommand =
    * A snapshot archive's state, already verified by the leader, replacing every table (Consul's
    * Snapshot.Restore, which goes through Raft so that every server takes it).
    */
-  | { type: 'snapshotRestore'; state: Uint8Array };
+  | { type: 'snapshotRestore'; state: Uint8Array }
+  /** Consul's AutopilotRequestType; `cas` null: unconditional. */
+  | { type: 'autopilotSetConfig'; config: AutopilotConfig; cas: number | null };
 
 export type Command = FsmCommand;
 export type FsmCommandType = FsmCommand['type'];
@@ -141,6 +145,9 @@ const shapes: Record<FsmCommandType, Shape> = {
   aclPolicySet: (c) => malformedPolicy(c['policy']),
   aclPolicyDelete: (c) => need(isStr(c['id']), 'id must be a string'),
   snapshotRestore: (c) => need(c['state'] instanceof Uint8Array, 'state must be bytes'),
+  autopilotSetConfig: (c) =>
+    malformedAutopilotConfig(c['config']) ??
+    need(c['cas'] === null || isNat(c['cas']), 'cas must be null or a non-negative integer'),
 };
 
 function malformedToken(v: unknown): string | undefined {

@@ -40,6 +40,7 @@ export const commandTable: { [T in FsmCommandType]: Handler<T> } = {
   aclPolicySet: (s, i, c) => s.aclPolicySet(i, c.policy),
   aclPolicyDelete: (s, i, c) => s.aclPolicyDelete(i, c.id),
   snapshotRestore: (s, i, c) => (s.restoreAt(i, decodeState(c.state)), true),
+  autopilotSetConfig: (s, i, c) => s.autopilotSet(i, c.config, c.cas),
 };
 
 /** Snapshots: plain maps and columns; values come back as Uint8Array copies of their own. */

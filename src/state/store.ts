@@ -14,6 +14,7 @@ import { CoordinateTable, type CoordinateEntry, type CoordinatesDump } from './c
 import { normalizeRegister } from './catalog-validate.js';
 import { emptyTables, TABLES, type StoreContext, type Table, type TableIndexes } from './context.js';
 import { KvTable, type KvDump } from './kv.js';
+import { AutopilotTable, type AutopilotConfig, type StoredAutopilotConfig } from './autopilot.js';
 import {
   AclTable,
   type AclDump,
@@ -67,6 +68,8 @@ export interface StoreData {
   acl?: AclDump;
   /** StateStore.indexOffset (absent: 0). */
   indexOffset?: number;
+  /** Absent in snapshots taken before autopilot's configuration was kept in Raft (none then). */
+  autopilot?: StoredAutopilotConfig | null;
 }
 
 /**
@@ -105,6 +108,7 @@ export class StateStore {
   private readonly coordinates: CoordinateTable;
   private readonly queries: PreparedQueryTable;
   private readonly acl: AclTable;
+  private readonly autopilot = new AutopilotTable();
   private writing = false;
   /** Hears of every lock an invalidated session gave up (the server records the lock delay). */
   onLocksReleased: ((r: LockRelease) => void) | null = null;
@@ -139,6 +143,16 @@ export class StateStore {
       this.ctx.touched = new Set();
       if (touched.size > 0) this.watchers.notify(touched);
     }
+  }
+
+  /** Consul's AutopilotSetConfig: `cas` null writes; a number writes only over that ModifyIndex. */
+  autopilotSet(index: number, config: AutopilotConfig, cas: number | null): boolean {
+    return this.write(index, () => this.autopilot.set(index, config, cas));
+  }
+
+  /** The datacenter's autopilot configuration, or null before a leader wrote the first one. */
+  autopilotConfig(): StoredAutopilotConfig | null {
+    return this.autopilot.get();
   }
 
   kvSet(index: number, key: string, value: Uint8Array | null, flags: number): KVEntry {
@@ -649,6 +663,7 @@ export class StateStore {
       preparedQueries: this.queries.dump(),
       acl: this.acl.dump(),
       indexOffset: this.indexOffset,
+      autopilot: this.autopilot.dump(),
     };
   }
 
@@ -690,6 +705,7 @@ export class StateStore {
     this.coordinates.load(d.coordinates);
     this.queries.load(d.preparedQueries ?? []);
     this.acl.load(d.acl);
+    this.autopilot.load(d.autopilot);
     Object.assign(this.ctx.tables, tables);
     this.lastIndex = d.lastIndex;
     this.indexOffset = d.indexOffset ?? 0;

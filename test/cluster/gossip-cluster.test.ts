@@ -201,7 +201,8 @@ describe('a LAN gossip pool of servers and clients', () => {
         const nodes = await raftNodes();
         return nodes.includes('server-4') && !nodes.includes(dead.name) && nodes.length === 3;
       },
-      20_000,
+      // server-4 votes only after server_stabilization_time (10 s) of health; then the dead one goes.
+      30_000,
       'server-4 in and the dead server out of the Raft configuration',
     );
     expect(await fresh.client.kvPut('after-replacement', 'ok')).toBe(true);

@@ -175,6 +175,38 @@ const ROWS: Row[] = [
     path: '/v1/operator/raft/peer?id=nope',
     expect: WRITE,
   },
+  // With one server there is nobody to hand leadership to: an error past the ACL check.
+  {
+    route: '/v1/operator/raft/transfer-leader',
+    method: 'POST',
+    path: '/v1/operator/raft/transfer-leader',
+    expect: WRITE,
+  },
+  {
+    route: '/v1/operator/autopilot/configuration',
+    method: 'GET',
+    path: '/v1/operator/autopilot/configuration',
+    expect: GLOBAL_READ,
+  },
+  {
+    route: '/v1/operator/autopilot/configuration',
+    method: 'PUT',
+    path: '/v1/operator/autopilot/configuration',
+    body: { CleanupDeadServers: true },
+    expect: WRITE,
+  },
+  {
+    route: '/v1/operator/autopilot/health',
+    method: 'GET',
+    path: '/v1/operator/autopilot/health',
+    expect: GLOBAL_READ,
+  },
+  {
+    route: '/v1/operator/autopilot/state',
+    method: 'GET',
+    path: '/v1/operator/autopilot/state',
+    expect: GLOBAL_READ,
+  },
   { route: '/v1/operator/keyring', method: 'GET', path: '/v1/operator/keyring', expect: GLOBAL_READ },
   // Installing, using and removing a key all need keyring:write. The management token's requests
   // act on the agent's real keyring (not encrypted here: they fail, but past the ACL check).

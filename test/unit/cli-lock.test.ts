@@ -123,6 +123,10 @@ describe('consulate lock', () => {
     const o = io();
     expect(await lock('jobs/busy', 'true', o, ['-timeout=500ms'])).toBe(1);
     expect(o.errors.join('')).toContain('timeout during lock acquisition');
+    const t = io(); // Consul's newer name for it
+    expect(await lock('jobs/busy', 'true', t, ['-try=300ms'])).toBe(1);
+    expect(t.errors.join('')).toContain('timeout during lock acquisition');
+    expect(await main(['lock', `-http-addr=${addr}`, '-try=soon', 'p', 'true'], io())).toBe(1);
     expect(await run).toBe(0);
     const bad = io();
     expect(await main(['lock', `-http-addr=${addr}`, 'only-a-prefix'], bad)).toBe(1);

@@ -215,8 +215,10 @@ describe('kv, operator and gossip commands', () => {
   it('lists Raft peers in a table', async () => {
     expect(await cli('operator', 'raft', 'list-peers')).toBe(0);
     const lines = io.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^Node\s+ID\s+Address\s+State\s+Voter\s+RaftProtocol$/);
-    expect(lines[1]).toMatch(/^test-node\s+\S+\s+127\.0\.0\.1:\d+\s+leader\s+true\s+3$/);
+    expect(lines[0]).toMatch(
+      /^Node\s+ID\s+Address\s+State\s+Voter\s+RaftProtocol\s+Commit Index\s+Trails Leader By$/,
+    );
+    expect(lines[1]).toMatch(/^test-node\s+\S+\s+127\.0\.0\.1:\d+\s+leader\s+true\s+3\s+\d+\s+_$/);
   });
 
   it('lists members, plain and -detailed, and filters them by -status', async () => {

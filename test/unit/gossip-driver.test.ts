@@ -507,6 +507,11 @@ describe('GossipAgent cluster', () => {
     expect(a.memberEvents).toContain('leave:node-2');
     expect(a.agent.forceLeave('node-2')).toBe(true);
     expect(a.agent.forceLeave('nobody')).toBe(false);
+    // -prune: gone from this node's list now, not after the tombstone timeout.
+    expect(a.agent.members().some((m) => m.name === 'node-2')).toBe(true);
+    expect(a.agent.forceLeave('node-2', true)).toBe(true);
+    expect(a.agent.members().some((m) => m.name === 'node-2')).toBe(false);
+    expect(a.memberEvents).toContain('reap:node-2');
   });
 
   it('rotates the gossip key across the cluster with keyring operations', async () => {

@@ -47,6 +47,7 @@ const ALL_TYPES: FsmCommandType[] = [
   'aclPolicySet',
   'aclPolicyDelete',
   'snapshotRestore',
+  'autopilotSetConfig',
 ];
 
 describe('commands', () => {

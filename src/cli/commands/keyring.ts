@@ -45,7 +45,8 @@ export async function keyringCommand(argv: string[], io: Io): Promise<number> {
     io.out('==> Gathering installed encryption keys...\n');
     const rs = await client.json<KeyringResponse[]>('GET', '/v1/operator/keyring');
     for (const r of rs) {
-      io.out(`\n${r.Datacenter} (${r.WAN ? 'WAN' : 'LAN'}):\n`);
+      // Consul's headings: "WAN:" for the servers' pool, "<dc> (LAN):" for a datacenter's.
+      io.out(r.WAN ? '\nWAN:\n' : `\n${r.Datacenter} (LAN):\n`);
       const keys = listPrimary ? (r.PrimaryKeys ?? {}) : r.Keys;
       for (const [k, n] of Object.entries(keys)) io.out(`  ${k} [${n}/${r.NumNodes}]\n`);
     }

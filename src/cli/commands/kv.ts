@@ -1,7 +1,7 @@
-// consulate kv get|put|delete: Consul's kv commands over the HTTP API.
+// consulate kv get|put|delete|export|import: Consul's kv commands over the HTTP API.
 
 import { readFile } from 'node:fs/promises';
-import { ApiError, decodeValue } from '../../client/client.js';
+import { ApiError, decodeValue, encodeKey } from '../../client/client.js';
 import { clientFrom, flagBool, flagInt, flagString, parseArgs, UsageError, type Io } from '../common.js';
 
 export async function kvCommand(argv: string[], io: Io): Promise<number> {
@@ -13,9 +13,13 @@ export async function kvCommand(argv: string[], io: Io): Promise<number> {
       return kvPut(rest, io);
     case 'delete':
       return kvDelete(rest, io);
+    case 'export':
+      return (await import('./kv-transfer.js')).kvExport(rest, io);
+    case 'import':
+      return (await import('./kv-transfer.js')).kvImport(rest, io);
     default:
       throw new UsageError(
-        `Usage: consulate kv <get|put|delete> [options] KEY${sub ? ` (unknown subcommand "${sub}")` : ''}`,
+        `Usage: consulate kv <get|put|delete|export|import> [options] [KEY]${sub ? ` (unknown subcommand "${sub}")` : ''}`,
       );
   }
 }
@@ -79,7 +83,15 @@ function detailed(
 }
 
 async function kvPut(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, { cas: 'bool', 'modify-index': 'value', flags: 'value', base64: 'bool' });
+  const p = parseArgs(argv, {
+    cas: 'bool',
+    'modify-index': 'value',
+    flags: 'value',
+    base64: 'bool',
+    acquire: 'bool',
+    release: 'bool',
+    session: 'value',
+  });
   const [key, data] = p.args;
   if (!key) throw new UsageError('Error! Missing KEY argument');
   if (p.args.length > 2) throw new UsageError(`Too many arguments (expected 1 or 2, got ${p.args.length})`);
@@ -97,6 +109,30 @@ async function kvPut(argv: string[], io: Io): Promise<number> {
     const mi = flagInt(p, 'modify-index');
     if (mi === undefined) throw new UsageError('Must specify -modify-index with -cas!');
     q.cas = mi;
+  }
+  const session = flagString(p, 'session') ?? '';
+  const acquire = flagBool(p, 'acquire');
+  const release = flagBool(p, 'release');
+  if ((acquire || release) && session === '')
+    throw new UsageError(`Error! Missing -session (required with -${acquire ? 'acquire' : 'release'})`);
+  if (acquire && release) throw new UsageError('Error! Cannot specify both -acquire and -release');
+  if (session !== '' && !acquire && !release)
+    throw new UsageError('Error! -session only applies with -acquire or -release');
+  if ((acquire || release) && q.cas !== undefined)
+    throw new UsageError(`Error! Cannot specify -cas with -${acquire ? 'acquire' : 'release'}`);
+  if (acquire || release) {
+    // Consul's kv put -acquire/-release: the write takes or gives up the session's lock.
+    const lockQuery = { ...q, [acquire ? 'acquire' : 'release']: session };
+    const got = await client.json<boolean>('PUT', `/v1/kv/${encodeKey(key)}`, {
+      body: value,
+      query: lockQuery,
+    });
+    if (!got) {
+      io.err(`Error! Did not ${acquire ? 'acquire' : 'release'} lock\n`);
+      return 1;
+    }
+    io.out(`Success! Lock ${acquire ? 'acquired' : 'released'} on: ${key}\n`);
+    return 0;
   }
   const ok = await client.kvPut(key, value, q);
   if (!ok) {

@@ -9,6 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync }
 import { join, resolve } from 'node:path';
 import { sleep } from '../../core/clock.js';
 import { parseArgs, UsageError, type Io } from '../common.js';
+import { progress } from '../progress.js';
 
 export interface ProcSpec {
   dc: string;
@@ -116,6 +117,22 @@ export function ready(r: Readiness): boolean {
     Object.values(r.leaders).every(Boolean) &&
     Object.values(r.wanSeen).every((n) => n >= r.wanExpected) &&
     Object.values(r.gateways).every((n) => n >= r.dcs)
+  );
+}
+
+/** How many of the things the wait needs are there (leaders, WAN servers, gateways), of how many. */
+export function readyCount(r: Readiness): number {
+  const wan = Object.values(r.wanSeen);
+  return (
+    Object.values(r.leaders).filter(Boolean).length +
+    (wan.length > 0 ? Math.min(Math.min(...wan), r.wanExpected) : 0) +
+    Object.values(r.gateways).filter((n) => n >= r.dcs).length
+  );
+}
+
+export function readyTotal(r: Readiness): number {
+  return (
+    Object.keys(r.leaders).length + (r.wanExpected > 0 ? r.wanExpected : 0) + Object.keys(r.gateways).length
   );
 }
 
@@ -257,20 +274,16 @@ export async function localClusterCommand(argv: string[], io: Io): Promise<numbe
     dcs: dcs.length,
   };
   if (r.wanExpected > 0) for (const dc of dcs) r.wanSeen[dc] = 0;
-  const tty = process.stdout.isTTY === true;
-  let last = '';
+  // Redrawn in place on a terminal's stderr; nothing in a pipe (the summary below says it all).
+  const shown = progress(io, 'waiting', { intervalMs: 0 });
   const deadline = t0 + 60_000;
   for (;;) {
     await observe(specs, r);
     if (ready(r)) break;
     const line = progressLine(r, Date.now() - t0);
-    // On a terminal the line is redrawn in place; in a log, a line is written when something changed.
-    const changed = line.replace(/\(.*\)$/, '') !== last.replace(/\(.*\)$/, '');
-    if (tty) io.out(`\r${line}\x1b[K`);
-    else if (changed) io.out(`${line}\n`);
-    last = line;
+    shown.update(readyCount(r), readyTotal(r), line.replace(/^waiting: /, ''));
     if (interrupted || Date.now() > deadline) {
-      if (tty) io.out('\n');
+      shown.done();
       io.err(
         interrupted
           ? 'interrupted; stopping\n'
@@ -282,7 +295,7 @@ export async function localClusterCommand(argv: string[], io: Io): Promise<numbe
     await sleep(250);
   }
   process.removeListener('SIGINT', onSignal);
-  if (tty && last !== '') io.out('\r\x1b[K');
+  shown.done();
   printSummary(specs, io, Date.now() - t0);
   return new Promise<number>((res) => {
     const stop = (): void => {

@@ -21,15 +21,24 @@ const RETRY_MS = 1000;
 const USAGE = 'Usage: consulate lock [options] prefix child...';
 
 export async function lockCommand(argv: string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, { n: 'value', name: 'value', timeout: 'value', shell: 'bool', verbose: 'bool' });
+  const p = parseArgs(argv, {
+    n: 'value',
+    name: 'value',
+    timeout: 'value',
+    try: 'value',
+    shell: 'bool',
+    verbose: 'bool',
+  });
   const [prefix, ...child] = p.args;
   if (!prefix || child.length === 0) throw new UsageError(`${USAGE}\nError! Missing prefix or child command`);
   const n = flagInt(p, 'n') ?? 1;
   if (n !== 1) throw new UsageError('Only -n=1 (a lock) is supported; semaphores (-n > 1) are not');
-  const timeoutText = flagString(p, 'timeout');
+  // Consul's -try (one attempt, waiting up to the duration) and the older -timeout mean the same here.
+  const waitFlag = p.flags.has('try') ? 'try' : 'timeout';
+  const timeoutText = flagString(p, waitFlag);
   const timeoutMs = timeoutText === undefined ? 0 : parseDuration(timeoutText);
   if (timeoutMs === undefined || timeoutMs < 0)
-    throw new UsageError(`invalid duration "${timeoutText}" for -timeout`);
+    throw new UsageError(`invalid duration "${timeoutText}" for -${waitFlag}`);
   const useShell = p.flags.has('shell') ? flagBool(p, 'shell') : true;
   const verbose = flagBool(p, 'verbose');
   const script = child.join(' ');

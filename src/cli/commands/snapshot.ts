@@ -56,7 +56,7 @@ async function save(argv: string[], io: Io): Promise<number> {
   const p = parseArgs(argv, {});
   const file = oneFile(p.args);
   const client = clientFrom(p, io);
-  const bar = progress(io, 'Saving snapshot');
+  const bar = progress(io, 'Saving snapshot', { bytes: true });
   let archive: Buffer;
   let index: number;
   try {
@@ -105,7 +105,7 @@ async function restore(argv: string[], io: Io): Promise<number> {
   } catch (err) {
     return failed(io, 'Error verifying snapshot file', err);
   }
-  const bar = progress(io, 'Restoring snapshot');
+  const bar = progress(io, 'Restoring snapshot', { bytes: true });
   try {
     await client.ok('PUT', '/v1/snapshot', { body: archive, onSent: (n, total) => bar.update(n, total) });
     bar.done();

@@ -35,6 +35,8 @@ export function memberJson(m: Member): Record<string, unknown> {
  * the bare key (?wan), as force-leave does in Consul and as our CLI sends it.
  */
 const wanParam = (c: Context): boolean => urlOf(c).searchParams.has('wan');
+/** ?prune: forget the member now rather than after the tombstone timeout. */
+const pruneParam = (c: Context): boolean => urlOf(c).searchParams.has('prune');
 
 interface MemberPool {
   members(): Member[];
@@ -107,11 +109,11 @@ export function agentForceLeave(c: Context, d: HttpDeps): Response {
       );
     }
     // WAN members are named "<node>.<dc>".
-    if (!wan.forceLeave(node))
+    if (!wan.forceLeave(node, pruneParam(c)))
       throw new ConsulError(ErrorCode.NotFound, `agent: No node found with name '${node}'`);
     return new Response(null, { status: 200 });
   }
-  if (!d.agent.lan.forceLeave(node)) {
+  if (!d.agent.lan.forceLeave(node, pruneParam(c))) {
     throw new ConsulError(ErrorCode.NotFound, `agent: No node found with name '${node}'`);
   }
   return new Response(null, { status: 200 });

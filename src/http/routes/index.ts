@@ -3,6 +3,7 @@
 import type { Route } from '../app.js';
 import * as acl from './acl.js';
 import * as agent from './agent.js';
+import * as autopilot from './autopilot.js';
 import * as local from './agent-local.js';
 import { agentMonitor, agentReload } from './agent-ops.js';
 import { eventFire, eventList } from './event.js';
@@ -67,6 +68,13 @@ export const routes: Route[] = [
   { path: '/v1/operator/raft/configuration', methods: { GET: status.raftConfiguration } },
   { path: '/v1/operator/raft/peer', methods: { DELETE: status.raftRemovePeer } },
   { path: '/v1/snapshot', methods: { GET: snapshotSave, PUT: snapshotRestore } },
+  { path: '/v1/operator/raft/transfer-leader', methods: { POST: autopilot.raftTransferLeader } },
+  {
+    path: '/v1/operator/autopilot/configuration',
+    methods: { GET: autopilot.autopilotGetConfiguration, PUT: autopilot.autopilotSetConfiguration },
+  },
+  { path: '/v1/operator/autopilot/health', methods: { GET: autopilot.autopilotHealth } },
+  { path: '/v1/operator/autopilot/state', methods: { GET: autopilot.autopilotState } },
   {
     path: '/v1/operator/keyring',
     methods: {

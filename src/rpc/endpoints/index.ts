@@ -12,6 +12,9 @@ import { isReadOnlyTxn, readTxn, validateTxn, type TxnOp, type TxnResult } from 
 import type { StateStore } from '../../state/store.js';
 import type { WatchSet } from '../../state/watch.js';
 import { preparedQueryEndpoints, type NearSorter } from './prepared-query.js';
+import { operatorEndpoints } from './operator.js';
+import type { AutopilotConfig } from '../../state/autopilot.js';
+import type { ServerHealth } from '../../server/autopilot.js';
 import { aclEndpoints, type AclContext } from './acl.js';
 import { snapshotEndpoints } from './snapshot.js';
 import type { QueryMeta, QueryOptions } from './types.js';
@@ -74,6 +77,13 @@ export interface EndpointContext {
     peerAddresses(): string[];
     /** The current Raft term (absent in fakes: 0), which a snapshot's metadata records. */
     term?(): number;
+    /** Hands leadership to `id` (or the best voter); resolves with the new leader's ID. */
+    transferLeadership?(id: string | undefined): Promise<string>;
+  };
+  /** Autopilot on this server (absent in fakes); health is the leader's view (NotLeader elsewhere). */
+  autopilot?: {
+    config(): AutopilotConfig;
+    health(): { servers: ServerHealth[]; leaderId: string };
   };
   /** The leader's session bookkeeping, kept outside the FSM (server/lock-delay, session-timers). */
   sessions: {
@@ -415,6 +425,7 @@ export const endpoints = {
   ...preparedQueryEndpoints,
   ...aclEndpoints,
   ...snapshotEndpoints,
+  ...operatorEndpoints,
 } satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof endpoints;
