@@ -13,6 +13,7 @@ import {
   type Io,
   type Parsed,
 } from '../common.js';
+import type { AutopilotConfigJson } from '../../rpc/endpoints/operator.js';
 
 export interface RaftServer {
   ID: string;
@@ -123,20 +124,6 @@ export function formatPeers(servers: RaftServer[], lastIndex: Map<string, number
 function noArgs(p: Parsed): Parsed {
   if (p.args.length > 0) throw new UsageError(`Too many arguments (expected 0, got ${p.args.length})`);
   return p;
-}
-
-/** /v1/operator/autopilot/configuration as it travels. */
-export interface AutopilotConfigJson {
-  CleanupDeadServers: boolean;
-  LastContactThreshold: string;
-  MaxTrailingLogs: number;
-  MinQuorum: number;
-  ServerStabilizationTime: string;
-  RedundancyZoneTag: string;
-  DisableUpgradeMigration: boolean;
-  UpgradeVersionTag: string;
-  CreateIndex: number;
-  ModifyIndex: number;
 }
 
 /** Consul's get-config lines (strings quoted as Go's %q). */
