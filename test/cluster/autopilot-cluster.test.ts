@@ -125,5 +125,19 @@ describe('autopilot on three servers', () => {
     expect(h.FailureTolerance).toBe(0);
     expect(h.Servers.find((s) => s.Name === victim.name)?.Healthy).toBe(false);
     expect((await peers(leader)).Servers.some((s) => s.Node === victim.name)).toBe(true);
+
+    // The operator removes the dead voter by hand: health is whole again.
+    const id = (await peers(leader)).Servers.find((s) => s.Node === victim.name)?.ID as string;
+    expect(await cli(leader, 'operator', 'raft', 'remove-peer', `-id=${id}`)).toEqual({
+      code: 0,
+      out: `Removed peer with id "${id}"\n`,
+      err: '',
+    });
+    expect((await peers(leader)).Servers.some((s) => s.Node === victim.name)).toBe(false);
+    const again = await cli(leader, 'operator', 'raft', 'remove-peer', `-id=${id}`);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('was not found in the Raft configuration');
+    expect((await cli(leader, 'operator', 'raft', 'remove-peer')).code).toBe(1);
+    await eventually(async () => (await health(leader)).status === 200, 15_000, 'health to answer 200');
   });
 });
