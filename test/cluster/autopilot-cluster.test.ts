@@ -72,7 +72,7 @@ describe('autopilot on three servers', () => {
     expect((await cluster.waitForLeader()).name).toBe(target.name);
     const list = await cli(target, 'operator', 'raft', 'list-peers');
     expect(list.out.split('\n').find((l) => l.startsWith(target.name))).toMatch(
-      /\sleader\s+true\s+3\s+\d+\s+_$/,
+      /\sleader\s+true\s+3\s+\d+\s+-$/,
     );
   });
 

@@ -203,7 +203,7 @@ describe('formatAutopilotState', () => {
 });
 
 describe('formatPeers', () => {
-  it("adds Consul's Commit Index and Trails Leader By columns, or _ without health", () => {
+  it("adds Consul's Commit Index and Trails Leader By columns, or - without health", () => {
     const servers = [
       { ID: 'id-1', Node: 'n1', Address: '10.0.0.1:8300', Leader: true, Voter: true, ProtocolVersion: '3' },
       { ID: 'id-2', Node: 'n2', Address: '10.0.0.2:8300', Leader: false, Voter: true, ProtocolVersion: '3' },
@@ -216,13 +216,13 @@ describe('formatPeers', () => {
     ]);
     expect(formatPeers(servers, idx).split('\n')).toEqual([
       'Node  ID    Address        State     Voter  RaftProtocol  Commit Index  Trails Leader By',
-      'n1    id-1  10.0.0.1:8300  leader    true   3             50            _',
-      'n2    id-2  10.0.0.2:8300  follower  true   3             49            1 Commit',
-      'n3    id-3  10.0.0.3:8300  follower  false  3             40            10 Commits',
+      'n1    id-1  10.0.0.1:8300  leader    true   3             50            -',
+      'n2    id-2  10.0.0.2:8300  follower  true   3             49            1 commit',
+      'n3    id-3  10.0.0.3:8300  follower  false  3             40            10 commits',
       '',
     ]);
     expect(formatPeers(servers, null).split('\n')[2]).toBe(
-      'n2    id-2  10.0.0.2:8300  follower  true   3             _             _',
+      'n2    id-2  10.0.0.2:8300  follower  true   3             -             -',
     );
   });
 });

@@ -218,7 +218,7 @@ describe('kv, operator and gossip commands', () => {
     expect(lines[0]).toMatch(
       /^Node\s+ID\s+Address\s+State\s+Voter\s+RaftProtocol\s+Commit Index\s+Trails Leader By$/,
     );
-    expect(lines[1]).toMatch(/^test-node\s+\S+\s+127\.0\.0\.1:\d+\s+leader\s+true\s+3\s+\d+\s+_$/);
+    expect(lines[1]).toMatch(/^test-node\s+\S+\s+127\.0\.0\.1:\d+\s+leader\s+true\s+3\s+\d+\s+-$/);
   });
 
   it('lists members, plain and -detailed, and filters them by -status', async () => {

@@ -102,10 +102,12 @@ export function formatPeers(servers: RaftServer[], lastIndex: Map<string, number
   ];
   for (const s of servers) {
     const index = lastIndex?.get(s.ID);
-    let trails = '_';
+    // Consul's text: "-" for the leader (and here, when autopilot's health cannot be had),
+    // else "N commits" ("1 commit").
+    let trails = '-';
     if (index !== undefined && !s.Leader) {
       const behind = Math.max(0, leaderIndex - index);
-      trails = `${behind} ${behind <= 1 ? 'Commit' : 'Commits'}`;
+      trails = `${behind} ${behind === 1 ? 'commit' : 'commits'}`;
     }
     rows.push([
       s.Node,
@@ -114,7 +116,7 @@ export function formatPeers(servers: RaftServer[], lastIndex: Map<string, number
       s.Leader ? 'leader' : 'follower',
       String(s.Voter),
       s.ProtocolVersion || '<=1',
-      index === undefined ? '_' : String(index),
+      index === undefined ? '-' : String(index),
       trails,
     ]);
   }
