@@ -470,6 +470,11 @@ describe('ACLs on, default deny', () => {
     const node = await dereg(web, { Node: 'n-db' });
     expect(node.body.trimEnd()).toBe(denied(webId, 'node:write', 'n-db'));
     expect((await dereg(undefined, { Node: 'n-app', ServiceID: 'web' })).status).toBe(403);
+    // An unknown ID is named as such before any service permission is asked (as Consul).
+    const unknown = await dereg(web, { Node: 'n-app', ServiceID: 'nope' });
+    expect([unknown.status, unknown.body.trimEnd()]).toEqual([404, 'Unknown service ID "nope"']);
+    const noCheck = await dereg(web, { Node: 'n-app', CheckID: 'nope' });
+    expect([noCheck.status, noCheck.body.trimEnd()]).toEqual([404, 'Unknown check ID "nope"']);
     expect((await dereg(web, { Node: 'n-app', CheckID: 'web-up' })).status).toBe(200);
     expect((await dereg(web, { Node: 'n-app', ServiceID: 'web' })).status).toBe(200);
     expect((await call('GET', '/v1/catalog/service/web', root)).json()).toHaveLength(1); // n-new's

@@ -343,13 +343,16 @@ function vetDeregister(authz: Authorizer, a: { req: unknown }, ctx: EndpointCont
   if (authz.allowed('node', req.Node, 'write')) return;
   const denied = permissionDenied(authz, 'node', 'write', req.Node);
   const services = ctx.store.nodeInfo(req.Node).value?.Services ?? {};
+  // Without node:write, an unknown ID is named as such, as Consul does (its error is a 500; a 404
+  // here), before any service permission is asked.
   if (req.ServiceID) {
     const s = services[req.ServiceID];
-    if (!s) throw denied;
+    if (!s) throw new ConsulError(ErrorCode.NotFound, `Unknown service ID ${JSON.stringify(req.ServiceID)}`);
     need(authz, 'service', s.Service, 'write');
   } else if (req.CheckID) {
     const c = ctx.store.nodeChecks(req.Node).value.find((h) => h.CheckID === req.CheckID);
-    if (!c || c.ServiceID === '') throw denied;
+    if (!c) throw new ConsulError(ErrorCode.NotFound, `Unknown check ID ${JSON.stringify(req.CheckID)}`);
+    if (c.ServiceID === '') throw denied;
     need(authz, 'service', c.ServiceName, 'write');
   } else throw denied;
 }
