@@ -3,44 +3,12 @@
 // in headless Chromium: the page until its list shows, a filter keystroke, and a live update (a
 // check turning critical) until the page shows it. `npm run build && node scripts/ui-perf.mjs`.
 
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startDevServer } from './ui-dev-agent.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.env['N'] ?? 5000);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
-const http = `127.0.0.1:${ports[0]}`;
-const agent = spawn(
-  process.execPath,
-  [
-    join(root, 'bin/consulate.js'),
-    'agent',
-    '-dev',
-    '-node=server-1',
-    `-http-port=${ports[0]}`,
-    `-dns-port=${ports[1]}`,
-    `-serf-lan-port=${ports[2]}`,
-    `-server-port=${ports[3]}`,
-    '-serf-wan-port=-1',
-    '-log-level=warn',
-  ],
-  { stdio: ['ignore', 'ignore', 'inherit'] },
-);
+const { agent, http } = await startDevServer();
 
 const name = (i) => `svc-${String(i).padStart(5, '0')}`;
 async function register(i, status = i % 29 === 0 ? 'critical' : 'passing') {
@@ -59,16 +27,6 @@ async function register(i, status = i % 29 === 0 ? 'critical' : 'passing') {
 
 let browser;
 try {
-  for (let t = Date.now(); ;) {
-    try {
-      const r = await fetch(`http://${http}/v1/status/leader`);
-      if (r.ok && (await r.json()) !== '') break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() - t > 30_000) throw new Error('no leader');
-    await new Promise((r) => setTimeout(r, 200));
-  }
   const t0 = Date.now();
   let next = 0;
   await Promise.all(

@@ -122,37 +122,21 @@ function exported(
 }
 
 /**
- * A prom-client Summary whose values come from the Timer's own series: prom-client's summaries
- * feed a t-digest per age bucket on every observation (several microseconds, on every HTTP request);
- * here an observation is an array write and the quantiles are computed when scraped.
+ * A prom-client metric (Summary, Counter) whose values come from our own series: prom-client's
+ * summaries feed a t-digest per age bucket on every observation (several microseconds, on every
+ * HTTP request); here an observation is an array write and the values are built when scraped, and
+ * a counter keeps one bookkeeping (ours), not two.
  */
-class TimerSummary extends Summary<string> {
-  constructor(
-    private readonly meta: Meta,
-    labelNames: readonly string[],
-    private readonly rows: Rows,
-  ) {
-    super({ name: meta.name, help: meta.help, labelNames, registers: [] });
-  }
-
-  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
-    return exported(this.meta, 'summary', this.rows);
-  }
-}
-
-/** A prom-client Counter whose values are the Count's own aggregates (one bookkeeping, not two). */
-class CountCounter extends Counter<string> {
-  constructor(
-    private readonly meta: Meta,
-    labelNames: readonly string[],
-    private readonly rows: Rows,
-  ) {
-    super({ name: meta.name, help: meta.help, labelNames, registers: [] });
-  }
-
-  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
-    return exported(this.meta, 'counter', this.rows);
-  }
+function rowsBacked(
+  Kind: typeof Summary | typeof Counter,
+  type: 'summary' | 'counter',
+  meta: Meta,
+  labelNames: readonly string[],
+  rows: Rows,
+): Summary<string> | Counter<string> {
+  const m = new Kind({ name: meta.name, help: meta.help, labelNames, registers: [] });
+  m.get = () => Promise.resolve(exported(meta, type, rows));
+  return m;
 }
 
 class Timer {
@@ -162,7 +146,7 @@ class Timer {
     this.series = new Series(def);
     const name = promName(fullName(prefix, def));
     registry.registerMetric(
-      new TimerSummary({ name, help: def.help }, def.labels ?? [], () => this.promRows(name)),
+      rowsBacked(Summary, 'summary', { name, help: def.help }, def.labels ?? [], () => this.promRows(name)),
     );
   }
 
@@ -203,7 +187,7 @@ class Count {
     this.series = new Series(def);
     const name = promName(fullName(prefix, def));
     registry.registerMetric(
-      new CountCounter({ name, help: def.help }, def.labels ?? [], () => this.promRows()),
+      rowsBacked(Counter, 'counter', { name, help: def.help }, def.labels ?? [], () => this.promRows()),
     );
   }
 

@@ -6,12 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { aclNotFound, compileAuthorizer, type Authorizer } from '../../src/acl/authorizer.js';
 import { parseRules } from '../../src/acl/rules.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { seededRng } from '../../src/core/rng.js';
-import type { RaftDriver } from '../../src/raft/driver.js';
-import type { EndpointContext } from '../../src/rpc/endpoints/index.js';
 import type { QueryResult } from '../../src/rpc/endpoints/types.js';
-import { Forwarder } from '../../src/server/forward.js';
+import { followerForwarder } from '../support/follower-forwarder.js';
 import { encodeCommand, type FsmCommand } from '../../src/state/commands.js';
 import { Fsm } from '../../src/state/fsm.js';
 import type { KVEntry } from '../../src/state/types.js';
@@ -43,29 +39,13 @@ function follower(opts: { enabled: boolean; keyList: boolean; rules: string }) {
       },
     },
   };
-  const fwd = new Forwarder({
-    datacenter: 'dc1',
-    driver: {
-      isLeader: () => false,
-      leaderId: () => 'leader-id',
-      lastContactMs: () => 7,
-      leaseValid: () => false,
-      verifyLeader: () => Promise.reject(new Error('a follower cannot verify leadership')),
-    } as unknown as RaftDriver,
+  const fwd = followerForwarder({
     store: fsm.store,
-    rng: seededRng(1),
-    logger: silentLogger(),
-    rpcHoldTimeoutMs: 50,
-    leaderAddress: () => '127.0.0.1:8300',
-    connect: () =>
-      Promise.resolve({
-        isOpen: true,
-        call: (_method: string, envelope: unknown) => {
-          sent.push(envelope);
-          return Promise.resolve(true);
-        },
-      }),
-    context: (s) => ({ store: fsm.store, acl, signal: s }) as unknown as EndpointContext,
+    toLeader: (method, envelope) => {
+      sent.push(envelope);
+      return Promise.resolve(true);
+    },
+    context: { acl },
   });
   return { fwd, resolved, sent };
 }

@@ -3,12 +3,9 @@
 // read that is not stale.
 
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/logger.js';
-import { seededRng } from '../../src/core/rng.js';
-import type { RaftDriver } from '../../src/raft/driver.js';
-import type { EndpointContext } from '../../src/rpc/endpoints/index.js';
 import type { QueryResult } from '../../src/rpc/endpoints/types.js';
-import { Forwarder } from '../../src/server/forward.js';
+import { followerForwarder } from '../support/follower-forwarder.js';
+import type { Forwarder } from '../../src/server/forward.js';
 import { validateRegister } from '../../src/state/catalog-validate.js';
 import { encodeCommand, type FsmCommand } from '../../src/state/commands.js';
 import { Fsm } from '../../src/state/fsm.js';
@@ -38,35 +35,16 @@ function follower(): { fwd: Forwarder; sentToLeader: string[] } {
     }),
   });
   const sentToLeader: string[] = [];
-  const fwd = new Forwarder({
-    datacenter: 'dc1',
-    driver: {
-      isLeader: () => false,
-      leaderId: () => 'leader-id',
-      lastContactMs: () => 7,
-      leaseValid: () => false,
-      verifyLeader: () => Promise.reject(new Error('a follower cannot verify leadership')),
-    } as unknown as RaftDriver,
+  const fwd = followerForwarder({
     store: fsm.store,
-    rng: seededRng(1),
-    logger: silentLogger(),
-    rpcHoldTimeoutMs: 50,
-    leaderAddress: () => '127.0.0.1:8300',
-    connect: () =>
-      Promise.resolve({
-        isOpen: true,
-        call: (method: string) => {
-          sentToLeader.push(method);
-          return Promise.resolve({ value: { from: 'leader' }, meta: {} });
-        },
-      }),
-    context: (signal) =>
-      ({
-        store: fsm.store,
-        raft: { leaderId: () => 'leader-id' },
-        datacenters: { local: 'dc1', list: () => ['dc1'], call: () => Promise.reject(new Error('none')) },
-        signal,
-      }) as unknown as EndpointContext,
+    toLeader: (method) => {
+      sentToLeader.push(method);
+      return Promise.resolve({ value: { from: 'leader' }, meta: {} });
+    },
+    context: {
+      raft: { leaderId: () => 'leader-id' },
+      datacenters: { local: 'dc1', list: () => ['dc1'], call: () => Promise.reject(new Error('none')) },
+    },
   });
   return { fwd, sentToLeader };
 }

@@ -5,24 +5,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import {
-  applyDev,
-  defaultConfig,
-  exposedApiWarning,
-  isLoopback,
-  validateConfig,
-  type AgentConfig,
-} from '../../src/config/config.js';
-import { applyConfigObject } from '../../src/config/load.js';
-
-function configWith(obj: unknown): AgentConfig {
-  const c = defaultConfig();
-  c.nodeName = 'n1';
-  c.dataDir = '/tmp/unused';
-  applyConfigObject(c, obj, 'test');
-  validateConfig(c);
-  return c;
-}
+import { applyDev, defaultConfig, exposedApiWarning, isLoopback } from '../../src/config/config.js';
+import { configWith } from '../support/config.js';
 
 describe('limits configuration', () => {
   it("has Consul's defaults", () => {

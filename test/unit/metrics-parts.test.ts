@@ -2,8 +2,6 @@
 // bound on label sets, and the telemetry block of the config.
 
 import { describe, expect, it } from 'vitest';
-import { defaultConfig, validateConfig, type AgentConfig } from '../../src/config/config.js';
-import { applyConfigObject } from '../../src/config/load.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import {
   aggAdd,
@@ -16,6 +14,7 @@ import {
 import { promName, routeLabel } from '../../src/metrics/defs.js';
 import { acceptsPrometheus } from '../../src/http/routes/metrics.js';
 import { WindowQuantiles } from '../../src/metrics/window-quantiles.js';
+import { configWith } from '../support/config.js';
 
 describe("Consul's JSON aggregates", () => {
   it('count, sum, min, max, mean, sample stddev and rate over the elapsed time', () => {
@@ -156,15 +155,6 @@ describe('label sets are bounded', () => {
 });
 
 describe('telemetry configuration', () => {
-  function configWith(obj: unknown): AgentConfig {
-    const c = defaultConfig();
-    c.nodeName = 'n1';
-    c.dataDir = '/tmp/unused';
-    applyConfigObject(c, obj, 'test');
-    validateConfig(c);
-    return c;
-  }
-
   it("Consul's defaults, and the keys of the telemetry block", () => {
     expect(configWith({}).telemetry).toEqual({
       disableHostname: false,
