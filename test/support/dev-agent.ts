@@ -61,3 +61,26 @@ export async function startAclDevAgent(
   }
   return dev;
 }
+
+/**
+ * The config of a client agent (in memory, no HTTP or DNS, gossip on a free port with the dev
+ * agent's timings) that joins `dev`'s LAN pool at start; `over` may change more.
+ */
+export function clientConfigFor(
+  dev: DevAgent,
+  nodeName: string,
+  over: (c: ReturnType<typeof defaultConfig>) => void = () => undefined,
+): ReturnType<typeof defaultConfig> {
+  const c = defaultConfig();
+  c.dev = true;
+  c.nodeName = nodeName;
+  c.bindAddr = '127.0.0.1';
+  c.ports.http = -1;
+  c.ports.dns = -1;
+  c.ports.serfLan = 0;
+  c.gossipLan = { ...dev.agent.config.gossipLan };
+  const me = dev.agent.lan.local();
+  c.retryJoin = [`${me.addr}:${me.port}`];
+  over(c);
+  return c;
+}

@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { createApp } from '../../src/http/app.js';
 import { aclNotFound, ANONYMOUS_TOKEN_ID } from '../../src/acl/authorizer.js';
 import { TokenResolver, type ResolvedIdentity } from '../../src/acl/resolver.js';
-import { startDevAgent } from '../support/dev-agent.js';
+import { clientConfigFor, startDevAgent } from '../support/dev-agent.js';
 
 function aclConfig(over: Partial<AclConfig> = {}): AclConfig {
   return { ...defaultConfig().acl, enabled: true, defaultPolicy: 'deny', ...over };
@@ -152,18 +152,10 @@ it('a client agent resolves tokens through its server, and keeps its cache when 
     c.acl.enabled = true;
     c.acl.defaultPolicy = 'deny';
   });
-  const c = defaultConfig();
-  c.dev = true;
-  c.nodeName = 'client-1';
-  c.bindAddr = '127.0.0.1';
-  c.ports.http = -1;
-  c.ports.dns = -1;
-  c.ports.serfLan = 0;
-  c.gossipLan = { ...dev.agent.config.gossipLan };
-  c.rpcHoldTimeoutMs = 500;
-  c.acl = { ...c.acl, enabled: true, defaultPolicy: 'deny', tokenTtlMs: 200 };
-  const me = dev.agent.lan.local();
-  c.retryJoin = [`${me.addr}:${me.port}`];
+  const c = clientConfigFor(dev, 'client-1', (x) => {
+    x.rpcHoldTimeoutMs = 500;
+    x.acl = { ...x.acl, enabled: true, defaultPolicy: 'deny', tokenTtlMs: 200 };
+  });
   const client = new Agent(c, silentLogger());
   let serverStopped = false;
   try {

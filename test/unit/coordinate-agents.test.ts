@@ -3,26 +3,17 @@
 // catalog through its server (client routing, the leader's batch), where ?near sorts by it.
 import { expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { defaultConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { distanceMs } from '../../src/coordinate/vivaldi.js';
-import { startDevAgent } from '../support/dev-agent.js';
+import { clientConfigFor, startDevAgent } from '../support/dev-agent.js';
 
 it('a client and a server exchange coordinates over gossip and the client\u2019s reaches the catalog', async () => {
   const dev = await startDevAgent((c) => {
     c.coordinates.sync.intervalMinMs = 200;
   });
-  const c = defaultConfig();
-  c.dev = true;
-  c.nodeName = 'client-1';
-  c.bindAddr = '127.0.0.1';
-  c.ports.http = -1;
-  c.ports.dns = -1;
-  c.ports.serfLan = 0;
-  c.gossipLan = { ...dev.agent.config.gossipLan };
-  c.coordinates.sync.intervalMinMs = 200;
-  const me = dev.agent.lan.local();
-  c.retryJoin = [`${me.addr}:${me.port}`];
+  const c = clientConfigFor(dev, 'client-1', (x) => {
+    x.coordinates.sync.intervalMinMs = 200;
+  });
   const client = new Agent(c, silentLogger());
   try {
     await client.start();
