@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { distanceMs } from '../../src/coordinate/vivaldi.js';
-import { clientConfigFor, startDevAgent } from '../support/dev-agent.js';
+import { clientConfigFor, startAclDevAgent, startDevAgent } from '../support/dev-agent.js';
 
 it('a client and a server exchange coordinates over gossip and the client\u2019s reaches the catalog', async () => {
   const dev = await startDevAgent((c) => {
@@ -37,3 +37,24 @@ it('a client and a server exchange coordinates over gossip and the client\u2019s
     await dev.stop();
   }
 }, 30_000);
+
+it("with ACLs on and default deny, an agent's own coordinate reaches the catalog with its agent token", async () => {
+  const secret = '11111111-2222-3333-4444-555555555555';
+  const dev = await startAclDevAgent((c) => {
+    c.coordinates.sync.intervalMinMs = 200;
+    c.acl.tokens.initialManagement = secret;
+    c.acl.tokens.agent = secret;
+  });
+  try {
+    const deadline = Date.now() + 15_000;
+    let nodes: string[] = [];
+    while (Date.now() < deadline && !nodes.includes('test-node')) {
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await dev.app.request('/v1/coordinate/nodes', { headers: { 'X-Consul-Token': secret } });
+      nodes = ((await r.json()) as { Node: string }[]).map((e) => e.Node);
+    }
+    expect(nodes).toContain('test-node');
+  } finally {
+    await dev.stop();
+  }
+});

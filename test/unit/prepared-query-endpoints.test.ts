@@ -5,6 +5,7 @@
 // unknown datacenters skipped, an unreachable one passed over).
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { Authorizer } from '../../src/acl/authorizer.js';
 import { ConsulError, ErrorCode } from '../../src/core/errors.js';
 import type { EndpointContext } from '../../src/rpc/endpoints/index.js';
 import { endpoints } from '../../src/rpc/endpoints/index.js';
@@ -340,6 +341,44 @@ describe('PreparedQuery.Execute: failover', () => {
     });
     expect(r).toMatchObject({ Datacenter: 'dc2', Failovers: 2 });
     expect(nodes(r)).toEqual(['far-1']);
+  });
+
+  it("carries the query's token, else the caller's, to the datacenter it fails over to", async () => {
+    const empty = (dc: string) =>
+      Promise.resolve({ Service: 'web', Nodes: [], DNS: { TTL: '' }, Datacenter: dc, Failovers: 0 });
+    const w = world(empty, ['dc1', 'dc2']);
+    register(w, { node: 'n1', status: 'critical' });
+    await create(w, { Service: { Failover: { Datacenters: ['dc2'] } } });
+    await exec(w, { token: 'caller-secret' } as Partial<PreparedQueryExecuteArgs>);
+    expect((w.calls[0]?.args as { token?: string }).token).toBe('caller-secret');
+    await exec(w);
+    expect(w.calls[1]?.args).not.toHaveProperty('token');
+
+    const own = world(empty, ['dc1', 'dc2']);
+    register(own, { node: 'n1', status: 'critical' });
+    await create(own, { Token: 'query-secret', Service: { Failover: { Datacenters: ['dc2'] } } });
+    await exec(own, { token: 'caller-secret' } as Partial<PreparedQueryExecuteArgs>);
+    expect((own.calls[0]?.args as { token?: string }).token).toBe('query-secret');
+  });
+
+  it('ExecuteRemote filters its instances with the token it carries', () => {
+    const spec = endpoints['PreparedQuery.ExecuteRemote'].acl;
+    const webOnly: Authorizer = {
+      accessorId: 'acc',
+      allowed: (r, n) => (r === 'service' && n === 'web') || (r === 'node' && n === 'n1'),
+      allowedGlobal: () => false,
+      keyWritePrefix: () => false,
+    };
+    const answer = {
+      Service: 'web',
+      Nodes: [remoteRow('n1'), remoteRow('n2')],
+      DNS: { TTL: '' },
+      Datacenter: 'dc2',
+      Failovers: 0,
+    };
+    const f = spec?.filter?.(webOnly, answer, {} as never, {} as EndpointContext);
+    expect(f?.filtered).toBe(true);
+    expect(nodes(f?.value as PreparedQueryExecuteResponse)).toEqual(['n1']);
   });
 
   it('goes on past a datacenter without instances; none anywhere is an empty answer', async () => {
