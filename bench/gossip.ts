@@ -48,6 +48,14 @@ const EVENTS = 3;
 const LIMIT_MS = 90_000;
 /** Quiet time after convergence before the idle window opens (the join's broadcasts die out). */
 const SETTLE_MS = 5_000;
+/**
+ * Diagnosis only: GOSSIP_CPU_PROF=<dir> runs every GOSSIP_CPU_PROF_EVERY-th agent (default 5, from
+ * g1) under --cpu-prof, stops them with SIGINT once the join has converged (so the profiles' last
+ * seconds are the join) and ends the run there. On a loaded machine each profile holds few samples;
+ * several agents' profiles together say where a join's CPU goes.
+ */
+const CPU_PROF_DIR = process.env['GOSSIP_CPU_PROF'] ?? '';
+const CPU_PROF_EVERY = Math.max(1, Number(process.env['GOSSIP_CPU_PROF_EVERY'] ?? 5));
 
 const now = (): number => performance.now();
 
@@ -220,6 +228,8 @@ interface Node {
   dir: string;
   logFile: string;
   proc: ChildProcess | null;
+  /** Run under --cpu-prof (GOSSIP_CPU_PROF). */
+  profiled: boolean;
 }
 
 async function members(agent: HttpAgent, n: Node): Promise<MemberJson[]> {
@@ -424,7 +434,17 @@ function makeNodes(root: string, n: number): Node[] {
   return Array.from({ length: n }, (_, i) => {
     const dir = join(root, `g${i}`);
     mkdirSync(dir, { recursive: true });
-    return { i, name: `g${i}`, http: 0, serf: 0, dir, logFile: join(root, `g${i}.log`), proc: null };
+    const profiled = i % CPU_PROF_EVERY === 1 % CPU_PROF_EVERY;
+    return {
+      i,
+      name: `g${i}`,
+      http: 0,
+      serf: 0,
+      dir,
+      logFile: join(root, `g${i}.log`),
+      proc: null,
+      profiled,
+    };
   });
 }
 
@@ -433,9 +453,11 @@ async function spawnNode(n: Node): Promise<void> {
   n.http = await freePort();
   n.serf = await freePort();
   const out = createWriteStream(n.logFile, { flags: 'a' });
+  const profiled = CPU_PROF_DIR !== '' && n.profiled;
   const p = spawn(
     process.execPath,
     [
+      ...(profiled ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
       BIN,
       'agent',
       `-node=${n.name}`,
@@ -589,6 +611,15 @@ async function oneRun(root: string, n: number, run: number, measureIdle: boolean
       );
     }
     const joinAll = Math.max(...(conv as number[]));
+    if (CPU_PROF_DIR) {
+      const targets = nodes.filter((x) => x.profiled);
+      const gone = targets.map((x) => new Promise((r) => x.proc?.once('exit', r)));
+      for (const x of targets) x.proc?.kill('SIGINT');
+      await Promise.race([Promise.all(gone), sleep(15_000)]);
+      throw new Error(
+        `profiled ${targets.map((x) => x.name).join(' ')} into ${CPU_PROF_DIR}; join_all ${fmt(joinAll)} ms, ended ${fmt(now() - tJoin)} ms after the join began`,
+      );
+    }
     // What the join cost the pool in CPU (the members polling included): on 2 cores, N agents that
     // each spend c seconds on it cannot converge in under N*c/2 seconds of wall time.
     const joinCpuS = poolCpu() - cpuBeforeJoin;

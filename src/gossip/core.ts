@@ -146,8 +146,16 @@ interface SeenQuery {
 
 const utf8 = new TextEncoder();
 
+/**
+ * A member's tags are frozen and replaced whole, never changed: copies of a member share them, and
+ * the codec recognises the same object when the member's news goes out again (see codec's tags).
+ */
+function frozenTags(t: Record<string, string>): Record<string, string> {
+  return Object.isFrozen(t) ? t : Object.freeze({ ...t });
+}
+
 function copyMember(m: Member): Member {
-  return { ...m, tags: { ...m.tags } };
+  return { ...m };
 }
 
 function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
@@ -279,7 +287,7 @@ export class GossipCore {
       name: config.name,
       addr: config.addr,
       port: config.port,
-      tags: { ...config.tags },
+      tags: frozenTags(config.tags),
       // memberlist starts at 1 so that 0 never wins anything.
       incarnation: 1,
       status: 'alive',
@@ -496,7 +504,7 @@ export class GossipCore {
     void now;
     const problem = tagsProblem(tags);
     if (problem) throw badRequest(`invalid tags: ${problem}`);
-    this.self.tags = { ...tags };
+    this.self.tags = frozenTags(tags);
     this.self.incarnation++;
     this.broadcastAlive(this.self);
     this.emitMember('update', this.self);
@@ -906,7 +914,7 @@ export class GossipCore {
         name: a.node,
         addr: a.addr,
         port: a.port,
-        tags: { ...a.tags },
+        tags: frozenTags(a.tags),
         incarnation: a.incarnation,
         status: 'alive',
         since: now,
@@ -943,7 +951,7 @@ export class GossipCore {
     const m = st.m;
     m.addr = a.addr;
     m.port = a.port;
-    m.tags = { ...a.tags };
+    m.tags = frozenTags(a.tags);
     m.incarnation = a.incarnation;
     st.suspicion = null;
     this.setStatus(m, 'alive', now);
