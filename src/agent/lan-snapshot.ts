@@ -21,6 +21,8 @@ export class LanSnapshot {
   /** What the file holds (or is being written with): most bursts change who is there, not the list. */
   private written = '';
   private writing: Promise<void> = Promise.resolve();
+  /** The directory exists: made once, not on every write of a join's burst. */
+  private dirMade = false;
 
   constructor(
     private readonly file: string,
@@ -73,13 +75,15 @@ export class LanSnapshot {
     this.writing = this.writing.then(async () => {
       if (this.closed) return;
       try {
-        await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+        if (!this.dirMade) await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+        this.dirMade = true;
         const tmp = `${this.file}.tmp`;
         await writeFile(tmp, text, { mode: 0o600 });
         if (!this.closed) await rename(tmp, this.file);
       } catch (err) {
         // Only a restart's convenience is lost: log, never fail the agent for it.
         this.written = '';
+        this.dirMade = false;
         this.logger.warn(
           { err: (err as Error).message, file: this.file },
           'cannot write the member snapshot',
