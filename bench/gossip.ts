@@ -56,6 +56,8 @@ const SETTLE_MS = 5_000;
  */
 const CPU_PROF_DIR = process.env['GOSSIP_CPU_PROF'] ?? '';
 const CPU_PROF_EVERY = Math.max(1, Number(process.env['GOSSIP_CPU_PROF_EVERY'] ?? 5));
+/** Diagnosis only: node/V8 flags for our agents (V8's are not allowed in NODE_OPTIONS). */
+const NODE_FLAGS = (process.env['GOSSIP_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean);
 
 const now = (): number => performance.now();
 
@@ -457,6 +459,7 @@ async function spawnNode(n: Node): Promise<void> {
   const p = spawn(
     process.execPath,
     [
+      ...NODE_FLAGS,
       ...(profiled ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
       BIN,
       'agent',
