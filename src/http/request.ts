@@ -18,6 +18,11 @@ function nodeEnv(c: Context): NodeEnv {
   return (c.env ?? {}) as NodeEnv;
 }
 
+/** Node's response under @hono/node-server; undefined under app.request() (tests). */
+export function outgoingOf(c: Context): ServerResponse | undefined {
+  return nodeEnv(c).outgoing;
+}
+
 const urls = new WeakMap<Context, URL>();
 
 /** The request URL, parsed once per request. */

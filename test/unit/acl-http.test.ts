@@ -76,6 +76,28 @@ describe('bootstrap', () => {
     const r = await call('GET', '/v1/acl/policies', { token: root });
     expect(r.headers.get('X-Consul-Default-ACL-Policy')).toBe('deny');
   });
+
+  it('says the default policy on every response over the agent HTTP listener', async () => {
+    // The listener sets the header on Node's response (the app.request() path above does not).
+    const served = await startAclDevAgent((c) => {
+      c.ports.http = 0;
+    });
+    try {
+      const base = `http://${served.agent.httpAddr ?? '?'}`;
+      const answers = [
+        await fetch(`${base}/v1/status/leader`), // 200, JSON
+        await fetch(`${base}/v1/kv/x`), // 403, no token
+        await fetch(`${base}/v1/nope`), // 404
+        await fetch(`${base}/v1/kv/x`, { method: 'PATCH' }), // 405
+      ];
+      expect(answers.map((a) => a.status)).toEqual([200, 403, 404, 405]);
+      for (const a of answers) expect(a.headers.get('X-Consul-Default-ACL-Policy')).toBe('deny');
+      expect(answers[0]?.headers.get('Content-Type')).toBe('application/json');
+      expect(answers[3]?.headers.get('Allow')).toBe('GET, PUT, DELETE');
+    } finally {
+      await served.stop();
+    }
+  });
 });
 
 let readOnlyPolicy: J;
