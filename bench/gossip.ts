@@ -11,7 +11,8 @@
 //      /proc/<pid>/stat, gossip bytes per member per second from Stats.serf_lan's transport
 //      counters, RSS from /proc/<pid>/status; the same CPU and RSS for N serf agents of our own.
 // Environment: GOSSIP_SIZES ("5 20 50"), GOSSIP_RUNS (3), GOSSIP_IDLE_S (20), GOSSIP_BATCH (agents
-// started at a time, 10), GOSSIP_POLL_MS (50; the anchor's is 50), ANCHORS (default ../shared/bench/anchors).
+// started at a time, 10), GOSSIP_POLL_MS (50; the anchor's is 50), ANCHORS (default ../shared/bench/anchors);
+// for diagnosis, GOSSIP_CPU_PROF, GOSSIP_CPU_PROF_EVERY and GOSSIP_NODE_FLAGS (below).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
