@@ -474,31 +474,38 @@ export class AgentMetrics implements ServerHooks, DnsHooks {
   }
 
   private gauge(def: MetricDef, rows: () => Row[]): void {
-    const metric = new Gauge({
-      name: promName(fullName(this.o.prefix, def)),
-      help: def.help,
-      labelNames: def.labels ?? [],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const r of rows()) this.set(r.labels, r.value);
-      },
-    });
-    this.pulled.push({ def, kind: 'gauge', metric });
+    this.pull('gauge', def, rows);
   }
 
   private pulledCounter(def: MetricDef, rows: () => Row[]): void {
-    const metric = new Counter({
+    this.pull('counter', def, rows);
+  }
+
+  /** A metric read at scrape time: its rows set on a gauge, or added to a reset counter. */
+  private pull(kind: Pulled['kind'], def: MetricDef, rows: () => Row[]): void {
+    const opts = {
       name: promName(fullName(this.o.prefix, def)),
       help: def.help,
       labelNames: def.labels ?? [],
       registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const r of rows()) this.inc(r.labels, Math.max(0, r.value));
-      },
-    });
-    this.pulled.push({ def, kind: 'counter', metric });
+    };
+    const metric =
+      kind === 'gauge'
+        ? new Gauge({
+            ...opts,
+            collect() {
+              this.reset();
+              for (const r of rows()) this.set(r.labels, r.value);
+            },
+          })
+        : new Counter({
+            ...opts,
+            collect() {
+              this.reset();
+              for (const r of rows()) this.inc(r.labels, Math.max(0, r.value));
+            },
+          });
+    this.pulled.push({ def, kind, metric });
   }
 }
 

@@ -72,18 +72,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The config the reloads go to: a second service next to the first. */
+const TWO_SERVICES = {
+  log_level: 'info',
+  services: [
+    { name: 'first', port: 1 },
+    { name: 'second', port: 2 },
+  ],
+};
+
 describe('a real agent process', () => {
   it('SIGHUP reloads the config file: a new service appears', async () => {
-    writeFileSync(
-      configFile(),
-      JSON.stringify({
-        log_level: 'info',
-        services: [
-          { name: 'first', port: 1 },
-          { name: 'second', port: 2 },
-        ],
-      }),
-    );
+    writeFileSync(configFile(), JSON.stringify(TWO_SERVICES));
     proc.kill('SIGHUP');
     await waitFor('the second service', async () => (await services()).includes('second'));
     expect(await services()).toEqual(['first', 'second']);
@@ -108,16 +108,7 @@ describe('a real agent process', () => {
     const exited = new Promise<number | null>((r) => mon.once('exit', (code) => r(code)));
     // When the monitor is connected is not visible from here: SIGHUP every half second until it
     // has seen a reload.
-    writeFileSync(
-      configFile(),
-      JSON.stringify({
-        log_level: 'info',
-        services: [
-          { name: 'first', port: 1 },
-          { name: 'second', port: 2 },
-        ],
-      }),
-    );
+    writeFileSync(configFile(), JSON.stringify(TWO_SERVICES));
     let sent = 0;
     await waitFor('the monitor to see a reload', () => {
       if (out.includes('reloaded configuration')) return true;
