@@ -298,7 +298,17 @@ describe('two datacenters: the gateway, prepared-query failover, nearest-first d
       query: { dc: 'dc2' },
       body: JSON.stringify({ Name: 'web-there', Service: { Service: 'web' } }),
     });
-    expect(addresses(await udp(client.dnsPort, 'web-there.query.dc2.consul', T.A))).toEqual(['127.0.0.2']);
+    // DNS reads are stale by default (Consul's allow_stale), so the dc2 server that answers may not
+    // have applied the new query yet: ask until it has, as a Consul user would see it too.
+    const there = await eventually(
+      async () => {
+        const a = addresses(await udp(client.dnsPort, 'web-there.query.dc2.consul', T.A));
+        return a.length > 0 ? a : null;
+      },
+      10_000,
+      'web-there from dc2 over DNS',
+    );
+    expect(there).toEqual(['127.0.0.2']);
     expect((await udp(client.dnsPort, 'web-there.query.consul', T.A)).header.rcode).toBe(3);
   });
 

@@ -35,15 +35,19 @@ beforeAll(async () => {
       body: JSON.stringify({ Node: node, Address: '10.0.0.2' }),
     });
   }
-  const before = await fetch(`http://${dev.agent.httpAddr}/v1/coordinate/nodes`);
   const coords: Record<string, Coordinate> = { alpha: at(1), beta: at(2.5), 'test-node': at(-0.5) };
   for (const [Node, Coord] of Object.entries(coords)) {
     await client.ok('PUT', '/v1/coordinate/update', { body: JSON.stringify({ Node, Segment: '', Coord }) });
   }
-  // Wait for the leader's batch (every 100 ms in -dev).
-  await fetch(
-    `http://${dev.agent.httpAddr}/v1/coordinate/nodes?index=${before.headers.get('X-Consul-Index')}&wait=5s`,
-  );
+  // The leader applies updates in batches (every 100 ms in -dev), so the three may land in different
+  // ones: follow the list with blocking reads until all three are there.
+  let index = '0';
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    const r = await fetch(`http://${dev.agent.httpAddr}/v1/coordinate/nodes?index=${index}&wait=2s`);
+    index = r.headers.get('X-Consul-Index') ?? '0';
+    const have = new Set(((await r.json()) as { Node: string }[]).map((e) => e.Node));
+    if (Object.keys(coords).every((n) => have.has(n))) break;
+  }
 });
 afterAll(() => dev.stop());
 
