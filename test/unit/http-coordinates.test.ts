@@ -47,16 +47,30 @@ async function register(node: string): Promise<void> {
   expect(r.status).toBe(200);
 }
 
-/** PUTs coordinates and waits (a blocking query on the list) until the leader's batch wrote them. */
-async function putCoordinates(coords: Record<string, Coordinate>): Promise<void> {
+/**
+ * PUTs coordinates and follows the list with blocking queries until the leader's batches have written
+ * every node in `present` (all of them unless told): updates sent one after another may land in two
+ * batches, so one blocking read that wakes at the first is not enough.
+ */
+async function putCoordinates(
+  coords: Record<string, Coordinate>,
+  present: string[] = Object.keys(coords),
+): Promise<void> {
   const before = await req('GET', '/v1/coordinate/nodes');
   for (const [Node, Coord] of Object.entries(coords)) {
     const r = await req('PUT', '/v1/coordinate/update', { Node, Segment: '', Coord });
     expect(r.status).toBe(200);
     expect(await r.text()).toBe('');
   }
-  const after = await req('GET', `/v1/coordinate/nodes?index=${idx(before)}&wait=5s`);
-  expect(idx(after)).toBeGreaterThan(idx(before));
+  let index = idx(before);
+  for (const deadline = Date.now() + 10_000; ;) {
+    const r = await req('GET', `/v1/coordinate/nodes?index=${index}&wait=2s`);
+    index = idx(r);
+    const have = new Set((await json<Entry[]>(Promise.resolve(r))).map((e) => e.Node));
+    if (present.every((n) => have.has(n))) break;
+    if (Date.now() > deadline) throw new Error(`coordinates of ${present.join(', ')} never listed`);
+  }
+  expect(index).toBeGreaterThan(idx(before));
 }
 
 describe('/v1/coordinate', () => {
@@ -98,7 +112,8 @@ describe('/v1/coordinate', () => {
 
   it('never stores a coordinate for a node the catalog does not know, and drops it with the node', async () => {
     await register('c2');
-    await putCoordinates({ c2: at(3), ghost: at(4) });
+    // The ghost's update goes first: once c2's is listed, the batch that held the ghost's was applied.
+    await putCoordinates({ ghost: at(4), c2: at(3) }, ['c2']);
     const nodes = (await json<Entry[]>(req('GET', '/v1/coordinate/nodes'))).map((e) => e.Node);
     expect(nodes).toContain('c2');
     expect(nodes).not.toContain('ghost');
