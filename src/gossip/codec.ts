@@ -94,13 +94,18 @@ export interface SuspectMsg {
   incarnation: number;
   from: string;
 }
-/** `left`: the member left (gracefully, or forced by an operator) rather than failed. */
+/**
+ * `left`: the member left (gracefully, or forced by an operator) rather than failed. `prune`
+ * (force-leave -prune, with `left`): every member forgets it at once instead of after the
+ * tombstone timeout. Sent as a fifth field only when set, which older decoders skip.
+ */
 export interface DeadMsg {
   type: 'dead';
   node: string;
   incarnation: number;
   from: string;
   left: boolean;
+  prune?: boolean;
 }
 export interface UserMsg {
   type: 'user';
@@ -302,7 +307,10 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'suspect':
       return frame(MsgType.Suspect, [m.node, m.incarnation, m.from]);
     case 'dead':
-      return frame(MsgType.Dead, [m.node, m.incarnation, m.from, m.left]);
+      return frame(
+        MsgType.Dead,
+        m.prune ? [m.node, m.incarnation, m.from, m.left, true] : [m.node, m.incarnation, m.from, m.left],
+      );
     case 'user':
       return frame(MsgType.User, [m.ltime, m.name, m.payload, m.id, m.origin]);
     case 'query':
@@ -606,6 +614,7 @@ function parseMessage(type: number, body: unknown): Message {
         incarnation: counter(f[1], 'dead incarnation'),
         from: name(f[2], 'dead from'),
         left: bool(f[3], 'dead left'),
+        ...(f[4] === undefined ? {} : { prune: bool(f[4], 'dead prune') }),
       };
     }
     case MsgType.User:

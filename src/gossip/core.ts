@@ -480,22 +480,26 @@ export class GossipCore {
   }
 
   /**
-   * A failed member -> left, broadcast. False if unknown, this node, or not failed. `prune`
-   * (Consul's force-leave -prune): this node also forgets it at once instead of after the
-   * tombstone timeout (a member already left may be pruned too).
+   * A failed member -> left, broadcast. False if unknown, this node, or neither failed nor left.
+   * `prune` (Consul's force-leave -prune): every member forgets it at once instead of after the
+   * tombstone timeout, a member already left included; the prune travels with the broadcast, as
+   * serf's leave intent carries it.
    */
   forceLeave(name: string, now: number, prune = false): boolean {
     const st = this.states.get(name);
     if (!st || name === this.name) return false;
-    if (st.m.status !== 'left') {
-      if (st.m.status !== 'failed') return false;
+    if (st.m.status !== 'failed' && st.m.status !== 'left') return false;
+    if (st.m.status === 'failed' || prune) {
       this.memberClock.increment();
-      this.deadNode(
-        { type: 'dead', node: name, incarnation: st.m.incarnation, from: this.name, left: true },
-        now,
-      );
+      const d: DeadMsg = {
+        type: 'dead',
+        node: name,
+        incarnation: st.m.incarnation,
+        from: this.name,
+        left: true,
+      };
+      this.deadNode(prune ? { ...d, prune } : d, now);
     }
-    if (prune) this.forget(name);
     return true;
   }
 
@@ -1024,13 +1028,18 @@ export class GossipCore {
     const st = this.accusedMember(d.node, d.incarnation, sender, now);
     if (!st) return;
     const m = st.m;
-    if (m.status === 'left') return;
+    const prune = d.left && d.prune === true;
+    if (m.status === 'left' && !prune) return;
     if (m.status === 'failed' && !d.left) return;
-    st.suspicion = null;
-    m.incarnation = d.incarnation;
-    this.setStatus(m, d.left ? 'left' : 'failed', now);
-    this.emitMember(d.left ? 'leave' : 'failed', m);
+    if (m.status !== 'left') {
+      st.suspicion = null;
+      m.incarnation = d.incarnation;
+      this.setStatus(m, d.left ? 'left' : 'failed', now);
+      this.emitMember(d.left ? 'leave' : 'failed', m);
+    }
     this.broadcastDead(d);
+    // Once forgotten, a repeat of this prune finds no member and is not spread again.
+    if (prune) this.forget(d.node);
   }
 
   /** Someone believes this node suspect or dead (at `incarnation`). */

@@ -1,5 +1,5 @@
 // The CLI against real processes (three servers, two clients): members, kv export on one agent
-// and import through another, catalog, and force-leave -prune of a client killed -9.
+// and import through another, catalog, and force-leave -prune of a client killed -9, forgotten everywhere.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeValue } from '../../src/client/client.js';
@@ -85,5 +85,14 @@ describe('the CLI on a cluster', () => {
     expect(r).toEqual({ code: 0, out: '', err: '' });
     const after = await cli(client, ['members']);
     expect(after.out).not.toContain(victim.name);
+    // The prune is gossiped, as Consul's is: every other agent forgets the victim too, long before
+    // the 24 h tombstone timeout would.
+    for (const other of cluster.servers) {
+      await eventually(
+        async () => !(await cli(other, ['members'])).out.includes(victim.name),
+        10_000,
+        `${other.name} forgets ${victim.name}`,
+      );
+    }
   });
 });

@@ -330,7 +330,8 @@ describe('gossip simulation', () => {
     TIMEOUT,
   );
 
-  const T6 = 'a graceful leave is seen as left (never failed) everywhere; forceLeave turns failed into left';
+  const T6 =
+    'a graceful leave is seen as left (never failed) everywhere; forceLeave turns failed into left, and -prune is forgotten everywhere';
   it(
     T6,
     () => {
@@ -383,9 +384,38 @@ describe('gossip simulation', () => {
             10_000,
             20,
           );
-          report(`seed ${seed}: leave seen everywhere after ${seen} ms; force-leave after ${forced} ms`);
+          // -prune spreads too: every member forgets the member at once (a failed one, and one
+          // already left), long before the tombstone timeout, and no push/pull brings it back.
+          const dropped = pick(
+            s,
+            s.live().filter((n) => n !== operator),
+          );
+          s.kill(dropped);
+          s.runUntil(
+            `every member marks ${dropped.name} failed`,
+            () => s.allSee(dropped.name, (m) => m?.status === 'failed'),
+            60_000,
+          );
+          expect(s.act(operator, (c, now) => c.forceLeave(dropped.name, now, true))).toBe(true);
+          expect(s.act(operator, (c, now) => c.forceLeave(leaver.name, now, true))).toBe(true);
+          const pruned = s.runUntil(
+            `every member forgets ${dropped.name} and ${leaver.name}`,
+            () =>
+              s.allSee(dropped.name, (m) => m === undefined) && s.allSee(leaver.name, (m) => m === undefined),
+            10_000,
+            20,
+          );
+          s.run(120_000);
+          expect(s.allSee(dropped.name, (m) => m === undefined)).toBe(true);
+          expect(s.allSee(leaver.name, (m) => m === undefined)).toBe(true);
+          expect(s.allSee(gone.name, (m) => m?.status === 'left')).toBe(true);
+
+          report(
+            `seed ${seed}: leave seen everywhere after ${seen} ms; force-leave after ${forced} ms; prune after ${pruned} ms`,
+          );
           expect(seen).toBeLessThanOrEqual(3 * PROBE);
           expect(forced).toBeLessThanOrEqual(3 * PROBE);
+          expect(pruned).toBeLessThanOrEqual(3 * PROBE);
         });
       }
     },

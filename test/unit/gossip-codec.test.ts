@@ -55,6 +55,7 @@ const samples: Message[] = [
   { type: 'suspect', node: 'n', incarnation: 3, from: 'm' },
   { type: 'dead', node: 'n', incarnation: 4, from: 'n', left: true },
   { type: 'dead', node: 'n', incarnation: 4, from: 'm', left: false },
+  { type: 'dead', node: 'n', incarnation: 5, from: 'op', left: true, prune: true },
   { type: 'user', ltime: 9, name: 'deploy', payload: text('v1.2'), id: 'e-1', origin: 'n' },
   { type: 'user', ltime: 0, name: 'x', payload: new Uint8Array(MAX_EVENT_BYTES - 1), id: 'i', origin: 'o' },
   {
@@ -256,6 +257,7 @@ describe('gossip codec: limits and malformed input', () => {
     ['UUID value of 15 bytes', raw(MsgType.Alive, ['n', 'h', 1, ['id', new Uint8Array(15)], 1])],
     ['a tag twice, coded and spelled', raw(MsgType.Alive, ['n', 'h', 1, [0, 'role', 'x'], 1])],
     ['event over 512 bytes', raw(MsgType.User, [1, 'name', new Uint8Array(MAX_EVENT_BYTES - 3), 'id', 'o'])],
+    ['dead with a prune that is not a boolean', raw(MsgType.Dead, ['n', 1, 'm', true, 1])],
     ['payload not bytes', raw(MsgType.User, [1, 'name', 'text', 'id', 'o'])],
     [
       'relay of a ping',
@@ -353,13 +355,17 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('nack' as const), seq: u32 }),
   fc.record({ type: fc.constant('alive' as const), node: name, addr, port, tags, incarnation: inc }),
   fc.record({ type: fc.constant('suspect' as const), node: name, incarnation: inc, from: name }),
-  fc.record({
-    type: fc.constant('dead' as const),
-    node: name,
-    incarnation: inc,
-    from: name,
-    left: fc.boolean(),
-  }),
+  fc.record(
+    {
+      type: fc.constant('dead' as const),
+      node: name,
+      incarnation: inc,
+      from: name,
+      left: fc.boolean(),
+      prune: fc.constant(true),
+    },
+    { requiredKeys: ['type', 'node', 'incarnation', 'from', 'left'] },
+  ),
   fc.record({ type: fc.constant('user' as const), ltime: inc, name, payload, id: name, origin: name }),
   fc.record({
     type: fc.constant('query' as const),

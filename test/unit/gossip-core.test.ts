@@ -523,6 +523,54 @@ describe('gossip core: leaving', () => {
     expect(other.member('a')?.status).toBe('left');
   });
 
+  it('force-leave -prune: forgets the member, sends the prune on, and whoever hears it forgets too', () => {
+    const core = withMembers(['a', 'b']);
+    deliver(core, addrOf('b'), 2, { type: 'dead', node: 'a', incarnation: 1, from: 'b', left: false });
+    core.drain();
+    expect(core.forceLeave('a', 3, true)).toBe(true);
+    expect(core.member('a')).toBeUndefined();
+    const outs = core.drain().concat(runTo(core, 3, 50));
+    expect(memberEvents(outs)).toEqual(['leave:a', 'reap:a']);
+    expect(sent(outs).some((s) => s.msg.type === 'dead' && s.msg.node === 'a' && s.msg.prune)).toBe(true);
+
+    // A member that knows `a` as failed, or already as left, forgets it and spreads the prune once.
+    for (const first of [
+      { type: 'dead', node: 'a', incarnation: 1, from: 'b', left: false },
+      { type: 'dead', node: 'a', incarnation: 1, from: 'a', left: true },
+    ] as const) {
+      const other = withMembers(['a', 'b']);
+      deliver(other, addrOf('b'), 2, first);
+      other.drain();
+      const prune = { type: 'dead', node: 'a', incarnation: 1, from: 'me', left: true, prune: true } as const;
+      deliver(other, ME, 4, prune);
+      expect(other.member('a')).toBeUndefined();
+      const heard = other.drain().concat(runTo(other, 4, 10_000));
+      expect(memberEvents(heard).at(-1)).toBe('reap:a');
+      expect(sent(heard).some((s) => s.msg.type === 'dead' && s.msg.prune)).toBe(true);
+      // Heard again once its retransmits are spent: nothing left to forget, so nothing sent on,
+      // and ten seconds of gossip and push/pull do not bring the member back.
+      deliver(other, ME, 10_000, prune);
+      const again = other.drain().concat(runTo(other, 10_000, 20_000));
+      expect(sent(again).some((s) => s.msg.type === 'dead')).toBe(false);
+      expect(other.member('a')).toBeUndefined();
+    }
+  });
+
+  it('refutes a prune of itself like any death', () => {
+    const core = withMembers(['a']);
+    const before = core.member('me')?.incarnation ?? 0;
+    deliver(core, addrOf('a'), 5, {
+      type: 'dead',
+      node: 'me',
+      incarnation: before,
+      from: 'a',
+      left: true,
+      prune: true,
+    });
+    expect(core.member('me')).toMatchObject({ status: 'alive' });
+    expect(core.member('me')?.incarnation).toBeGreaterThan(before);
+  });
+
   it('reaps failed members after reconnectTimeout and left ones after tombstoneTimeout', () => {
     const timings = { ...T, reconnectTimeoutMs: 10_000, tombstoneTimeoutMs: 5000 };
     const core = withMembers(['a', 'b', 'c'], timings);
