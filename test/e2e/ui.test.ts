@@ -130,6 +130,54 @@ describe('web UI', () => {
     expect(await stillSamePage(page)).toBe(true);
   });
 
+  it('a service with 250 instances: 100 cards at first, more on request, and filters by ID, node and health', async () => {
+    // Five nodes, fifty instances each; every fiftieth (7, 57, ...) has a critical check.
+    const ids = Array.from({ length: 250 }, (_, i) => i);
+    for (let b = 0; b < ids.length; b += 25) {
+      await Promise.all(
+        ids.slice(b, b + 25).map(async (i) => {
+          const r = await agent.client.request('PUT', '/v1/catalog/register', {
+            body: JSON.stringify({
+              Node: `many-host-${i % 5}`,
+              Address: `10.7.0.${i % 5}`,
+              Service: { Service: 'many', ID: `many-${i}`, Port: 9000 + i },
+              Check: {
+                CheckID: `many-${i}-check`,
+                Name: 'probe',
+                ServiceID: `many-${i}`,
+                Status: i % 50 === 7 ? 'critical' : 'passing',
+              },
+            }),
+          });
+          expect(r.status).toBe(200);
+        }),
+      );
+    }
+    await page.goto(`${base()}/dc1/services/many`);
+    const cards = page.locator('li[data-instance]');
+    const more = page.getByTestId('instances-more');
+    await expect.poll(() => more.textContent(), { timeout: LIVE_MS }).toContain('Showing 100 of 250');
+    expect(await cards.count()).toBe(100);
+    expect(await page.locator('.summary').textContent()).toContain('250 instances');
+    await page.getByRole('button', { name: 'Show 100 more' }).click();
+    await expect.poll(() => cards.count()).toBe(200);
+    await page.getByRole('button', { name: 'Show 50 more' }).click();
+    await expect.poll(() => cards.count()).toBe(250);
+    expect(await more.count()).toBe(0);
+
+    // The filters start over at the first page of what matches.
+    await page.getByLabel('Instance').fill('many-17');
+    await expect.poll(() => cards.count()).toBe(11); // many-17 and many-170 ... many-179
+    await page.getByLabel('Instance').fill('many-host-3');
+    await expect.poll(() => cards.count()).toBe(50);
+    expect(await more.count()).toBe(0);
+    await page.getByLabel('Instance').fill('');
+    await page.getByLabel('Status').selectOption('critical');
+    const shownIds = async (): Promise<string> =>
+      (await cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-instance') ?? ''))).sort().join();
+    await expect.poll(shownIds).toBe('many-107,many-157,many-207,many-57,many-7');
+  });
+
   it('nodes page shows every node and which server is the leader', async () => {
     const leader = dc1.servers[0] as ServerProc;
     await page.goto(`${base()}/dc1/nodes`);

@@ -1,7 +1,8 @@
-// The services list's filters, applied in memory: the whole list is already here (one blocking
-// read), so filtering thousands of services costs a loop, not a request.
+// The services list's and a service's instances' filters, applied in memory: the whole list is
+// already here (one blocking read), so filtering thousands of entries costs a loop, not a request.
 
-import type { ServiceSummary } from './types.js';
+import { checksHealth } from './health.js';
+import type { ServiceInstance, ServiceSummary } from './types.js';
 
 export type StatusFilter = '' | 'passing' | 'warning' | 'critical';
 
@@ -36,4 +37,22 @@ export function allTags(list: readonly ServiceSummary[]): string[] {
 
 export function parseStatus(s: string | null): StatusFilter {
   return s === 'passing' || s === 'warning' || s === 'critical' ? s : '';
+}
+
+export interface InstanceFilter {
+  /** Case-insensitive substring of the instance's ID, its node's name or its address. */
+  text: string;
+  /** The instance's health (the worst of its checks), '' for any. */
+  status: StatusFilter;
+}
+
+/** A service's instances that match the service page's filters, in the order the API gave them. */
+export function filterInstances(list: readonly ServiceInstance[], f: InstanceFilter): ServiceInstance[] {
+  const needle = f.text.trim().toLowerCase();
+  return list.filter((i) => {
+    if (f.status !== '' && checksHealth(i.Checks) !== f.status) return false;
+    if (needle === '') return true;
+    const address = i.Service.Address !== '' ? i.Service.Address : i.Node.Address;
+    return [i.Service.ID, i.Node.Node, address].some((s) => s.toLowerCase().includes(needle));
+  });
 }

@@ -2,11 +2,11 @@
 // ranking and the windowed-rows arithmetic.
 import { describe, expect, it } from 'vitest';
 import { inDatacenter, parseRoute, routePath, type Route } from '../src/router.js';
-import { allTags, filterServices } from '../src/filter.js';
+import { allTags, filterInstances, filterServices } from '../src/filter.js';
 import { decodeValue, folderOf, jsonError, kvItems, parentPrefixes } from '../src/kv.js';
 import { summaryHealth, worst } from '../src/health.js';
 import { computeWindow } from '../src/components/rowWindow.js';
-import type { ServiceSummary } from '../src/types.js';
+import type { CheckStatus, ServiceInstance, ServiceSummary } from '../src/types.js';
 
 describe('routes', () => {
   const cases: [string, Route][] = [
@@ -80,6 +80,51 @@ describe('services filter', () => {
     expect(list.map(summaryHealth)).toEqual(['critical', 'warning', 'none']);
     expect(worst(['passing', 'warning', 'passing'])).toBe('warning');
     expect(worst([])).toBe('none');
+  });
+});
+
+describe('service instances filter', () => {
+  const inst = (id: string, node: string, address: string, statuses: CheckStatus[]): ServiceInstance => ({
+    Node: { Node: node, Address: '10.0.0.9', Datacenter: 'dc1' },
+    Service: {
+      ID: id,
+      Service: 'web',
+      Tags: [],
+      Address: address,
+      Port: 80,
+      Meta: {},
+    },
+    Checks: statuses.map((Status, n) => ({
+      Node: node,
+      CheckID: `c${n}`,
+      Name: `c${n}`,
+      Status,
+      Output: '',
+      ServiceID: id,
+      ServiceName: 'web',
+    })),
+  });
+  const list = [
+    inst('web-1', 'alpha', '10.1.0.1', ['passing']),
+    inst('web-2', 'beta', '', ['passing', 'critical']),
+    inst('WEB-3', 'gamma', '10.1.0.3', ['warning']),
+    inst('web-4', 'delta', '10.1.0.4', []),
+  ];
+  const ids = (f: Parameters<typeof filterInstances>[1]): string[] =>
+    filterInstances(list, f).map((i) => i.Service.ID);
+  it('by ID, node or address (case-insensitive substring), the node address standing in for none', () => {
+    expect(ids({ text: '', status: '' })).toEqual(['web-1', 'web-2', 'WEB-3', 'web-4']);
+    expect(ids({ text: ' web-3 ', status: '' })).toEqual(['WEB-3']);
+    expect(ids({ text: 'BETA', status: '' })).toEqual(['web-2']);
+    expect(ids({ text: '10.1.0.', status: '' })).toEqual(['web-1', 'WEB-3', 'web-4']);
+    expect(ids({ text: '10.0.0.9', status: '' })).toEqual(['web-2']);
+    expect(ids({ text: 'nothing', status: '' })).toEqual([]);
+  });
+  it('by health: the worst of the instance\u2019s checks', () => {
+    expect(ids({ text: '', status: 'passing' })).toEqual(['web-1']);
+    expect(ids({ text: '', status: 'critical' })).toEqual(['web-2']);
+    expect(ids({ text: '', status: 'warning' })).toEqual(['WEB-3']);
+    expect(ids({ text: 'web-1', status: 'critical' })).toEqual([]);
   });
 });
 

@@ -1,21 +1,33 @@
 // One service: each instance with its node, address, port, tags, meta and every check (the
 // service's own and its node's) with status and output. Live through /v1/health/service/:name.
+// Instances are cards of varying height, so a long list is paged rather than windowed: the first
+// INSTANCES_PAGE that match the filters, and a button for the next ones.
 
+import { useState } from 'preact/hooks';
 import { seg } from '../api.js';
 import { useBlocking } from '../blocking.js';
+import { filterInstances, type StatusFilter } from '../filter.js';
 import { checksHealth, countByStatus } from '../health.js';
 import { routePath } from '../router.js';
 import type { HealthCheck, ServiceInstance } from '../types.js';
 import { ErrorBox, Loading, MetaList, PageTitle, Tags } from '../components/Common.js';
 import { StatusBadge, StatusCounts } from '../components/Status.js';
 
+/** Instance cards rendered at first, and added by each "Show more". */
+export const INSTANCES_PAGE = 100;
+
 export function ServiceDetail({ dc, name }: { dc: string; name: string }) {
   const { data, error, loading } = useBlocking<ServiceInstance[]>(`/v1/health/service/${seg(name)}`, {
     dc,
   });
+  const [text, setText] = useState('');
+  const [status, setStatus] = useState<StatusFilter>('');
+  const [limit, setLimit] = useState(INSTANCES_PAGE);
   const instances = data ?? [];
   const all = instances.flatMap((i) => i.Checks ?? []);
   const counts = countByStatus(all);
+  const shown = filterInstances(instances, { text, status });
+  const more = Math.min(INSTANCES_PAGE, shown.length - limit);
   return (
     <section aria-labelledby="page-title">
       <nav class="crumbs" aria-label="Breadcrumb">
@@ -34,11 +46,54 @@ export function ServiceDetail({ dc, name }: { dc: string; name: string }) {
             <StatusCounts {...counts} />
           </p>
           <h2>Instances</h2>
-          <ul class="cards">
-            {instances.map((i) => (
-              <Instance key={`${i.Node.Node}/${i.Service.ID}`} dc={dc} inst={i} />
-            ))}
-          </ul>
+          <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+            <label>
+              Instance
+              <input
+                type="search"
+                value={text}
+                placeholder="ID, node or address"
+                onInput={(e) => {
+                  setText(e.currentTarget.value);
+                  setLimit(INSTANCES_PAGE);
+                }}
+              />
+            </label>
+            <label>
+              Status
+              <select
+                value={status}
+                onChange={(e) => {
+                  setStatus(e.currentTarget.value as StatusFilter);
+                  setLimit(INSTANCES_PAGE);
+                }}
+              >
+                <option value="">Any status</option>
+                <option value="passing">Passing</option>
+                <option value="warning">Warning</option>
+                <option value="critical">Critical</option>
+              </select>
+            </label>
+          </form>
+          {shown.length === 0 ? (
+            <p>No instances match.</p>
+          ) : (
+            <>
+              <ul class="cards">
+                {shown.slice(0, limit).map((i) => (
+                  <Instance key={`${i.Node.Node}/${i.Service.ID}`} dc={dc} inst={i} />
+                ))}
+              </ul>
+              {more > 0 ? (
+                <p class="more" data-testid="instances-more">
+                  Showing {limit} of {shown.length}.{' '}
+                  <button type="button" onClick={() => setLimit(limit + INSTANCES_PAGE)}>
+                    Show {more} more
+                  </button>
+                </p>
+              ) : null}
+            </>
+          )}
         </>
       )}
     </section>
