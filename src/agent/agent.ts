@@ -16,7 +16,7 @@ import { ConsulError, ErrorCode } from '../core/errors.js';
 import { cryptoRng, type Rng } from '../core/rng.js';
 import { GossipAgent } from '../gossip/driver.js';
 import { keyringPath, openKeyring } from '../gossip/keyring.js';
-import { registerKeyringHandlers } from '../gossip/keyring-ops.js';
+import { registerKeyringHandlers, runKeyringOp } from '../gossip/keyring-ops.js';
 import type { Member, MemberEventType, UserEvent } from '../gossip/types.js';
 import { AgentDns } from '../dns/agent-dns.js';
 import { createApp } from '../http/app.js';
@@ -223,6 +223,14 @@ export class Agent {
     else this.startClientRouting();
     if (!c.coordinates.disabled) this.startCoordinateSync();
     this.server?.attachUserEvents({ fire: (name, payload, f) => this.fireEvent(name, payload, f) });
+    this.server?.attachKeyring({
+      hasWan: () => this.wanPool !== null,
+      run: (op, key, wan) => {
+        const pool = wan ? this.wanPool?.gossip : this.lan;
+        if (!pool) throw new ConsulError(ErrorCode.Internal, 'this server is in no WAN pool');
+        return runKeyringOp(pool, op, key, c.datacenter);
+      },
+    });
 
     this.local.startSync();
     if (c.dockerSync.enabled) this.startDockerSync(advertise);

@@ -181,12 +181,16 @@ export function keyringErrorMessage(result: KeyringOpResult): string | null {
   return `${lines.length} error${lines.length === 1 ? '' : 's'} occurred:\n${lines.map((l) => `\t* ${l}`).join('\n')}\n\n`;
 }
 
-async function run(
+/**
+ * Runs `op` on every member of `agent`'s pool and answers the pool's tally; throws Consul's
+ * message when a node failed or did not answer (a 500, or a 503 when nobody reported an error).
+ */
+export async function runKeyringOp(
   agent: KeyringAgent,
   op: KeyringOp,
   key: string | null,
   datacenter: string,
-  timeoutMs: number | undefined,
+  timeoutMs?: number,
 ): Promise<KeyringResponse[]> {
   const result = await keyringOperation(
     agent,
@@ -209,7 +213,7 @@ export function listKeys(
   datacenter: string,
   timeoutMs?: number,
 ): Promise<KeyringResponse[]> {
-  return run(agent, 'list', null, datacenter, timeoutMs);
+  return runKeyringOp(agent, 'list', null, datacenter, timeoutMs);
 }
 
 /** POST /v1/operator/keyring: install `key` on every member. */
@@ -219,7 +223,7 @@ export function installKey(
   key: string,
   timeoutMs?: number,
 ): Promise<KeyringResponse[]> {
-  return run(agent, 'install', key, datacenter, timeoutMs);
+  return runKeyringOp(agent, 'install', key, datacenter, timeoutMs);
 }
 
 /** PUT /v1/operator/keyring: make `key` (installed everywhere first) the primary on every member. */
@@ -229,7 +233,7 @@ export function useKey(
   key: string,
   timeoutMs?: number,
 ): Promise<KeyringResponse[]> {
-  return run(agent, 'use', key, datacenter, timeoutMs);
+  return runKeyringOp(agent, 'use', key, datacenter, timeoutMs);
 }
 
 /** DELETE /v1/operator/keyring: remove `key` from every member (refused where it is primary). */
@@ -239,5 +243,5 @@ export function removeKey(
   key: string,
   timeoutMs?: number,
 ): Promise<KeyringResponse[]> {
-  return run(agent, 'remove', key, datacenter, timeoutMs);
+  return runKeyringOp(agent, 'remove', key, datacenter, timeoutMs);
 }

@@ -101,6 +101,7 @@ export class ServerAgent {
   /** LAN coordinate updates queued on the leader, written through Raft in batches. */
   private coordUpdates!: CoordinateUpdates;
   private userEvents: EndpointContext['userEvents'];
+  private keyring: EndpointContext['keyring'];
   private readonly rng = cryptoRng();
   private stopping = false;
   /** Where Raft and RPC report to the agent's metrics (set by the agent before start). */
@@ -320,6 +321,11 @@ export class ServerAgent {
 
     this.peers.start();
     return this.rpcAddr;
+  }
+
+  /** How Internal.KeyringOperation reaches this agent's gossip pools. */
+  attachKeyring(keyring: NonNullable<EndpointContext['keyring']>): void {
+    this.keyring = keyring;
   }
 
   /** How Internal.EventFire fires a user event here: the agent's own firing, into its LAN pool. */
@@ -595,6 +601,7 @@ export class ServerAgent {
       },
       datacenters: this.forwarder.datacenters,
       ...(this.userEvents ? { userEvents: this.userEvents } : {}),
+      ...(this.keyring ? { keyring: this.keyring } : {}),
       acl: this.aclContext,
       signal,
       wan: this.wan,

@@ -224,7 +224,7 @@ describe('WAN pool', () => {
 });
 
 describe('WAN gossip encryption', () => {
-  it('keeps the WAN keys in serf/remote.keyring, and rotates them with the LAN keys on a server', async () => {
+  it('keeps the WAN keys in serf/remote.keyring, and rotates them with every datacenter\u2019s LAN keys from one server', async () => {
     const key = randomBytes(32).toString('base64');
     const data = join(dir, 'enc-1');
     const a = await startDevAgent((c) => {
@@ -255,9 +255,11 @@ describe('WAN gossip encryption', () => {
         NumNodes: number;
       }
       const list = await get<Ring[]>(a.app, '/v1/operator/keyring');
+      // The WAN pool, then every datacenter's LAN pool (dc2's through its server), as Consul lists.
       expect(list.map((r) => [r.WAN, r.Datacenter, r.Keys, r.NumNodes])).toEqual([
         [true, 'dc1', { [key]: 2 }, 2],
         [false, 'dc1', { [key]: 1 }, 1],
+        [false, 'dc2', { [key]: 1 }, 1],
       ]);
       const next = randomBytes(32).toString('base64');
       for (const [method, k] of [
@@ -269,6 +271,9 @@ describe('WAN gossip encryption', () => {
         expect(r.status).toBe(200);
       }
       expect(b.agent.wanPool?.gossip.keyring()?.list()).toEqual([next]);
+      // Rotated in the other datacenter's LAN pool too, from dc1 alone.
+      expect(b.agent.lan.keyring()?.list()).toEqual([next]);
+      expect(a.agent.lan.keyring()?.list()).toEqual([next]);
       expect(JSON.parse(readFileSync(join(data, 'serf', 'remote.keyring'), 'utf8'))).toEqual([next]);
       // The pool still works under the new key alone: probes go on answering for many intervals.
       await new Promise((r) => setTimeout(r, 1500));

@@ -1,12 +1,14 @@
-// /v1/operator/keyring: the gossip keys of every member of the LAN pool, and on a server of the WAN
-// pool too (each member answers for its own keyring over a gossip query). GET lists, POST installs,
-// PUT makes primary, DELETE removes.
+// /v1/operator/keyring: the gossip keys of every member of the WAN pool and of every datacenter's
+// LAN pool (each member answers for its own keyring over a gossip query), as Consul's: GET lists,
+// POST installs, PUT makes primary, DELETE removes, everywhere at once.
 
 import type { Context } from 'hono';
 import { badRequest } from '../../core/errors.js';
-import { installKey, listKeys, removeKey, useKey, type KeyringResponse } from '../../gossip/keyring-ops.js';
+import type { KeyringOp, KeyringResponse } from '../../gossip/keyring-ops.js';
+import { decodeBase64, decodeKey } from '../../gossip/keyring.js';
+import { callEndpoint } from '../endpoint.js';
 import type { HttpDeps } from '../app.js';
-import { bodyOf, urlOf } from '../request.js';
+import { bodyOf, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { json } from '../respond.js';
 
@@ -26,31 +28,32 @@ async function keyOf(c: Context): Promise<string> {
 }
 
 /**
- * A server runs the operation on the WAN pool too (its own keyring, serf/remote.keyring, on every
- * server of every datacenter), first, as Consul does; the WAN pool's answer says WAN: true.
+ * Runs the operation through a server (this agent's own, when it is one): the WAN pool, then the
+ * LAN pool of every datacenter (rpc/endpoints/keyring.ts), each answer a KeyringResponse.
  */
-async function inPools(
-  d: HttpDeps,
-  run: (agent: HttpDeps['agent']['lan']) => Promise<KeyringResponse[]>,
-): Promise<KeyringResponse[]> {
-  const wan = d.agent.wanPool ? (await run(d.agent.wanPool.gossip)).map((r) => ({ ...r, WAN: true })) : [];
-  return [...wan, ...(await run(d.agent.lan))];
+function inPools(c: Context, d: HttpDeps, op: KeyringOp, key: string | null): Promise<KeyringResponse[]> {
+  return callEndpoint(c, d, 'Internal.KeyringOperation', { op, key }, signalOf(c, false)) as Promise<
+    KeyringResponse[]
+  >;
 }
 
 export async function keyringList(c: Context, d: HttpDeps): Promise<Response> {
   checkRelayFactor(c);
-  return json(c, await inPools(d, (pool) => listKeys(pool, d.agent.config.datacenter)));
+  return json(c, await inPools(c, d, 'list', null));
 }
 
 const change =
-  (op: typeof installKey) =>
+  (op: Exclude<KeyringOp, 'list'>) =>
   async (c: Context, d: HttpDeps): Promise<Response> => {
     checkRelayFactor(c);
     const key = await keyOf(c);
-    await inPools(d, (pool) => op(pool, d.agent.config.datacenter, key));
+    // Checked here so a typo is a 400 at once rather than a failure reported by every node.
+    if (op === 'install') decodeKey(key);
+    else decodeBase64(key);
+    await inPools(c, d, op, key);
     return new Response(null, { status: 200 });
   };
 
-export const keyringInstall = change(installKey);
-export const keyringUse = change(useKey);
-export const keyringRemove = change(removeKey);
+export const keyringInstall = change('install');
+export const keyringUse = change('use');
+export const keyringRemove = change('remove');

@@ -533,6 +533,14 @@ function needOperator(authz: Authorizer, access: 'read' | 'write'): void {
   if (!authz.allowedGlobal('operator', access)) throw permissionDenied(authz, 'operator', access);
 }
 
+/** Consul's keyring operations: keyring:read to list the keys, keyring:write to change them. */
+export const keyringAcl: AclSpec<{ op: string }> = {
+  check: (authz, a) => {
+    const access = a.op === 'list' ? 'read' : 'write';
+    if (!authz.allowedGlobal('keyring', access)) throw permissionDenied(authz, 'keyring', access);
+  },
+};
+
 export const operatorReadAcl: AclSpec<unknown> = { check: (authz) => needOperator(authz, 'read') };
 export const operatorWriteAcl: AclSpec<unknown> = { check: (authz) => needOperator(authz, 'write') };
 

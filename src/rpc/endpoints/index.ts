@@ -17,6 +17,8 @@ import type { AutopilotConfig } from '../../state/autopilot.js';
 import type { ServerHealth } from '../../server/autopilot.js';
 import { aclEndpoints, type AclContext } from './acl.js';
 import { snapshotEndpoints } from './snapshot.js';
+import { keyringEndpoints } from './keyring.js';
+import type { KeyringOp, KeyringResponse } from '../../gossip/keyring-ops.js';
 import type { QueryMeta, QueryOptions } from './types.js';
 import { blockingTimeout } from '../../state/blocking.js';
 import { cryptoRng } from '../../core/rng.js';
@@ -107,6 +109,11 @@ export interface EndpointContext {
   preparedQueryNear?: NearSorter;
   /** Fires a user event into this server's datacenter, as its agent does (absent in fakes). */
   userEvents?: { fire(name: string, payload: Uint8Array, filters: EventFilters): AgentEvent };
+  /** This agent's gossip keyrings (absent in fakes): a keyring operation over its LAN or WAN pool. */
+  keyring?: {
+    hasWan(): boolean;
+    run(op: KeyringOp, key: string | null, wan: boolean): Promise<KeyringResponse[]>;
+  };
   /** The ACL system on this server (absent in fakes: ACLs off). */
   acl?: AclContext;
   signal: AbortSignal;
@@ -425,6 +432,7 @@ export const endpoints = {
   ...preparedQueryEndpoints,
   ...aclEndpoints,
   ...snapshotEndpoints,
+  ...keyringEndpoints,
   ...operatorEndpoints,
 } satisfies Record<string, Endpoint>;
 
