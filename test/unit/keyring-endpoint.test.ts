@@ -51,8 +51,7 @@ function fake(opts: { wan?: boolean; remote?: (dc: string) => Promise<unknown> }
   return { ctx, runs, calls };
 }
 
-const run = (f: Fake, args: unknown): Promise<KeyringResponse[]> =>
-  ep.run(f.ctx, args as KeyringArgs);
+const run = (f: Fake, args: unknown): Promise<KeyringResponse[]> => ep.run(f.ctx, args as KeyringArgs);
 
 describe('Internal.KeyringOperation', () => {
   it('runs on the WAN pool, then on every datacenter’s LAN pool, with the caller’s token', async () => {
