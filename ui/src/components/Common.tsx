@@ -1,8 +1,10 @@
-// Small pieces every view uses: tags, key/value lists, the error box and the page heading.
+// Small pieces every view uses: tags, key/value lists, the error box, the page heading and the
+// health filter.
 
 import { useEffect, useRef } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
 import { ApiError, isNoLeader } from '../api.js';
+import { parseStatus, type StatusFilter } from '../filter.js';
 
 export function Tags({ tags }: { tags: readonly string[] | null }) {
   if (!tags || tags.length === 0) return <span class="muted">none</span>;
@@ -71,5 +73,32 @@ export function Loading({ what, retrying = false }: { what: string; retrying?: b
     <p class="muted" role="status">
       {retrying ? `No answer with ${what} yet; asking again…` : `Loading ${what}…`}
     </p>
+  );
+}
+
+/**
+ * The health filter of a list: any, passing, warning or critical. `has`: the services list's
+ * wording, where a service matches when any of its checks is in that status.
+ */
+export function StatusSelect({
+  value,
+  onChange,
+  has = false,
+}: {
+  value: StatusFilter;
+  onChange: (status: StatusFilter) => void;
+  has?: boolean;
+}) {
+  const label = (s: string): string => (has ? `Has ${s.toLowerCase()} checks` : s);
+  return (
+    <label>
+      Status
+      <select value={value} onChange={(e) => onChange(parseStatus(e.currentTarget.value))}>
+        <option value="">Any status</option>
+        <option value="passing">{label('Passing')}</option>
+        <option value="warning">{label('Warning')}</option>
+        <option value="critical">{label('Critical')}</option>
+      </select>
+    </label>
   );
 }

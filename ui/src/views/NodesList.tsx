@@ -4,11 +4,12 @@
 
 import { useMemo, useRef, useState } from 'preact/hooks';
 import { useBlocking } from '../blocking.js';
-import { checksHealth, countByStatus, nodeChecks, type Health } from '../health.js';
+import { checksHealth, countByStatus, nodeChecks } from '../health.js';
 import { raftRoles, ROLE_LABEL, type RaftRole } from '../raft.js';
 import { routePath } from '../router.js';
 import type { NodeInfo, RaftConfiguration } from '../types.js';
-import { ErrorBox, Loading, PageTitle } from '../components/Common.js';
+import { ErrorBox, Loading, PageTitle, StatusSelect } from '../components/Common.js';
+import type { StatusFilter } from '../filter.js';
 import { StatusBadge, StatusCounts } from '../components/Status.js';
 import { SpacerRow } from '../components/SpacerRow.js';
 import { useRowWindow } from '../components/rowWindow.js';
@@ -19,7 +20,7 @@ export function NodesList({ dc }: { dc: string }) {
   const roles = useMemo(() => raftRoles(raft.data), [raft.data]);
   const leader = raft.data?.Servers.find((s) => s.Leader);
   const [name, setName] = useState('');
-  const [status, setStatus] = useState<Health | ''>('');
+  const [status, setStatus] = useState<StatusFilter>('');
   const list = nodes.data ?? [];
   const body = useRef<HTMLTableSectionElement>(null);
   const shown = list.filter(
@@ -56,15 +57,7 @@ export function NodesList({ dc }: { dc: string }) {
             onInput={(e) => setName(e.currentTarget.value)}
           />
         </label>
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus(e.currentTarget.value as Health | '')}>
-            <option value="">Any status</option>
-            <option value="passing">Passing</option>
-            <option value="warning">Warning</option>
-            <option value="critical">Critical</option>
-          </select>
-        </label>
+        <StatusSelect value={status} onChange={setStatus} />
       </form>
       <ErrorBox error={nodes.error} what="nodes" />
       {nodes.data === null ? (

@@ -10,7 +10,7 @@ import { filterInstances, type StatusFilter } from '../filter.js';
 import { checksHealth, countByStatus } from '../health.js';
 import { routePath } from '../router.js';
 import type { HealthCheck, ServiceInstance } from '../types.js';
-import { ErrorBox, Loading, MetaList, PageTitle, Tags } from '../components/Common.js';
+import { ErrorBox, Loading, MetaList, PageTitle, StatusSelect, Tags } from '../components/Common.js';
 import { StatusBadge, StatusCounts } from '../components/Status.js';
 
 /** Instance cards rendered at first, and added by each "Show more". */
@@ -59,21 +59,13 @@ export function ServiceDetail({ dc, name }: { dc: string; name: string }) {
                 }}
               />
             </label>
-            <label>
-              Status
-              <select
-                value={status}
-                onChange={(e) => {
-                  setStatus(e.currentTarget.value as StatusFilter);
-                  setLimit(INSTANCES_PAGE);
-                }}
-              >
-                <option value="">Any status</option>
-                <option value="passing">Passing</option>
-                <option value="warning">Warning</option>
-                <option value="critical">Critical</option>
-              </select>
-            </label>
+            <StatusSelect
+              value={status}
+              onChange={(v) => {
+                setStatus(v);
+                setLimit(INSTANCES_PAGE);
+              }}
+            />
           </form>
           {shown.length === 0 ? (
             <p>No instances match.</p>

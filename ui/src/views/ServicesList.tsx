@@ -7,7 +7,7 @@ import { allTags, filterServices, parseStatus, type ServiceFilter } from '../fil
 import { summaryHealth } from '../health.js';
 import { routePath } from '../router.js';
 import type { ServiceSummary } from '../types.js';
-import { ErrorBox, Loading, PageTitle } from '../components/Common.js';
+import { ErrorBox, Loading, PageTitle, StatusSelect } from '../components/Common.js';
 import { StatusBadge, StatusCounts } from '../components/Status.js';
 import { SpacerRow } from '../components/SpacerRow.js';
 import { useRowWindow } from '../components/rowWindow.js';
@@ -65,18 +65,7 @@ export function ServicesList({ dc }: { dc: string }) {
             ))}
           </select>
         </label>
-        <label>
-          Status
-          <select
-            value={filter.status}
-            onChange={(e) => setFilter({ ...filter, status: parseStatus(e.currentTarget.value) })}
-          >
-            <option value="">Any status</option>
-            <option value="passing">Has passing checks</option>
-            <option value="warning">Has warning checks</option>
-            <option value="critical">Has critical checks</option>
-          </select>
-        </label>
+        <StatusSelect has value={filter.status} onChange={(status) => setFilter({ ...filter, status })} />
       </form>
       <ErrorBox error={error} what="services" />
       {data === null ? (
