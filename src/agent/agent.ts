@@ -41,7 +41,7 @@ import { DockerApi, parseDockerHost } from './docker/engine-api.js';
 import { DockerSync, localTarget } from './docker/docker-sync.js';
 import { loadNodeId } from './identity.js';
 import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
-import { LAN_SNAPSHOT_FILE, LanSnapshot } from './lan-snapshot.js';
+import { LAN_SNAPSHOT_FILE, MemberSnapshot } from './member-snapshot.js';
 import type { NodeRecord } from './local/ae-plan.js';
 import { LocalAgent } from './local/local-agent.js';
 import { ServerRouter } from './server-router.js';
@@ -108,7 +108,7 @@ export class Agent {
   private https: ServerType | null = null;
   private watches: WatchSet | null = null;
   /** The LAN members to join again after a restart (null with -dev: nothing is kept). */
-  private snapshot: LanSnapshot | null = null;
+  private snapshot: MemberSnapshot | null = null;
   /** -docker-sync: containers' published ports as local services (null when off). */
   dockerSync: DockerSync | null = null;
   /** Sends this node's LAN coordinate to the servers (null with disable_coordinates). */
@@ -199,7 +199,7 @@ export class Agent {
     this.metrics.attachGossip(this.lan);
     registerKeyringHandlers(this.lan);
     if (!c.dev) {
-      this.snapshot = new LanSnapshot(
+      this.snapshot = new MemberSnapshot(
         join(c.dataDir, LAN_SNAPSHOT_FILE),
         c.nodeName,
         () => this.lan.members(),

@@ -15,6 +15,7 @@ import type { GossipConfig, Member, MemberEventType } from '../gossip/types.js';
 import { hostPort } from '../server/wan-directory.js';
 import { VERSION } from '../version.js';
 import { gossipConfig, retryJoin } from './lan.js';
+import { MemberSnapshot, WAN_SNAPSHOT_FILE } from './member-snapshot.js';
 
 /** Consul's default serf WAN port, for WAN join addresses given without one. */
 export const DEFAULT_SERF_WAN_PORT = 8302;
@@ -136,6 +137,7 @@ export class WanPool {
   private readonly joining = new Set<string>();
   private floodTimer: NodeJS.Timeout | null = null;
   private http: string | null = null;
+  private snapshot: MemberSnapshot | null = null;
 
   constructor(d: WanPoolDeps) {
     this.d = d;
@@ -162,7 +164,16 @@ export class WanPool {
     });
     const port = await this.gossip.start();
     registerKeyringHandlers(this.gossip);
+    if (!c.dev) {
+      this.snapshot = new MemberSnapshot(
+        joinPath(c.dataDir, WAN_SNAPSHOT_FILE),
+        wanName(c.nodeName, c.datacenter),
+        () => this.gossip.members(),
+        log.child({ component: 'agent.snapshot.wan' }),
+      );
+    }
     this.gossip.on('member', (event, m) => {
+      this.snapshot?.changed();
       log.info({ member: m.name, addr: `${m.addr}:${m.port}`, status: m.status }, `(WAN) member ${event}`);
       this.d.onChange(event, m);
     });
@@ -176,12 +187,27 @@ export class WanPool {
     this.gossip.setTags(this.tags());
   }
 
-  /** Starts the joins: one flood pass now and periodically, and -retry-join-wan. */
+  /**
+   * Starts the joins: one flood pass now and periodically, -retry-join-wan, and the WAN members
+   * seen alive before a restart (serf/remote.members, as Consul rejoins from its serf snapshot).
+   */
   startJoining(): void {
     const c = this.d.config;
     this.flood();
     this.floodTimer = setInterval(() => this.flood(), FLOOD_INTERVAL_MS);
     this.floodTimer.unref();
+    const previous = this.snapshot?.load() ?? [];
+    if (previous.length > 0) {
+      this.d.logger.info({ addrs: previous }, 're-joining the WAN members known before the restart');
+      void retryJoin({
+        join: (addrs) => this.join(addrs),
+        addrs: previous,
+        intervalMs: 1000,
+        max: 5,
+        logger: this.d.logger.child({ component: 'agent.join.wan.snapshot' }),
+        stopped: () => this.d.stopped(),
+      });
+    }
     if (c.retryJoinWan.length > 0) {
       void retryJoin({
         join: (addrs) => this.join(addrs),
@@ -216,11 +242,13 @@ export class WanPool {
     return this.gossip.forceLeave(name, prune);
   }
 
-  leave(): Promise<void> {
-    return this.gossip.leave();
+  async leave(): Promise<void> {
+    await this.gossip.leave();
+    this.snapshot?.close(true);
   }
 
   async stop(): Promise<void> {
+    this.snapshot?.close(false);
     if (this.floodTimer) clearInterval(this.floodTimer);
     this.floodTimer = null;
     await this.gossip?.stop();

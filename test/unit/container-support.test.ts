@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { LanSnapshot } from '../../src/agent/lan-snapshot.js';
+import { MemberSnapshot } from '../../src/agent/member-snapshot.js';
 import { readyFile } from '../../src/cli/ready-file.js';
 import type { Member } from '../../src/gossip/types.js';
 import { resolveAdvertiseNames } from '../../src/server/net.js';
@@ -66,7 +66,7 @@ describe('the LAN member snapshot', () => {
       member('a', '10.0.0.2', 'alive'),
       member('gone', '10.0.0.4', 'failed'),
     ];
-    const snap = new LanSnapshot(file, 'self', () => list, pino({ level: 'silent' }));
+    const snap = new MemberSnapshot(file, 'self', () => list, pino({ level: 'silent' }));
     expect(snap.load()).toEqual([]);
     snap.changed();
     snap.changed(); // one write per burst

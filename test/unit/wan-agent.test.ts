@@ -1,7 +1,7 @@
 // The WAN pool in real agents, in process: servers of three datacenters (one joins through
 // retry_join_wan, one through the join API) and a client agent, through each agent's HTTP API.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
@@ -284,6 +284,52 @@ describe('WAN gossip encryption', () => {
           ['enc-2.dc2', 1],
         ]);
       }
+    } finally {
+      await b.stop();
+      await a.stop();
+    }
+  });
+});
+
+describe('WAN snapshot', () => {
+  it('a server alone in its datacenter rejoins the WAN pool after a restart on a new port, from serf/remote.members', async () => {
+    const data = join(dir, 'snap-1');
+    const config = (c: ReturnType<typeof defaultConfig>): void => {
+      c.nodeName = 'snap-1';
+      c.datacenter = 'dcx';
+      c.dev = false;
+      c.dataDir = data;
+    };
+    const file = join(data, 'serf', 'remote.members');
+    let a = await startDevAgent(config);
+    const b = await startDevAgent((c) => {
+      c.nodeName = 'snap-2';
+      c.datacenter = 'dcy';
+    });
+    try {
+      await b.agent.joinWan([wanAddr(a.agent)]);
+      // The other datacenter's server, as the file lists it once the join's burst is written.
+      await eventually(
+        async () => existsSync(file) && readFileSync(file, 'utf8').includes(wanAddr(b.agent)),
+        'serf/remote.members to list snap-2',
+      );
+      const oldAddr = wanAddr(a.agent);
+      await a.stop();
+      // Back with a new WAN port (0: a free one) and no retry_join_wan: snap-2 cannot find it, so
+      // only its own saved list brings it back.
+      a = await startDevAgent(config);
+      expect(wanAddr(a.agent)).not.toBe(oldAddr);
+      await eventually(async () => {
+        const ms = await get<MemberJson[]>(b.app, '/v1/agent/members?wan');
+        const back = ms.find((m) => m.Name === 'snap-1.dcx');
+        return back?.Status === 1 && `127.0.0.1:${back.Port}` === wanAddr(a.agent);
+      }, 'snap-2 to see snap-1 alive at its new port');
+      expect(await get<string[]>(a.app, '/v1/catalog/datacenters')).toEqual(
+        expect.arrayContaining(['dcx', 'dcy']),
+      );
+      // A graceful leave forgets the list, as Consul does not rejoin after a leave by default.
+      await a.agent.leave();
+      expect(existsSync(file)).toBe(false);
     } finally {
       await b.stop();
       await a.stop();

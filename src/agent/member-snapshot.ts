@@ -1,9 +1,10 @@
-// What Consul's serf snapshot gives a restarted agent, reduced to that: the gossip addresses of the
-// LAN members last seen alive, kept in <data-dir>/serf/local.members and joined again at start.
-// Without it an agent started with no -retry-join (the first server of Consul's Docker tutorial,
-// `docker start node1`) would come back alone and wait for the others' reconnect attempts at an
-// address that may have changed. A graceful leave removes the file, as Consul does not rejoin
-// after a leave by default (rejoin_after_leave).
+// What Consul's serf snapshots give a restarted agent, reduced to that: the gossip addresses of the
+// pool's members last seen alive, kept in the data dir (<data-dir>/serf/local.members for the LAN,
+// serf/remote.members for a server's WAN pool) and joined again at start. Without it an agent started
+// with no -retry-join (the first server of Consul's Docker tutorial, `docker start node1`) would come
+// back alone and wait for the others' reconnect attempts at an address that may have changed; a
+// server alone in its datacenter would lose the other datacenters the same way. A graceful leave
+// removes the file, as Consul does not rejoin after a leave by default (rejoin_after_leave).
 
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -12,10 +13,11 @@ import type { Logger } from 'pino';
 import type { Member } from '../gossip/types.js';
 
 export const LAN_SNAPSHOT_FILE = join('serf', 'local.members');
+export const WAN_SNAPSHOT_FILE = join('serf', 'remote.members');
 /** Member events come in bursts (a join brings the whole pool): one write per burst. */
 const WRITE_DELAY_MS = 1000;
 
-export class LanSnapshot {
+export class MemberSnapshot {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** What the file holds (or is being written with): most bursts change who is there, not the list. */
