@@ -49,12 +49,18 @@ export class CatalogReads {
     return { index: this.ctx.tables.nodes || 1, value: keys.map((k) => this.nodes.get(k) as Node) };
   }
 
-  /** Service name → the union of its instances' tags (sorted, without repeats). */
-  serviceMap(ws?: WatchSet): Indexed<Record<string, string[]>> {
+  /**
+   * Service name → the union of its instances' tags (sorted, without repeats). `keep` (a ?filter)
+   * sees each instance as /v1/catalog/service shows it, and leaves out the ones it refuses (a
+   * service with none left is not listed), as Consul filters this list.
+   */
+  serviceMap(ws?: WatchSet, keep?: (row: ServiceNode) => boolean): Indexed<Record<string, string[]>> {
     ws?.add(topic.services);
     const tags = new Map<string, Set<string>>();
-    for (const byId of this.services.values()) {
+    for (const [nk, byId] of this.services) {
+      const n = keep ? this.nodes.get(nk) : undefined;
       for (const s of byId.values()) {
+        if (keep && (!n || !keep(serviceNodeRow(n, s)))) continue;
         let set = tags.get(s.Service);
         if (!set) tags.set(s.Service, (set = new Set()));
         for (const t of s.Tags) set.add(t);
@@ -67,29 +73,7 @@ export class CatalogReads {
 
   serviceNodes(name: string, tags: string[], ws?: WatchSet): Indexed<ServiceNode[]> {
     ws?.add(topic.service(name));
-    const rows: ServiceNode[] = [];
-    for (const [n, s] of this.instancesOf(name, tags)) {
-      rows.push({
-        ID: n.ID,
-        Node: n.Node,
-        Address: n.Address,
-        Datacenter: n.Datacenter,
-        TaggedAddresses: n.TaggedAddresses,
-        NodeMeta: n.Meta,
-        ServiceKind: s.Kind ?? '',
-        ServiceID: s.ID,
-        ServiceName: s.Service,
-        ServiceTags: s.Tags,
-        ServiceAddress: s.Address,
-        ServiceTaggedAddresses: s.TaggedAddresses,
-        ServiceWeights: s.Weights,
-        ServiceMeta: s.Meta,
-        ServicePort: s.Port,
-        ServiceEnableTagOverride: s.EnableTagOverride,
-        CreateIndex: s.CreateIndex,
-        ModifyIndex: s.ModifyIndex,
-      });
-    }
+    const rows = this.instancesOf(name, tags).map(([n, s]) => serviceNodeRow(n, s));
     return { index: this.serviceIdx(name), value: rows };
   }
 
@@ -294,4 +278,28 @@ export class CatalogReads {
 export function sortedValues<T>(m: Map<string, T> | undefined): T[] {
   if (!m) return [];
   return [...m.keys()].sort(cmp).map((k) => m.get(k) as T);
+}
+
+/** One instance as /v1/catalog/service/:name shows it (Consul's ServiceNode). */
+function serviceNodeRow(n: Node, s: NodeService): ServiceNode {
+  return {
+    ID: n.ID,
+    Node: n.Node,
+    Address: n.Address,
+    Datacenter: n.Datacenter,
+    TaggedAddresses: n.TaggedAddresses,
+    NodeMeta: n.Meta,
+    ServiceKind: s.Kind ?? '',
+    ServiceID: s.ID,
+    ServiceName: s.Service,
+    ServiceTags: s.Tags,
+    ServiceAddress: s.Address,
+    ServiceTaggedAddresses: s.TaggedAddresses,
+    ServiceWeights: s.Weights,
+    ServiceMeta: s.Meta,
+    ServicePort: s.Port,
+    ServiceEnableTagOverride: s.EnableTagOverride,
+    CreateIndex: s.CreateIndex,
+    ModifyIndex: s.ModifyIndex,
+  };
 }

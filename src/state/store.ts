@@ -557,9 +557,9 @@ export class StateStore {
     return this.catalog.nodeList(ws);
   }
 
-  /** Same as services() (the name the RPC table uses). */
-  serviceMap(ws?: WatchSet): Indexed<Record<string, string[]>> {
-    return this.catalog.serviceMap(ws);
+  /** Same as services() (the name the RPC table uses); `keep` filters instances (?filter). */
+  serviceMap(ws?: WatchSet, keep?: (row: ServiceNode) => boolean): Indexed<Record<string, string[]>> {
+    return this.catalog.serviceMap(ws, keep);
   }
 
   /** Instances of a service carrying every tag in `tags` (case-insensitive). */

@@ -106,6 +106,38 @@ describe('WAN pool', () => {
     expect(names(await get<MemberJson[]>(dc2.app, '/v1/agent/members'))).toEqual(['bravo']);
   });
 
+  it('?filter= travels with a read from a client agent to its server, and to another datacenter', async () => {
+    const r = await dc2.app.request('/v1/catalog/register', {
+      method: 'PUT',
+      body: JSON.stringify({
+        Node: 'far-1',
+        Address: '10.2.0.1',
+        Service: { Service: 'far', Tags: ['blue'], Port: 1 },
+      }),
+    });
+    expect(r.status).toBe(200);
+    const q = (filter: string): string => `filter=${encodeURIComponent(filter)}`;
+    await eventually(
+      async () => (await clientApp.request('/v1/catalog/services')).status === 200,
+      'the client to reach its server',
+    );
+    // dc1's own list, through the client: the server filtered the instances.
+    expect(await get(clientApp, `/v1/catalog/services?${q('ServiceName == consul')}`)).toEqual({
+      consul: [],
+    });
+    expect(await get(clientApp, `/v1/catalog/services?${q('ServiceName == far')}`)).toEqual({});
+    // dc2's, through the client and dc1's server.
+    expect(await get(clientApp, `/v1/catalog/services?dc=dc2&${q('"blue" in ServiceTags')}`)).toEqual({
+      far: ['blue'],
+    });
+    const nodes = await get<{ Node: string }[]>(
+      clientApp,
+      `/v1/catalog/nodes?dc=dc2&${q('Address == 10.2.0.1')}`,
+    );
+    expect(nodes.map((n) => n.Node)).toEqual(['far-1']);
+    expect((await clientApp.request(`/v1/catalog/services?dc=dc2&${q('((')}`)).status).toBe(400);
+  });
+
   it('lists the datacenters, local first, on servers and through a client agent', async () => {
     expect(await get(dc1.app, '/v1/catalog/datacenters')).toEqual(['dc1', 'dc2']);
     expect(await get(dc2.app, '/v1/catalog/datacenters')).toEqual(['dc2', 'dc1']);

@@ -10,8 +10,26 @@ import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
 import { has, parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
+import { applyFilter, compileFilter } from '../../core/filter-expression.js';
 
 const MAX_REGISTER_BODY = 512 * 1024;
+
+/**
+ * Where ?filter= applies in each read's answer, as in Consul: each entry of a list, the node's
+ * services, or (the service list, built from instances) on the server, over each instance.
+ * Reads not named here take no filter (Consul ignores it there too).
+ */
+const FILTERED: Partial<Record<EndpointName, 'entries' | 'Services' | 'server'>> = {
+  'Catalog.ListNodes': 'entries',
+  'Catalog.ListServices': 'server',
+  'Catalog.ServiceNodes': 'entries',
+  'Catalog.NodeServices': 'Services',
+  'Catalog.NodeServiceList': 'Services',
+  'Health.ServiceNodes': 'entries',
+  'Health.NodeChecks': 'entries',
+  'Health.ServiceChecks': 'entries',
+  'Health.ChecksInState': 'entries',
+};
 
 export async function query(
   c: Context,
@@ -19,16 +37,27 @@ export async function query(
   method: EndpointName,
   args: Record<string, unknown>,
 ): Promise<Response> {
-  const q = parseQueryOptions(urlOf(c));
-  const near = nearParam(urlOf(c), d);
+  const url = urlOf(c);
+  const q = parseQueryOptions(url);
+  const near = nearParam(url, d);
+  const where = FILTERED[method];
+  const filter = where ? (url.searchParams.get('filter') ?? '') : '';
+  // Compiled before the call: a malformed filter is a 400 at once, even on a blocking query.
+  const keep = filter !== '' ? compileFilter(filter) : null;
   const r = (await callEndpoint(
     c,
     d,
     method,
-    { ...args, q, ...(near ? { near } : {}) },
+    { ...args, q, ...(near ? { near } : {}), ...(where === 'server' && keep ? { filter } : {}) },
     signalOf(c, q.minIndex > 0),
   )) as QueryResult<unknown>;
-  return json(c, r.value, { meta: r.meta });
+  let value = r.value;
+  if (keep && where === 'entries') value = applyFilter(value, keep);
+  if (keep && where === 'Services' && value !== null && typeof value === 'object') {
+    const v = value as { Services: unknown };
+    value = { ...v, Services: applyFilter(v.Services, keep) };
+  }
+  return json(c, value, { meta: r.meta });
 }
 
 export async function catalogRegister(c: Context, d: HttpDeps): Promise<Response> {

@@ -18,6 +18,7 @@ import type { ServerHealth } from '../../server/autopilot.js';
 import { aclEndpoints, type AclContext } from './acl.js';
 import { snapshotEndpoints } from './snapshot.js';
 import { keyringEndpoints } from './keyring.js';
+import { compileFilter, type Predicate } from '../../core/filter-expression.js';
 import type { KeyringOp, KeyringResponse } from '../../gossip/keyring-ops.js';
 import type { QueryMeta, QueryOptions } from './types.js';
 import { blockingTimeout } from '../../state/blocking.js';
@@ -268,6 +269,13 @@ function listDatacenters(c: EndpointContext): DatacenterMap[] {
   return lan ? datacenterMaps(lan, 'lan', c.store.datacenter) : [];
 }
 
+/** A ?filter carried in the arguments: compiled (a 400 when malformed), or none. */
+function filterArg(f: unknown): Predicate | undefined {
+  if (f === undefined || f === '') return undefined;
+  if (typeof f !== 'string') throw badRequest('filter must be a string');
+  return compileFilter(f);
+}
+
 const read = <A>(run: ReadEndpoint<A>['run'], acl?: AclSpec<A>): ReadEndpoint<A> =>
   acl ? { kind: 'read', run, acl } : { kind: 'read', run };
 const write = <A>(run: WriteEndpoint<A>['run'], acl?: AclSpec<A>): WriteEndpoint<A> =>
@@ -319,7 +327,11 @@ export const endpoints = {
     (c, a, ws) => withNear(c.store, a.near, c.store.nodeList(ws), (n) => n.Node),
     nodeListAcl,
   ),
-  'Catalog.ListServices': read<ReadArgs>((c, _a, ws) => c.store.serviceMap(ws), serviceMapAcl),
+  /** `filter` (?filter=) sees each instance, so it runs here, where the instances are. */
+  'Catalog.ListServices': read<ReadArgs & { filter?: unknown }>(
+    (c, a, ws) => c.store.serviceMap(ws, filterArg(a.filter)),
+    serviceMapAcl,
+  ),
   'Catalog.ServiceNodes': read<ReadArgs & NearArgs & { service: string; tags: string[] }>(
     (c, a, ws) => withNear(c.store, a.near, c.store.serviceNodes(a.service, a.tags, ws), (s) => s.Node),
     serviceNodesAcl,
