@@ -228,7 +228,7 @@ export class Agent {
       run: (op, key, wan) => {
         const pool = wan ? this.wanPool?.gossip : this.lan;
         if (!pool) throw new ConsulError(ErrorCode.Internal, 'this server is in no WAN pool');
-        return runKeyringOp(pool, op, key, c.datacenter);
+        return runKeyringOp(pool, op, key, c.datacenter, undefined, wan);
       },
     });
 

@@ -121,7 +121,7 @@ export async function keyringOperation(
   agent: KeyringAgent,
   op: KeyringOp,
   key: string | null,
-  opts: { datacenter: string; timeoutMs?: number },
+  opts: { datacenter: string; timeoutMs?: number; wan?: boolean },
 ): Promise<KeyringOpResult> {
   if (op !== 'list') {
     if (!key) throw badRequest('Key is required');
@@ -136,7 +136,7 @@ export async function keyringOperation(
     expect: numNodes,
   });
   const resp: KeyringResponse = {
-    WAN: false,
+    WAN: opts.wan === true,
     Datacenter: opts.datacenter,
     Segment: '',
     Keys: {},
@@ -191,12 +191,14 @@ export async function runKeyringOp(
   key: string | null,
   datacenter: string,
   timeoutMs?: number,
+  wan = false,
 ): Promise<KeyringResponse[]> {
+  // The pool's kind goes in before any error is worded: "dc1 (WAN) error: ...".
   const result = await keyringOperation(
     agent,
     op,
     key,
-    timeoutMs === undefined ? { datacenter } : { datacenter, timeoutMs },
+    timeoutMs === undefined ? { datacenter, wan } : { datacenter, timeoutMs, wan },
   );
   const msg = keyringErrorMessage(result);
   if (msg !== null) {

@@ -43,8 +43,7 @@ function fake(opts: { wan?: boolean; remote?: (dc: string) => Promise<unknown> }
       hasWan: () => opts.wan ?? true,
       run: (op: KeyringOp, key: string | null, wan: boolean) => {
         runs.push([op, key, wan]);
-        // The WAN pool's tally comes back marked as a LAN one; the endpoint marks it.
-        return Promise.resolve([answer('dc1', false)]);
+        return Promise.resolve([answer('dc1', wan)]);
       },
     },
   } as unknown as EndpointContext;

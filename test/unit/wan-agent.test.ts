@@ -138,6 +138,14 @@ describe('WAN pool', () => {
     expect((await clientApp.request(`/v1/catalog/services?dc=dc2&${q('((')}`)).status).toBe(400);
   });
 
+  it('keyring without gossip encryption: a 500 that names each pool, the WAN one as WAN', async () => {
+    const r = await dc1.app.request('/v1/operator/keyring');
+    expect(r.status).toBe(500);
+    const text = await r.text();
+    expect(text).toContain('dc1 (WAN) error: 2/2 nodes reported failure');
+    expect(text).toContain('alpha.dc1: Keyring is empty (encryption not enabled)');
+  });
+
   it('lists the datacenters, local first, on servers and through a client agent', async () => {
     expect(await get(dc1.app, '/v1/catalog/datacenters')).toEqual(['dc1', 'dc2']);
     expect(await get(dc2.app, '/v1/catalog/datacenters')).toEqual(['dc2', 'dc1']);

@@ -110,7 +110,10 @@ export interface EndpointContext {
   preparedQueryNear?: NearSorter;
   /** Fires a user event into this server's datacenter, as its agent does (absent in fakes). */
   userEvents?: { fire(name: string, payload: Uint8Array, filters: EventFilters): AgentEvent };
-  /** This agent's gossip keyrings (absent in fakes): a keyring operation over its LAN or WAN pool. */
+  /**
+   * This agent's gossip keyrings (absent in fakes): a keyring operation over its LAN or WAN pool,
+   * answered as that pool's tally (marked WAN: true for the WAN pool).
+   */
   keyring?: {
     hasWan(): boolean;
     run(op: KeyringOp, key: string | null, wan: boolean): Promise<KeyringResponse[]>;

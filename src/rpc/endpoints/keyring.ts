@@ -35,7 +35,7 @@ async function keyringOperation(c: EndpointContext, args: KeyringArgs): Promise<
     throw new ConsulError(ErrorCode.Internal, 'this server has no gossip pool to run keyring operations on');
   if (a.forwarded === true) return ring.run(a.op, a.key, false);
   // The WAN pool first, as Consul does: a new key must be on every server before a LAN pool uses it.
-  const wan = ring.hasWan() ? (await ring.run(a.op, a.key, true)).map((r) => ({ ...r, WAN: true })) : [];
+  const wan = ring.hasWan() ? await ring.run(a.op, a.key, true) : [];
   const forward: KeyringArgs = { op: a.op, key: a.key, forwarded: true };
   if (typeof a.token === 'string' && a.token !== '') forward.token = a.token;
   // Every datacenter at once (Consul's globalRPC); the answers in the directory's order, local first.
