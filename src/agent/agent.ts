@@ -41,7 +41,7 @@ import { DockerApi, parseDockerHost } from './docker/engine-api.js';
 import { DockerSync, localTarget } from './docker/docker-sync.js';
 import { loadNodeId } from './identity.js';
 import { lanGossipConfig, lanTags, retryJoin, serverPeer } from './lan.js';
-import { LAN_SNAPSHOT_FILE, MemberSnapshot } from './member-snapshot.js';
+import { LAN_SNAPSHOT_FILE, MemberSnapshot, rejoinPrevious } from './member-snapshot.js';
 import type { NodeRecord } from './local/ae-plan.js';
 import { LocalAgent } from './local/local-agent.js';
 import { ServerRouter } from './server-router.js';
@@ -228,7 +228,7 @@ export class Agent {
       run: (op, key, wan) => {
         const pool = wan ? this.wanPool?.gossip : this.lan;
         if (!pool) throw new ConsulError(ErrorCode.Internal, 'this server is in no WAN pool');
-        return runKeyringOp(pool, op, key, c.datacenter, undefined, wan);
+        return runKeyringOp(pool, op, key, { datacenter: c.datacenter, wan });
       },
     });
 
@@ -255,18 +255,11 @@ export class Agent {
         stopped: () => this.stopping !== null,
       });
     }
-    if (previous.length > 0) {
-      // Consul's rejoin from its serf snapshot: a few attempts; -retry-join, if any, keeps going.
-      log.info({ addrs: previous }, 're-joining the members known before the restart');
-      void retryJoin({
-        join: (addrs) => this.lan.join(addrs),
-        addrs: previous,
-        intervalMs: 1000,
-        max: 5,
-        logger: log.child({ component: 'agent.join.snapshot' }),
-        stopped: () => this.stopping !== null,
-      });
-    }
+    rejoinPrevious(previous, {
+      join: (addrs) => this.lan.join(addrs),
+      logger: log.child({ component: 'agent.join.snapshot' }),
+      stopped: () => this.stopping !== null,
+    });
     const addrs = {
       http: this.httpAddr,
       https: this.httpsAddr,

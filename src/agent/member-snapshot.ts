@@ -11,11 +11,25 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Member } from '../gossip/types.js';
+import { retryJoin, type JoinLoopDeps } from './lan.js';
 
 export const LAN_SNAPSHOT_FILE = join('serf', 'local.members');
 export const WAN_SNAPSHOT_FILE = join('serf', 'remote.members');
 /** Member events come in bursts (a join brings the whole pool): one write per burst. */
 const WRITE_DELAY_MS = 1000;
+
+/**
+ * Consul's rejoin from its serf snapshot: a few attempts (five, a second apart) at the members a
+ * snapshot listed before the restart; -retry-join, if any, keeps going on its own.
+ */
+export function rejoinPrevious(
+  previous: string[],
+  d: Pick<JoinLoopDeps, 'join' | 'logger' | 'stopped'>,
+): void {
+  if (previous.length === 0) return;
+  d.logger.info({ addrs: previous }, 're-joining the members known before the restart');
+  void retryJoin({ ...d, addrs: previous, intervalMs: 1000, max: 5 });
+}
 
 export class MemberSnapshot {
   private timer: NodeJS.Timeout | null = null;

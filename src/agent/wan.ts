@@ -15,7 +15,7 @@ import type { GossipConfig, Member, MemberEventType } from '../gossip/types.js';
 import { hostPort } from '../server/wan-directory.js';
 import { VERSION } from '../version.js';
 import { gossipConfig, retryJoin } from './lan.js';
-import { MemberSnapshot, WAN_SNAPSHOT_FILE } from './member-snapshot.js';
+import { MemberSnapshot, rejoinPrevious, WAN_SNAPSHOT_FILE } from './member-snapshot.js';
 
 /** Consul's default serf WAN port, for WAN join addresses given without one. */
 export const DEFAULT_SERF_WAN_PORT = 8302;
@@ -138,6 +138,8 @@ export class WanPool {
   private floodTimer: NodeJS.Timeout | null = null;
   private http: string | null = null;
   private snapshot: MemberSnapshot | null = null;
+  /** The WAN members the snapshot listed at start, joined again by startJoining(). */
+  private previous: string[] = [];
 
   constructor(d: WanPoolDeps) {
     this.d = d;
@@ -171,6 +173,8 @@ export class WanPool {
         () => this.gossip.members(),
         log.child({ component: 'agent.snapshot.wan' }),
       );
+      // Read before any member event can have the file written again.
+      this.previous = this.snapshot.load();
     }
     this.gossip.on('member', (event, m) => {
       this.snapshot?.changed();
@@ -196,18 +200,11 @@ export class WanPool {
     this.flood();
     this.floodTimer = setInterval(() => this.flood(), FLOOD_INTERVAL_MS);
     this.floodTimer.unref();
-    const previous = this.snapshot?.load() ?? [];
-    if (previous.length > 0) {
-      this.d.logger.info({ addrs: previous }, 're-joining the WAN members known before the restart');
-      void retryJoin({
-        join: (addrs) => this.join(addrs),
-        addrs: previous,
-        intervalMs: 1000,
-        max: 5,
-        logger: this.d.logger.child({ component: 'agent.join.wan.snapshot' }),
-        stopped: () => this.d.stopped(),
-      });
-    }
+    rejoinPrevious(this.previous, {
+      join: (addrs) => this.join(addrs),
+      logger: this.d.logger.child({ component: 'agent.join.wan.snapshot' }),
+      stopped: () => this.d.stopped(),
+    });
     if (c.retryJoinWan.length > 0) {
       void retryJoin({
         join: (addrs) => this.join(addrs),

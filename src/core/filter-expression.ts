@@ -121,7 +121,7 @@ class Parser {
   constructor(private readonly toks: Token[]) {}
 
   parse(): Node {
-    const n = this.or(0);
+    const n = this.binary('or', 0);
     const rest = this.toks[this.pos];
     if (rest) throw syntax(`unexpected "${rest.v}"`);
     return n;
@@ -139,20 +139,13 @@ class Parser {
     return t?.t === 'op' && t.v === v;
   }
 
-  private or(depth: number): Node {
-    let left = this.and(depth);
-    while (this.isWord('or')) {
+  /** `or` of `and`s of unary terms: `and` binds tighter. */
+  private binary(kind: 'or' | 'and', depth: number): Node {
+    const term = (): Node => (kind === 'or' ? this.binary('and', depth) : this.unary(depth));
+    let left = term();
+    while (this.isWord(kind)) {
       this.pos++;
-      left = { kind: 'or', left, right: this.and(depth) };
-    }
-    return left;
-  }
-
-  private and(depth: number): Node {
-    let left = this.unary(depth);
-    while (this.isWord('and')) {
-      this.pos++;
-      left = { kind: 'and', left, right: this.unary(depth) };
+      left = { kind, left, right: term() };
     }
     return left;
   }
@@ -166,7 +159,7 @@ class Parser {
     }
     if (this.isOp('(')) {
       this.pos++;
-      const inner = this.or(depth + 1);
+      const inner = this.binary('or', depth + 1);
       if (!this.isOp(')')) throw syntax('missing ")"');
       this.pos++;
       return inner;
@@ -302,11 +295,13 @@ function resolve(v: unknown, path: readonly string[], at: number, out: unknown[]
   resolve(next, path, at + 1, out);
 }
 
+/** How a value reads against a boolean field (anything else matches neither true nor false). */
+const BOOLEANS: Record<string, boolean> = { true: true, '1': true, false: false, '0': false };
+
 function equals(field: unknown, value: string): boolean {
   if (typeof field === 'string') return field === value;
   if (typeof field === 'number') return value.trim() !== '' && Number(value) === field;
-  if (typeof field === 'boolean')
-    return (value === 'true' || value === '1') === field && /^(true|false|1|0)$/.test(value);
+  if (typeof field === 'boolean') return Object.hasOwn(BOOLEANS, value) && BOOLEANS[value] === field;
   return false;
 }
 

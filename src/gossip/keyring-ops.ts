@@ -182,24 +182,18 @@ export function keyringErrorMessage(result: KeyringOpResult): string | null {
 }
 
 /**
- * Runs `op` on every member of `agent`'s pool and answers the pool's tally; throws Consul's
- * message when a node failed or did not answer (a 500, or a 503 when nobody reported an error).
+ * Runs `op` on every member of `agent`'s pool and answers the pool's tally (list, install, use or
+ * remove, as /v1/operator/keyring's verbs); throws Consul's message when a node failed or did not
+ * answer (a 500, or a 503 when nobody reported an error). `wan` marks the tally, and the message,
+ * as the WAN pool's: "dc1 (WAN) error: ...".
  */
 export async function runKeyringOp(
   agent: KeyringAgent,
   op: KeyringOp,
   key: string | null,
-  datacenter: string,
-  timeoutMs?: number,
-  wan = false,
+  opts: { datacenter: string; timeoutMs?: number; wan?: boolean },
 ): Promise<KeyringResponse[]> {
-  // The pool's kind goes in before any error is worded: "dc1 (WAN) error: ...".
-  const result = await keyringOperation(
-    agent,
-    op,
-    key,
-    timeoutMs === undefined ? { datacenter, wan } : { datacenter, timeoutMs, wan },
-  );
+  const result = await keyringOperation(agent, op, key, opts);
   const msg = keyringErrorMessage(result);
   if (msg !== null) {
     // Nodes that answered with an error vs. nodes that did not answer at all.
@@ -207,43 +201,4 @@ export async function runKeyringOp(
     throw new ConsulError(reported ? ErrorCode.Internal : ErrorCode.Unavailable, msg);
   }
   return result.responses;
-}
-
-/** GET /v1/operator/keyring: every key installed across the pool. Throws when a node failed. */
-export function listKeys(
-  agent: KeyringAgent,
-  datacenter: string,
-  timeoutMs?: number,
-): Promise<KeyringResponse[]> {
-  return runKeyringOp(agent, 'list', null, datacenter, timeoutMs);
-}
-
-/** POST /v1/operator/keyring: install `key` on every member. */
-export function installKey(
-  agent: KeyringAgent,
-  datacenter: string,
-  key: string,
-  timeoutMs?: number,
-): Promise<KeyringResponse[]> {
-  return runKeyringOp(agent, 'install', key, datacenter, timeoutMs);
-}
-
-/** PUT /v1/operator/keyring: make `key` (installed everywhere first) the primary on every member. */
-export function useKey(
-  agent: KeyringAgent,
-  datacenter: string,
-  key: string,
-  timeoutMs?: number,
-): Promise<KeyringResponse[]> {
-  return runKeyringOp(agent, 'use', key, datacenter, timeoutMs);
-}
-
-/** DELETE /v1/operator/keyring: remove `key` from every member (refused where it is primary). */
-export function removeKey(
-  agent: KeyringAgent,
-  datacenter: string,
-  key: string,
-  timeoutMs?: number,
-): Promise<KeyringResponse[]> {
-  return runKeyringOp(agent, 'remove', key, datacenter, timeoutMs);
 }

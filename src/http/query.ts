@@ -3,6 +3,7 @@
 import { badRequest } from '../core/errors.js';
 import { parseDuration } from '../core/duration.js';
 import type { QueryMeta, QueryOptions } from '../rpc/endpoints/types.js';
+import { compileFilter, type Predicate } from '../core/filter-expression.js';
 
 /** Consul treats a parameter as set when it is present, whatever its value (?stale, ?recurse). */
 export function has(url: URL, name: string): boolean {
@@ -14,6 +15,15 @@ export function uintParam(url: URL, name: string, what = name): number | undefin
   if (v === null || v === '') return undefined;
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw badRequest(`Invalid ${what}: ${v}`);
   return Number(v);
+}
+
+/**
+ * ?filter=: the expression as given and compiled (a malformed one is a 400 before any read runs),
+ * or null when there is none.
+ */
+export function filterParam(url: URL): { expr: string; keep: Predicate } | null {
+  const expr = url.searchParams.get('filter') ?? '';
+  return expr === '' ? null : { expr, keep: compileFilter(expr) };
 }
 
 export function parseQueryOptions(url: URL): QueryOptions {

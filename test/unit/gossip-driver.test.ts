@@ -11,13 +11,10 @@ import { silentLogger } from '../../src/core/logger.js';
 import { GossipAgent, resolveJoinAddr, type GossipCoreApi } from '../../src/gossip/driver.js';
 import { generateKey, Keyring, keyringPath } from '../../src/gossip/keyring.js';
 import {
-  installKey,
   KEYRING_QUERIES,
   keyringOperation,
-  listKeys,
   registerKeyringHandlers,
-  removeKey,
-  useKey,
+  runKeyringOp,
 } from '../../src/gossip/keyring-ops.js';
 import {
   fastTimings,
@@ -520,7 +517,7 @@ describe('GossipAgent cluster', () => {
     const nodes = await cluster(4, k1);
     const [a, b] = nodes as [Node, Node];
 
-    const listed = await listKeys(a.agent, 'dc1', 3000);
+    const listed = await runKeyringOp(a.agent, 'list', null, { datacenter: 'dc1', timeoutMs: 3000 });
     expect(listed).toEqual([
       {
         WAN: false,
@@ -533,15 +530,19 @@ describe('GossipAgent cluster', () => {
       },
     ]);
 
-    await installKey(b.agent, 'dc1', k2, 3000);
-    expect((await listKeys(a.agent, 'dc1', 3000))[0]?.Keys).toEqual({ [k1]: 4, [k2]: 4 });
-    await useKey(a.agent, 'dc1', k2, 3000);
-    expect((await listKeys(a.agent, 'dc1', 3000))[0]?.PrimaryKeys).toEqual({ [k2]: 4 });
+    await runKeyringOp(b.agent, 'install', k2, { datacenter: 'dc1', timeoutMs: 3000 });
+    expect(
+      (await runKeyringOp(a.agent, 'list', null, { datacenter: 'dc1', timeoutMs: 3000 }))[0]?.Keys,
+    ).toEqual({ [k1]: 4, [k2]: 4 });
+    await runKeyringOp(a.agent, 'use', k2, { datacenter: 'dc1', timeoutMs: 3000 });
+    expect(
+      (await runKeyringOp(a.agent, 'list', null, { datacenter: 'dc1', timeoutMs: 3000 }))[0]?.PrimaryKeys,
+    ).toEqual({ [k2]: 4 });
 
     // The primary cannot be removed: every node refuses, and the error names them.
     let caught: unknown;
     try {
-      await removeKey(a.agent, 'dc1', k2, 3000);
+      await runKeyringOp(a.agent, 'remove', k2, { datacenter: 'dc1', timeoutMs: 3000 });
     } catch (err) {
       caught = err;
     }
@@ -550,8 +551,8 @@ describe('GossipAgent cluster', () => {
     expect(msg).toContain('dc1 (LAN) error: 4/4 nodes reported failure');
     for (const n of nodes) expect(msg).toContain(`${n.name}: Removing the primary key is not allowed`);
 
-    await removeKey(a.agent, 'dc1', k1, 3000);
-    const after = (await listKeys(b.agent, 'dc1', 3000))[0];
+    await runKeyringOp(a.agent, 'remove', k1, { datacenter: 'dc1', timeoutMs: 3000 });
+    const after = (await runKeyringOp(b.agent, 'list', null, { datacenter: 'dc1', timeoutMs: 3000 }))[0];
     expect(after?.Keys).toEqual({ [k2]: 4 });
     expect(after?.PrimaryKeys).toEqual({ [k2]: 4 });
     // Every node persisted its ring.
@@ -563,15 +564,20 @@ describe('GossipAgent cluster', () => {
     expect(nodes.every((n) => aliveCount(n) === 4)).toBe(true);
 
     // Invalid keys are refused before anything is asked.
-    await expect(installKey(a.agent, 'dc1', 'not-base64!', 3000)).rejects.toMatchObject({
+    await expect(
+      runKeyringOp(a.agent, 'install', 'not-base64!', { datacenter: 'dc1', timeoutMs: 3000 }),
+    ).rejects.toMatchObject({
       code: ErrorCode.BadRequest,
     });
-    await expect(installKey(a.agent, 'dc1', randomBytes(10).toString('base64'), 3000)).rejects.toThrow(
-      'key size must be 16, 24 or 32 bytes',
-    );
+    await expect(
+      runKeyringOp(a.agent, 'install', randomBytes(10).toString('base64'), {
+        datacenter: 'dc1',
+        timeoutMs: 3000,
+      }),
+    ).rejects.toThrow('key size must be 16, 24 or 32 bytes');
     // Using a key that was never installed: every node reports it, and nothing changes.
     const k3 = generateKey();
-    await expect(useKey(a.agent, 'dc1', k3, 3000)).rejects.toThrow(
+    await expect(runKeyringOp(a.agent, 'use', k3, { datacenter: 'dc1', timeoutMs: 3000 })).rejects.toThrow(
       /4\/4 nodes reported failure[^]*node-2: Requested key is not in the keyring/,
     );
     expect(a.agent.keyring()?.primary()).toBe(k2);
@@ -585,17 +591,22 @@ describe('GossipAgent cluster', () => {
     const result = await keyringOperation(a.agent, 'list', null, { datacenter: 'dc1', timeoutMs: 500 });
     expect(result.error).toBe('2/3 nodes reported success');
     expect(result.responses[0]?.NumNodes).toBe(3);
-    await expect(listKeys(a.agent, 'dc1', 500)).rejects.toMatchObject({ code: ErrorCode.Unavailable });
+    await expect(
+      runKeyringOp(a.agent, 'list', null, { datacenter: 'dc1', timeoutMs: 500 }),
+    ).rejects.toMatchObject({ code: ErrorCode.Unavailable });
   });
 
   it('says so when encryption is not enabled', async () => {
     const nodes = await cluster(2, null);
-    await expect(listKeys((nodes[0] as Node).agent, 'dc1', 2000)).rejects.toThrow(
-      'node-0: Keyring is empty (encryption not enabled)',
-    );
-    await expect(installKey((nodes[0] as Node).agent, 'dc1', generateKey(), 2000)).rejects.toThrow(
-      'No keyring to modify (encryption not enabled)',
-    );
+    await expect(
+      runKeyringOp((nodes[0] as Node).agent, 'list', null, { datacenter: 'dc1', timeoutMs: 2000 }),
+    ).rejects.toThrow('node-0: Keyring is empty (encryption not enabled)');
+    await expect(
+      runKeyringOp((nodes[0] as Node).agent, 'install', generateKey(), {
+        datacenter: 'dc1',
+        timeoutMs: 2000,
+      }),
+    ).rejects.toThrow('No keyring to modify (encryption not enabled)');
   });
 
   it('keeps out an agent with a different key', async () => {

@@ -301,6 +301,13 @@ describe('WAN gossip encryption', () => {
         [false, 'dc1', { [key]: 1 }, 1],
         [false, 'dc2', { [key]: 1 }, 1],
       ]);
+      // A malformed key is refused before any pool is asked: a 400 that says why.
+      const bad = await a.app.request('/v1/operator/keyring', {
+        method: 'POST',
+        body: JSON.stringify({ Key: 'not-base64!' }),
+      });
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toMatch(/base64/i);
       const next = randomBytes(32).toString('base64');
       for (const [method, k] of [
         ['POST', next],

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { badRequest, notFound } from '../../core/errors.js';
 import { formatDuration } from '../../core/duration.js';
-import { compileFilter } from '../../core/filter-expression.js';
 import { aggregatedStatus, healthHttpStatus, type AggregatedStatus } from '../../agent/local/state.js';
 import type { LocalCheck, LocalService } from '../../agent/local/types.js';
 import { parseServiceDefinition } from '../../agent/local/definitions.js';
@@ -17,6 +16,7 @@ import { parseCheckDefinition } from '../../agent/checks/definition.js';
 import type { HttpDeps } from '../app.js';
 import { mayRead, need } from '../local-acl.js';
 import { readJson } from '../body.js';
+import { filterParam } from '../query.js';
 import { bodyOf, pathParam, urlOf } from '../request.js';
 import { json } from '../respond.js';
 
@@ -80,11 +80,10 @@ function filteredJson<T>(
   visible: (t: T) => boolean,
   entry: (t: T) => [string, unknown],
 ) {
-  const filter = urlOf(c).searchParams.get('filter') ?? '';
-  const keep = filter !== '' ? compileFilter(filter) : null;
+  const f = filterParam(urlOf(c));
   const kept = all.filter(visible);
   // ?filter= sees each entry as the answer shows it (Consul filters the map's values).
-  const entries = kept.map(entry).filter(([, v]) => !keep || keep(v));
+  const entries = kept.map(entry).filter(([, v]) => !f || f.keep(v));
   // fromEntries defines own properties, so even an ID such as "__proto__" is listed as itself.
   const r = json(c, Object.fromEntries(entries));
   if (kept.length !== all.length) r.headers.set('X-Consul-Results-Filtered-By-ACLs', 'true');

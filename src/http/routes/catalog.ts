@@ -8,9 +8,9 @@ import type { HttpDeps } from '../app.js';
 import { callEndpoint } from '../endpoint.js';
 import { bodyOf, pathParam, signalOf, urlOf } from '../request.js';
 import { readJson } from '../body.js';
-import { has, parseQueryOptions } from '../query.js';
+import { filterParam, has, parseQueryOptions } from '../query.js';
 import { json } from '../respond.js';
-import { applyFilter, compileFilter } from '../../core/filter-expression.js';
+import { applyFilter } from '../../core/filter-expression.js';
 
 const MAX_REGISTER_BODY = 512 * 1024;
 
@@ -41,21 +41,20 @@ export async function query(
   const q = parseQueryOptions(url);
   const near = nearParam(url, d);
   const where = FILTERED[method];
-  const filter = where ? (url.searchParams.get('filter') ?? '') : '';
   // Compiled before the call: a malformed filter is a 400 at once, even on a blocking query.
-  const keep = filter !== '' ? compileFilter(filter) : null;
+  const f = where ? filterParam(url) : null;
   const r = (await callEndpoint(
     c,
     d,
     method,
-    { ...args, q, ...(near ? { near } : {}), ...(where === 'server' && keep ? { filter } : {}) },
+    { ...args, q, ...(near ? { near } : {}), ...(where === 'server' && f ? { filter: f.expr } : {}) },
     signalOf(c, q.minIndex > 0),
   )) as QueryResult<unknown>;
   let value = r.value;
-  if (keep && where === 'entries') value = applyFilter(value, keep);
-  if (keep && where === 'Services' && value !== null && typeof value === 'object') {
+  if (f && where === 'entries') value = applyFilter(value, f.keep);
+  if (f && where === 'Services' && value !== null && typeof value === 'object') {
     const v = value as { Services: unknown };
-    value = { ...v, Services: applyFilter(v.Services, keep) };
+    value = { ...v, Services: applyFilter(v.Services, f.keep) };
   }
   return json(c, value, { meta: r.meta });
 }

@@ -4,7 +4,7 @@
 // each other one through a server there (`forwarded`: that datacenter's LAN pool only). So one
 // `consulate keyring -install` reaches every agent of every datacenter, as Consul's does.
 
-import { ConsulError, ErrorCode, badRequest } from '../../core/errors.js';
+import { ConsulError, ErrorCode, badRequest, toConsulError } from '../../core/errors.js';
 import { KEYRING_QUERIES, type KeyringOp, type KeyringResponse } from '../../gossip/keyring-ops.js';
 import { keyringAcl } from './acl-spec.js';
 import type { EndpointContext, LocalEndpoint } from './index.js';
@@ -50,7 +50,7 @@ async function keyringOperation(c: EndpointContext, args: KeyringArgs): Promise<
           c.signal,
         )) as KeyringResponse[];
       } catch (err) {
-        const e = err instanceof ConsulError ? err : new ConsulError(ErrorCode.Internal, String(err));
+        const e = toConsulError(err);
         throw new ConsulError(e.code, `${dc}: ${e.message}`);
       }
     }),
